@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * The kernel -> user event layout, defined once.
+ *
+ * scripts/gen-layout.mjs reads the struct layouts from the compiled object's BTF and the enums and
+ * TE_* defines from this file, and writes packages/bpf-source/src/generated/layout.ts. A unit test
+ * regenerates it and fails if the committed copy differs, so user space can't drift from this file.
+ *
+ * Every record starts with struct te_event_header; `kind` tells which record follows.
+ * Fixed-width fields only, naturally aligned, so the layout is the same for clang and for readers.
+ */
+#ifndef TE_EVENTS_H
+#define TE_EVENTS_H
+
+/* Bytes copied from one syscall into one data event (a power of two). */
+#define TE_MAX_DATA 16384
+/* iovec entries walked per readv/writev/sendmsg/recvmsg call. */
+#define TE_MAX_IOV 16
+
+enum te_event_kind {
+	TE_EV_OPEN = 1,
+	TE_EV_DATA = 2,
+	TE_EV_CLOSE = 3,
+};
+
+enum te_role {
+	TE_ROLE_UNKNOWN = 0, /* opened before capture began: inferred from the protocol later */
+	TE_ROLE_SERVER = 1, /* accepted */
+	TE_ROLE_CLIENT = 2, /* connected */
+};
+
+enum te_direction {
+	TE_DIR_SEND = 1,
+	TE_DIR_RECV = 2,
+};
+
+/* The syscall that moved a data event's bytes. */
+enum te_syscall {
+	TE_SYS_READ = 1,
+	TE_SYS_WRITE = 2,
+	TE_SYS_READV = 3,
+	TE_SYS_WRITEV = 4,
+	TE_SYS_RECVFROM = 5,
+	TE_SYS_SENDTO = 6,
+	TE_SYS_RECVMSG = 7,
+	TE_SYS_SENDMSG = 8,
+	TE_SYS_ACCEPT = 9,
+	TE_SYS_ACCEPT4 = 10,
+	TE_SYS_CONNECT = 11,
+	TE_SYS_CLOSE = 12,
+};
+
+/* Capture modes in the policy map (bits). */
+enum te_mode {
+	TE_MODE_INGRESS = 1, /* server side: accepted connections */
+	TE_MODE_EGRESS = 2, /* client side: connected ones */
+};
+
+/* Indexes of the per-CPU counters map. */
+enum te_counter {
+	TE_CNT_OPEN_EVENTS = 0,
+	TE_CNT_DATA_EVENTS = 1,
+	TE_CNT_CLOSE_EVENTS = 2,
+	TE_CNT_EVENTS_LOST = 3, /* ring buffer full: the event was dropped in the kernel */
+	TE_CNT_BYTES_TRUNCATED = 4, /* bytes a syscall moved beyond what one event copies */
+	TE_CNT_CONN_TABLE_FULL = 5, /* a connection could not be tracked: conns map full */
+	TE_CNT_COPY_FAILED = 6, /* bpf_probe_read_user failed: bytes counted but not copied */
+	TE_CNT__MAX = 7,
+};
+
+/* A connection: the fd of a process, plus a generation (open time) so fd reuse never merges two. */
+struct te_conn_id {
+	__u32 tgid;
+	__s32 fd;
+	__u64 gen;
+};
+
+struct te_event_header {
+	__u64 ts_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	struct te_conn_id conn;
+	__u32 tid;
+	__u8 kind; /* enum te_event_kind */
+	__u8 pad[3];
+};
+
+struct te_open_event {
+	struct te_event_header hdr;
+	__u8 role; /* enum te_role */
+	__u8 pad;
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 local_port; /* host byte order */
+	__u16 remote_port; /* host byte order */
+	__u8 local_addr[16]; /* IPv4: first 4 bytes */
+	__u8 remote_addr[16];
+};
+
+struct te_close_event {
+	struct te_event_header hdr;
+	__u64 sent_bytes; /* offsets reached: bytes the process sent and received on it */
+	__u64 recv_bytes;
+};
+
+struct te_data_event {
+	struct te_event_header hdr;
+	__u64 offset; /* position of data[0] in this connection's stream in `direction` */
+	__u64 size; /* bytes the syscall moved; len < size means the copy was truncated */
+	__u32 len; /* bytes in data[] */
+	__u8 direction; /* enum te_direction */
+	__u8 syscall; /* enum te_syscall */
+	__u16 flags;
+	__u8 data[TE_MAX_DATA];
+};
+
+#endif
