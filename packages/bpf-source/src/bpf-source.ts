@@ -1,0 +1,131 @@
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { Observable, of, type Observable as Obs } from 'rxjs';
+import { ErrorCode, Stats, TracerError, type ErrorCodeValue, type KernelEvent } from '@traceable-ebpf/core';
+import { decodeBatch } from './decode.js';
+import { Counter } from './generated/layout.js';
+import type { CaptureMode, CapturePolicy, FromWorker, ToWorker, WorkerConfig } from './protocol.js';
+import { preflight, type SystemInfo } from './system.js';
+
+/** Options of {@link bpfSource}. */
+export interface BpfSourceOptions {
+  /** Processes to capture (with their descendants), in `mode`. Shorthand for a fixed `policy$`. */
+  readonly pids?: readonly number[];
+  /** Mode for `pids`. Default `ingress_and_egress`. */
+  readonly mode?: CaptureMode;
+  /** The capture policy over time; each value replaces the previous one in the kernel's maps. */
+  readonly policy$?: Obs<CapturePolicy>;
+  /** Ring buffer size in bytes (a power of two, multiple of the page size). Default 16 MiB. */
+  readonly ringBufferBytes?: number;
+  /** Where the kernel's counters and the source's own go. Default: a new set. */
+  readonly stats?: Stats;
+  /** How often the kernel counters are read. Default 1000 ms. */
+  readonly countersIntervalMs?: number;
+  /** The compiled BPF object. Default: the one built into this package. */
+  readonly objectPath?: string;
+  /** Kernel BTF. Default `/sys/kernel/btf/vmlinux`. */
+  readonly btfPath?: string;
+  /** Called once every probe is attached, with the system-info record. */
+  readonly onReady?: (info: SystemInfo & { programs: string[] }) => void;
+  /**
+   * When this emits, the source detaches the probes, emits the events the kernel had already
+   * captured, and completes, so later stages can flush. Unsubscribing instead drops them.
+   */
+  readonly stopOn?: Obs<unknown>;
+  /** Called when the policy was written, with the pids selected and the ones that don't exist. */
+  readonly onPolicyApplied?: (applied: { pids: number[]; missing: number[] }) => void;
+}
+
+/** Default location of the compiled object inside this package. */
+export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../bpf/tracer.bpf.o', import.meta.url));
+
+/** Kernel counters (enum te_counter) and the Stats names they feed. */
+const KERNEL_COUNTERS = [
+  [Counter.TE_CNT_EVENTS_LOST, 'EventLost'],
+  [Counter.TE_CNT_BYTES_TRUNCATED, 'BytesTruncated'],
+  [Counter.TE_CNT_CONN_TABLE_FULL, 'ConnTableFull'],
+  [Counter.TE_CNT_COPY_FAILED, 'KernelCopyFailed'],
+] as const;
+
+/**
+ * Socket events of the selected processes, from the kernel. Subscribing loads and attaches the
+ * BPF programs in a worker thread; unsubscribing detaches them. Fails with a {@link TracerError}
+ * (one clear line) when privileges, BTF, tracefs or libbpf are missing.
+ */
+export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEvent> {
+  const stats = options.stats ?? new Stats();
+  const policy$ =
+    options.policy$ ??
+    of<CapturePolicy>({ processes: (options.pids ?? []).map((pid) => ({ pid, mode: options.mode ?? 'ingress_and_egress' })) });
+
+  return new Observable<KernelEvent>((subscriber) => {
+    let info: SystemInfo;
+    try {
+      info = preflight(options.btfPath);
+    } catch (err) {
+      subscriber.error(err);
+      return;
+    }
+    const config: WorkerConfig = {
+      objectPath: options.objectPath ?? DEFAULT_OBJECT_PATH,
+      ringBufferBytes: options.ringBufferBytes ?? 16 << 20,
+      countersIntervalMs: options.countersIntervalMs ?? 1000,
+    };
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
+    const send = (msg: ToWorker) => worker.postMessage(msg);
+    let policySub: { unsubscribe(): void } | undefined;
+    let stopped = false;
+    const stopSub = options.stopOn?.subscribe(() => {
+      if (stopped) return;
+      stopped = true;
+      send({ type: 'stop' });
+    });
+
+    worker.on('message', (msg: FromWorker) => {
+      switch (msg.type) {
+        case 'batch': {
+          stats.max('KprobeEventMaxQueueSizeTillNow', msg.records);
+          decodeBatch(msg.buffer, msg.length, (ev) => {
+            stats.inc(ev.kind === 'data' ? 'DataEventReceived' : 'ControlEventReceived');
+            subscriber.next(ev);
+          });
+          break;
+        }
+        case 'counters':
+          for (const [idx, name] of KERNEL_COUNTERS) stats.set(name, msg.values[idx] ?? 0);
+          break;
+        case 'ready':
+          policySub = policy$.subscribe({
+            next: (policy) => send({ type: 'policy', policy }),
+            error: (err) => subscriber.error(err),
+          });
+          options.onReady?.({ ...info, libbpfVersion: msg.libbpfVersion, programs: msg.programs });
+          break;
+        case 'policy-applied':
+          options.onPolicyApplied?.({ pids: msg.pids, missing: msg.missing });
+          break;
+        case 'error':
+          subscriber.error(new TracerError(msg.code as ErrorCodeValue, msg.message));
+          break;
+        case 'stopped':
+          subscriber.complete();
+          break;
+      }
+    });
+    worker.on('error', (err) => subscriber.error(new TracerError(ErrorCode.BpfLoad, `BPF loader failed: ${err.message}`)));
+    worker.on('exit', () => {
+      if (!stopped) subscriber.error(new TracerError(ErrorCode.BpfLoad, 'BPF loader stopped unexpectedly'));
+    });
+
+    return () => {
+      policySub?.unsubscribe();
+      stopSub?.unsubscribe();
+      if (!stopped) send({ type: 'stop' });
+      stopped = true;
+      // The worker detaches, posts its last batch and closes its port; make sure it ends.
+      const kill = setTimeout(() => void worker.terminate(), 2000);
+      kill.unref();
+      worker.once('exit', () => clearTimeout(kill));
+    };
+  });
+}

@@ -1,0 +1,125 @@
+/**
+ * Decodes a batch of raw kernel records (as the worker hands them over) into KernelEvents, using
+ * the readers generated from bpf/events.h. Data payloads are views into the batch, not copies.
+ */
+import { connectionId, type KernelEvent, type Role } from '@traceable-ebpf/core';
+import {
+  DATA_EVENT_OFFSETS,
+  EVENT_HEADER_OFFSETS,
+  EventKind,
+  Direction,
+  Role as RoleCode,
+  Syscall,
+  readRawCloseEvent,
+  readRawDataEvent,
+  readRawEventHeader,
+  readRawOpenEvent,
+} from './generated/layout.js';
+
+const ROLES: Record<number, Role> = {
+  [RoleCode.TE_ROLE_SERVER]: 'server',
+  [RoleCode.TE_ROLE_CLIENT]: 'client',
+  [RoleCode.TE_ROLE_UNKNOWN]: 'unknown',
+};
+
+const SYSCALL_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(Syscall).map(([k, v]) => [v, k.replace(/^TE_SYS_/, '').toLowerCase()]),
+);
+
+/** Formats a 16-byte address field: IPv4 in the first 4 bytes, or IPv6. */
+export function formatAddress(family: number, bytes: Uint8Array): string {
+  if (family === 2) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
+  // IPv4-mapped (::ffff:a.b.c.d)
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `::ffff:${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+  }
+  // Compress the longest run of zero groups (RFC 5952).
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+/** Framing of a batch: records back to back, each `u32 length` + record, padded to 8 bytes. */
+export const BATCH_RECORD_ALIGN = 8;
+
+/** Decodes every record of a batch; records of an unknown kind or too short are counted in `bad`. */
+export function decodeBatch(buffer: ArrayBuffer, length: number, emit: (ev: KernelEvent) => void): { events: number; bad: number } {
+  const v = new DataView(buffer, 0, length);
+  let pos = 0;
+  let events = 0;
+  let bad = 0;
+  while (pos + 4 <= length) {
+    const size = v.getUint32(pos, true);
+    const o = pos + 4;
+    pos = o + Math.ceil(size / BATCH_RECORD_ALIGN) * BATCH_RECORD_ALIGN;
+    if (size < EVENT_HEADER_OFFSETS.sizeof || o + size > length) {
+      bad++;
+      continue;
+    }
+    const hdr = readRawEventHeader(v, o);
+    const conn = connectionId(hdr.conn.tgid, hdr.conn.fd, hdr.conn.gen);
+    const base = { conn, tgid: hdr.conn.tgid, fd: hdr.conn.fd, tsNs: hdr.tsNs };
+    switch (hdr.kind) {
+      case EventKind.TE_EV_DATA: {
+        if (size < DATA_EVENT_OFFSETS.data) {
+          bad++;
+          continue;
+        }
+        const ev = readRawDataEvent(v, o);
+        const len = Math.min(ev.len, size - DATA_EVENT_OFFSETS.data);
+        emit({
+          kind: 'data',
+          ...base,
+          tid: hdr.tid,
+          direction: ev.direction === Direction.TE_DIR_SEND ? 'send' : 'recv',
+          offset: ev.offset,
+          size: ev.size,
+          data: new Uint8Array(buffer, o + DATA_EVENT_OFFSETS.data, len),
+          syscall: SYSCALL_NAMES[ev.syscall] ?? `syscall-${ev.syscall}`,
+        });
+        break;
+      }
+      case EventKind.TE_EV_OPEN: {
+        const ev = readRawOpenEvent(v, o);
+        emit({
+          kind: 'open',
+          ...base,
+          tid: hdr.tid,
+          role: ROLES[ev.role] ?? 'unknown',
+          family: ev.family === 10 ? 6 : 4,
+          local: { address: formatAddress(ev.family, ev.localAddr), port: ev.localPort },
+          remote: { address: formatAddress(ev.family, ev.remoteAddr), port: ev.remotePort },
+          tls: false,
+        });
+        break;
+      }
+      case EventKind.TE_EV_CLOSE: {
+        const ev = readRawCloseEvent(v, o);
+        emit({ kind: 'close', ...base, sentBytes: ev.sentBytes, recvBytes: ev.recvBytes });
+        break;
+      }
+      default:
+        bad++;
+        continue;
+    }
+    events++;
+  }
+  return { events, bad };
+}

@@ -1,0 +1,8 @@
+/**
+ * @traceable-ebpf/bpf-source: socket events of chosen processes from the kernel, through eBPF.
+ * @packageDocumentation
+ */
+export { bpfSource, DEFAULT_OBJECT_PATH, type BpfSourceOptions } from './bpf-source.js';
+export type { CaptureMode, CapturePolicy, ProcessSelector } from './protocol.js';
+export { preflight, checkPrivileges, findBtf, ensureTracefs, type SystemInfo } from './system.js';
+export { decodeBatch, formatAddress } from './decode.js';

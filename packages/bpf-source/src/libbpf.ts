@@ -1,0 +1,124 @@
+/**
+ * The slice of libbpf (libbpf.so.1, ≥ 1.0) the loader uses, bound through koffi. libbpf's own
+ * log lines are captured (formatted with libc's vsnprintf) so a failure can name its reason.
+ */
+import koffi from 'koffi';
+import { ErrorCode, TracerError } from '@traceable-ebpf/core';
+
+/** Bound libbpf functions. Pointers are koffi externals. */
+export interface Libbpf {
+  readonly version: string;
+  objectOpenFile(path: string): unknown;
+  objectLoad(obj: unknown): number;
+  objectClose(obj: unknown): void;
+  findMap(obj: unknown, name: string): unknown;
+  nextProgram(obj: unknown, prev: unknown): unknown;
+  programName(prog: unknown): string;
+  programAttach(prog: unknown): unknown;
+  linkDestroy(link: unknown): number;
+  mapFd(map: unknown): number;
+  mapSetMaxEntries(map: unknown, n: number): number;
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): number;
+  mapDelete(fd: number, key: Buffer): number;
+  mapLookup(fd: number, key: Buffer, value: Buffer): number;
+  numPossibleCpus(): number;
+  ringBufferNew(mapFd: number, onSample: (data: unknown, size: number) => void): { rb: unknown; free(): void };
+  ringBufferEpollFd(rb: unknown): number;
+  ringBufferConsume(rb: unknown): number;
+  /** -errno of a NULL-returning call (libbpf 1.x sets errno). */
+  errno(): number;
+  /** libbpf's recent log lines (warnings and errors). */
+  recentLog(): string[];
+}
+
+const LOG_LINES = 200;
+
+/** Loads libbpf.so.1 and binds what the loader needs; a clear error if it is missing. */
+export function loadLibbpf(): Libbpf {
+  let lib: ReturnType<typeof koffi.load>;
+  let libc: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load('libbpf.so.1');
+    libc = koffi.load('libc.so.6');
+  } catch {
+    throw new TracerError(ErrorCode.NoLibbpf, 'libbpf.so.1 not found: install libbpf1 (apt-get install libbpf1)');
+  }
+  const log: string[] = [];
+  const vsnprintf = libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, void *fmt, void *ap)');
+  const PrintFn = koffi.proto('int te_libbpf_print_fn(int level, void *fmt, void *ap)');
+  const setPrint = lib.func('void *libbpf_set_print(te_libbpf_print_fn *fn)');
+  const printCb = koffi.register((level: number, fmt: unknown, ap: unknown) => {
+    if (level > 1) return 0; // 0 warn, 1 info, 2 debug
+    const buf = Buffer.alloc(1024);
+    const n = vsnprintf(buf, buf.length, fmt, ap) as number;
+    for (const line of buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString().split('\n')) {
+      if (line.trim()) log.push(line.trimEnd());
+    }
+    if (log.length > LOG_LINES) log.splice(0, log.length - LOG_LINES);
+    return 0;
+  }, koffi.pointer(PrintFn));
+  setPrint(printCb);
+
+  const SampleFn = koffi.proto('int te_ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+  const major = lib.func('uint32_t libbpf_major_version()');
+  const minor = lib.func('uint32_t libbpf_minor_version()');
+  const openFile = lib.func('void *bpf_object__open_file(const char *path, void *opts)');
+  const load = lib.func('int bpf_object__load(void *obj)');
+  const close = lib.func('void bpf_object__close(void *obj)');
+  const findMap = lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)');
+  const nextProg = lib.func('void *bpf_object__next_program(void *obj, void *prev)');
+  const progName = lib.func('const char *bpf_program__name(void *prog)');
+  const attach = lib.func('void *bpf_program__attach(void *prog)');
+  const linkDestroy = lib.func('int bpf_link__destroy(void *link)');
+  const mapFd = lib.func('int bpf_map__fd(void *map)');
+  const setMax = lib.func('int bpf_map__set_max_entries(void *map, uint32_t n)');
+  const update = lib.func('int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)');
+  const del = lib.func('int bpf_map_delete_elem(int fd, void *key)');
+  const lookup = lib.func('int bpf_map_lookup_elem(int fd, void *key, _Out_ void *value)');
+  const ncpus = lib.func('int libbpf_num_possible_cpus()');
+  const rbNew = lib.func('void *ring_buffer__new(int map_fd, te_ring_buffer_sample_fn *cb, void *ctx, void *opts)');
+  const rbFree = lib.func('void ring_buffer__free(void *rb)');
+  const rbEpoll = lib.func('int ring_buffer__epoll_fd(void *rb)');
+  const rbConsume = lib.func('int ring_buffer__consume(void *rb)');
+
+  return {
+    version: `${major()}.${minor()}`,
+    objectOpenFile: (path) => openFile(path, null),
+    objectLoad: (obj) => load(obj) as number,
+    objectClose: (obj) => close(obj),
+    findMap: (obj, name) => findMap(obj, name),
+    nextProgram: (obj, prev) => nextProg(obj, prev),
+    programName: (prog) => progName(prog) as string,
+    programAttach: (prog) => attach(prog),
+    linkDestroy: (link) => linkDestroy(link) as number,
+    mapFd: (map) => mapFd(map) as number,
+    mapSetMaxEntries: (map, n) => setMax(map, n) as number,
+    mapUpdate: (fd, key, value, flags) => update(fd, key, value, flags) as number,
+    mapDelete: (fd, key) => del(fd, key) as number,
+    mapLookup: (fd, key, value) => lookup(fd, key, value) as number,
+    numPossibleCpus: () => ncpus() as number,
+    ringBufferNew(fd, onSample) {
+      const cb = koffi.register((_ctx: unknown, data: unknown, size: number) => {
+        onSample(data, size);
+        return 0;
+      }, koffi.pointer(SampleFn));
+      const rb = rbNew(fd, cb, null, null);
+      return {
+        rb,
+        free() {
+          if (rb) rbFree(rb);
+          koffi.unregister(cb);
+        },
+      };
+    },
+    ringBufferEpollFd: (rb) => rbEpoll(rb) as number,
+    ringBufferConsume: (rb) => rbConsume(rb) as number,
+    errno: () => koffi.errno(),
+    recentLog: () => [...log],
+  };
+}
+
+/** Copies `size` bytes at a native pointer into `dst` at `pos`. */
+export function copyFromPointer(ptr: unknown, size: number, dst: Uint8Array, pos: number): void {
+  dst.set(new Uint8Array(koffi.view(ptr, size)), pos);
+}

@@ -1,0 +1,87 @@
+/**
+ * Preflight checks that turn a missing kernel feature or privilege into one clear error line
+ * before anything is loaded, and the tracefs mount that syscall tracepoints need.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import koffi from 'koffi';
+import { ErrorCode, TracerError } from '@traceable-ebpf/core';
+
+/** Where libbpf looks for tracepoint ids. */
+const TRACEFS_DIRS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+const CAP_SYS_ADMIN = 21;
+const CAP_PERFMON = 38;
+const CAP_BPF = 39;
+
+/** Facts about this machine logged at start (the system-info record). */
+export interface SystemInfo {
+  readonly os: string;
+  readonly kernel: string;
+  readonly arch: string;
+  readonly btfSource: string;
+  readonly transport: 'ringbuf';
+  libbpfVersion?: string;
+}
+
+function osRelease(): string {
+  try {
+    const text = readFileSync('/etc/os-release', 'utf8');
+    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? 'unknown OS';
+  } catch {
+    return 'unknown OS';
+  }
+}
+
+/** The effective capability set of this process, as a bigint bit mask. */
+function effectiveCaps(): bigint {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const hex = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0';
+  return BigInt(`0x${hex}`);
+}
+
+/** Throws a TracerError unless the process may load BPF programs and attach tracepoints. */
+export function checkPrivileges(): void {
+  const caps = effectiveCaps();
+  const has = (cap: number) => (caps & (1n << BigInt(cap))) !== 0n;
+  if (has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON))) return;
+  throw new TracerError(
+    ErrorCode.NoPrivilege,
+    'eBPF needs root (or CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN): run the tracer with sudo',
+  );
+}
+
+/** Finds the kernel's BTF, or throws naming the OS and kernel. */
+export function findBtf(btfPath = '/sys/kernel/btf/vmlinux'): string {
+  if (existsSync(btfPath)) return btfPath;
+  throw new TracerError(
+    ErrorCode.NoBtf,
+    `no kernel BTF at ${btfPath} on ${osRelease()} (kernel ${os.release()}): use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+  );
+}
+
+/** Makes sure tracefs is mounted (libbpf resolves tracepoint ids there), mounting it if needed. */
+export function ensureTracefs(): string {
+  for (const dir of TRACEFS_DIRS) if (existsSync(`${dir}/events`)) return dir;
+  const target = TRACEFS_DIRS[0]!;
+  const libc = koffi.load('libc.so.6');
+  const mount = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, void *data)');
+  if (mount('nodev', target, 'tracefs', 0, null) !== 0 || !existsSync(`${target}/events`)) {
+    throw new TracerError(
+      ErrorCode.NoTracefs,
+      `tracefs is not mounted and mounting it at ${target} failed (errno ${koffi.errno()}): mount -t tracefs nodev ${target}`,
+    );
+  }
+  return target;
+}
+
+/** Runs every preflight check and returns the system-info record. */
+export function preflight(btfPath?: string): SystemInfo {
+  if (process.platform !== 'linux') {
+    throw new TracerError(ErrorCode.BpfLoad, `eBPF capture needs Linux (this is ${process.platform})`);
+  }
+  checkPrivileges();
+  const btf = findBtf(btfPath);
+  ensureTracefs();
+  return { os: osRelease(), kernel: os.release(), arch: process.arch, btfSource: btf, transport: 'ringbuf' };
+}

@@ -1,0 +1,68 @@
+/**
+ * Kernel events as user space sees them, after decoding: the contract between the event source
+ * (bpf-source, or a replay) and every later stage.
+ */
+
+/** Who opened the connection, from the captured process's side. */
+export type Role = 'server' | 'client' | 'unknown';
+
+/** Data the captured process sent, or received. */
+export type Direction = 'send' | 'recv';
+
+/** One end of a TCP connection. */
+export interface Endpoint {
+  /** IPv4 dotted quad or IPv6 text form. */
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Fields every kernel event carries. */
+export interface EventBase {
+  /** Connection id `tgid:fd:generation`: unique even when an fd number is reused. */
+  readonly conn: string;
+  readonly tgid: number;
+  readonly fd: number;
+  /** Kernel CLOCK_MONOTONIC time of the event, in nanoseconds. */
+  readonly tsNs: number;
+}
+
+/** A connection began to be tracked (accepted, connected, or first seen already open). */
+export interface ConnectionOpenEvent extends EventBase {
+  readonly kind: 'open';
+  readonly tid: number;
+  readonly role: Role;
+  readonly family: 4 | 6;
+  readonly local: Endpoint;
+  readonly remote: Endpoint;
+  /** Bytes are TLS plaintext taken from a TLS library, not socket bytes. */
+  readonly tls: boolean;
+}
+
+/** Bytes one syscall moved. `data.length < size` when the kernel copied only the start. */
+export interface SocketDataEvent extends EventBase {
+  readonly kind: 'data';
+  readonly tid: number;
+  readonly direction: Direction;
+  /** Position of `data[0]` in this connection's byte stream in `direction`. */
+  readonly offset: number;
+  /** Bytes the syscall moved. */
+  readonly size: number;
+  readonly data: Uint8Array;
+  /** The syscall, for diagnostics (`read`, `writev`, …). */
+  readonly syscall: string;
+}
+
+/** The process closed the connection. */
+export interface ConnectionCloseEvent extends EventBase {
+  readonly kind: 'close';
+  readonly sentBytes: number;
+  readonly recvBytes: number;
+}
+
+/** What an event source (the kernel, or a replayed recording) emits. */
+export type KernelEvent = ConnectionOpenEvent | SocketDataEvent | ConnectionCloseEvent;
+
+/** Builds the connection id string used as `conn` on every event. */
+export function connectionId(tgid: number, fd: number, generation: number): string {
+  return `${tgid}:${fd}:${generation}`;
+}

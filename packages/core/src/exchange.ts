@@ -1,0 +1,55 @@
+import type { Endpoint, Role } from './events.js';
+
+/** Header lines in wire order; names keep their case, repeated names stay separate. */
+export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
+
+/** What both requests and responses carry. */
+export interface HttpMessage {
+  /** `1.0`, `1.1` or `2`. */
+  readonly version: string;
+  readonly headers: HeaderList;
+  /** The body, decoded from chunked framing, kept up to the configured cap. */
+  readonly body: Uint8Array;
+  /** The body's full size in bytes, even when `body` was capped. */
+  readonly bodySize: number;
+  /** Kernel time (ns, CLOCK_MONOTONIC) of the syscall that carried the message's first byte. */
+  readonly startNs: number;
+  /** Kernel time of the syscall that carried its last byte. */
+  readonly endNs: number;
+}
+
+/** An HTTP request. */
+export interface HttpRequest extends HttpMessage {
+  readonly method: string;
+  /** The request target as sent: path and query (or an absolute URI, or `*`). */
+  readonly target: string;
+}
+
+/** An HTTP response. */
+export interface HttpResponse extends HttpMessage {
+  readonly status: number;
+}
+
+/** The connection an exchange travelled on, from the captured process's side. */
+export interface ConnectionInfo {
+  readonly id: string;
+  readonly tgid: number;
+  readonly fd: number;
+  /** `server` when the process accepted it (ingress), `client` when it connected (egress). */
+  readonly role: Role;
+  readonly family: 4 | 6;
+  readonly local: Endpoint;
+  readonly remote: Endpoint;
+  readonly tls: boolean;
+}
+
+/** A request paired with its response: what parsers emit and exporters turn into spans. */
+export interface ApiExchange {
+  readonly protocol: 'http1' | 'http2';
+  readonly connection: ConnectionInfo;
+  readonly request: HttpRequest;
+  /** Missing when the connection ended before a response came. */
+  readonly response?: HttpResponse;
+  /** Something is known to be missing or guessed (joined mid-stream, bytes lost). */
+  readonly partial: boolean;
+}

@@ -1,0 +1,33 @@
+/**
+ * @traceable-ebpf/core: the types every stage speaks, stream reassembly, stats and errors.
+ * @packageDocumentation
+ */
+export type {
+  Role,
+  Direction,
+  Endpoint,
+  EventBase,
+  ConnectionOpenEvent,
+  SocketDataEvent,
+  ConnectionCloseEvent,
+  KernelEvent,
+} from './events.js';
+export { connectionId } from './events.js';
+export type {
+  GapReason,
+  StreamDataEvent,
+  StreamGapEvent,
+  StreamCloseEvent,
+  ConnectionEvent,
+} from './connection-events.js';
+export type {
+  HeaderList,
+  HttpMessage,
+  HttpRequest,
+  HttpResponse,
+  ConnectionInfo,
+  ApiExchange,
+} from './exchange.js';
+export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
+export { COUNTERS, Stats, type CounterName } from './stats.js';
+export { reassemble, type ReassembleOptions } from './reassemble.js';

@@ -1,0 +1,66 @@
+/**
+ * Named counters. Every place that can drop data increments one; the tracer logs them every
+ * `stats_interval` and serves them as metrics. Names follow the product the project models.
+ */
+
+/** The counters every stage may move, with what each one counts. */
+export const COUNTERS = {
+  ControlEventReceived: 'connection open/close events received from the kernel',
+  DataEventReceived: 'data events received from the kernel',
+  EventLost: 'events the kernel dropped because the ring buffer was full',
+  BytesTruncated: 'bytes a syscall moved beyond what one kernel event copies',
+  ConnTableFull: 'connections the kernel could not track (conns map full)',
+  KernelCopyFailed: 'kernel copies of user memory that failed',
+  TotalRequestsParsed: 'HTTP requests parsed',
+  TotalResponsesParsed: 'HTTP responses parsed',
+  ReqParsingErrors: 'request streams that failed to parse',
+  ResParsingErrors: 'response streams that failed to parse',
+  TotalRequestsSent: 'spans handed to the exporter and accepted',
+  TotalEventsDroppedAtEventQueueLimit: 'events dropped because a queue was full',
+  TotalEventsDroppedAtParsing: 'stream bytes skipped by parsers (unparsable, unknown protocol, after gaps)',
+  KprobeEventMaxQueueSizeTillNow: 'largest event batch seen from the kernel (high-water mark)',
+  ReassemblyGaps: 'gaps marked in connection streams',
+  ReassemblyGapBytes: 'bytes missing from connection streams',
+  ReassemblyDuplicateEvents: 'data events whose bytes were already seen',
+  ReassemblyOrphanEvents: 'data events for a connection whose open event was not seen',
+  ConnectionsEvicted: 'connections evicted by the connection-count bound or idleness',
+  ResponsesWithoutRequest: 'responses that had no request to pair with',
+  RequestsWithoutResponse: 'requests whose connection ended before a response',
+  SpansDroppedAtExportQueue: 'spans dropped because the export queue was full',
+  SpansExportFailed: 'spans an exporter failed to send',
+} as const;
+
+/** A counter name. */
+export type CounterName = keyof typeof COUNTERS;
+
+/** A set of named counters and high-water marks. */
+export class Stats {
+  private readonly values = new Map<CounterName, number>();
+
+  /** Adds `n` (default 1) to a counter. */
+  inc(name: CounterName, n = 1): void {
+    this.values.set(name, (this.values.get(name) ?? 0) + n);
+  }
+
+  /** Sets a counter to an absolute value (for counters the kernel keeps). */
+  set(name: CounterName, value: number): void {
+    this.values.set(name, value);
+  }
+
+  /** Raises a high-water mark to `value` if it is larger. */
+  max(name: CounterName, value: number): void {
+    if (value > (this.values.get(name) ?? 0)) this.values.set(name, value);
+  }
+
+  /** The current value of a counter (0 if never moved). */
+  get(name: CounterName): number {
+    return this.values.get(name) ?? 0;
+  }
+
+  /** All counters, every known name included, as a plain object. */
+  snapshot(): Record<CounterName, number> {
+    const out = {} as Record<CounterName, number>;
+    for (const name of Object.keys(COUNTERS) as CounterName[]) out[name] = this.get(name);
+    return out;
+  }
+}
