@@ -1,0 +1,210 @@
+/**
+ * Splits one direction of an HTTP/1.x byte stream into messages (requests or responses) with
+ * llhttp. Returns a status for every feed instead of throwing; resynchronises at the next
+ * plausible message start after an error or a gap.
+ */
+import type { HeaderList } from '@traceable-ebpf/core';
+import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
+
+/** One parsed HTTP/1 message. */
+export interface Http1Message {
+  readonly type: 'request' | 'response';
+  /** Requests: method and target. */
+  readonly method: string;
+  readonly target: string;
+  /** Responses: status code. */
+  readonly status: number;
+  readonly version: string;
+  readonly headers: HeaderList;
+  readonly body: Uint8Array;
+  readonly bodySize: number;
+  readonly startNs: number;
+  readonly endNs: number;
+  /** The connection switches protocol after this message (Upgrade, or CONNECT's 2xx). */
+  readonly upgrade: boolean;
+  /** Header bytes past the cap were not kept. */
+  readonly headersTruncated: boolean;
+}
+
+/** The outcome of {@link Http1MessageParser.feed}. */
+export type FeedStatus =
+  /** All bytes consumed; messages so far were delivered. */
+  | { readonly status: 'need-more'; readonly skipped: number }
+  /** The bytes are not HTTP/1 (from `consumed` on); the parser will resynchronise. */
+  | { readonly status: 'invalid'; readonly reason: string; readonly skipped: number }
+  /** The connection switched protocols after `consumed` bytes; the rest is not HTTP/1. */
+  | { readonly status: 'upgrade'; readonly consumed: number; readonly skipped: number };
+
+/** Options of {@link Http1MessageParser}. */
+export interface Http1MessageParserOptions {
+  readonly maxBodyBytes: number;
+  readonly maxHeaderBytes: number;
+  readonly onMessage: (msg: Http1Message) => void;
+  /** For a response parser: the method of the request this response answers (HEAD has no body). */
+  readonly requestMethod?: () => string | undefined;
+}
+
+const REQUEST_START = /(?:^|\n)(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]/;
+const RESPONSE_START = /(?:^|\n)HTTP\/1\.[01] [1-5]\d\d/;
+
+/** Where the next request (or response) seems to start in `data`, or -1. */
+export function findMessageStart(type: 'request' | 'response', data: Uint8Array): number {
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+  const m = (type === 'request' ? REQUEST_START : RESPONSE_START).exec(text);
+  if (!m) return -1;
+  return m[0].startsWith('\n') ? m.index + 1 : m.index;
+}
+
+/** Does `data` start like an HTTP/1 request or response? */
+export function looksLike(type: 'request' | 'response', data: Uint8Array): boolean {
+  return findMessageStart(type, data.subarray(0, 64)) === 0;
+}
+
+/** Parser of one direction of one connection. */
+export class Http1MessageParser {
+  private readonly ptr: number;
+  private synced = true;
+  private tsNs = 0;
+  // message under construction
+  private startNs = 0;
+  private target = '';
+  private statusCode = 0;
+  private headers: Array<[string, string]> = [];
+  private headerBytes = 0;
+  private headersTruncated = false;
+  private field = '';
+  private value = '';
+  private inValue = false;
+  private body: Uint8Array[] = [];
+  private bodyKept = 0;
+  private bodySize = 0;
+  private upgrade = false;
+  private method = '';
+  private version = '';
+
+  constructor(
+    private readonly runtime: LlhttpRuntime,
+    readonly type: 'request' | 'response',
+    private readonly options: Http1MessageParserOptions,
+  ) {
+    const handler: LlhttpHandler = {
+      onMessageBegin: () => this.begin(),
+      onUrl: (s) => (this.target += s),
+      onStatus: () => {},
+      onHeaderField: (s) => {
+        if (this.inValue) this.commitHeader();
+        this.field += s;
+      },
+      onHeaderValue: (s) => {
+        this.inValue = true;
+        this.value += s;
+      },
+      onHeadersComplete: (status, upgrade) => this.headersComplete(status, upgrade),
+      onBody: (bytes) => this.onBody(bytes),
+      onMessageComplete: () => this.complete(),
+    };
+    this.ptr = runtime.create(type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE, handler);
+  }
+
+  /** The stream lost bytes: drop the message in progress and look for the next start. */
+  desync(): void {
+    this.synced = false;
+    this.runtime.reset(this.ptr);
+  }
+
+  /** Feeds the next bytes of the stream, seen by the kernel at `tsNs`. */
+  feed(data: Uint8Array, tsNs: number): FeedStatus {
+    this.tsNs = tsNs;
+    let skipped = 0;
+    if (!this.synced) {
+      const at = findMessageStart(this.type, data);
+      if (at < 0) return { status: 'need-more', skipped: data.length };
+      skipped = at;
+      data = data.subarray(at);
+      this.synced = true;
+    }
+    const r = this.runtime.execute(this.ptr, data);
+    if (r.errno === LlhttpErrno.OK) return { status: 'need-more', skipped };
+    if (r.errno === LlhttpErrno.PAUSED_UPGRADE) return { status: 'upgrade', consumed: skipped + r.consumed, skipped };
+    this.desync();
+    return { status: 'invalid', reason: r.reason, skipped };
+  }
+
+  /** The stream ended: completes a message delimited by the connection's close. */
+  finish(tsNs: number): void {
+    this.tsNs = tsNs;
+    if (this.synced) this.runtime.finish(this.ptr);
+  }
+
+  /** Frees the llhttp parser. */
+  destroy(): void {
+    this.runtime.destroy(this.ptr);
+  }
+
+  private begin() {
+    this.startNs = this.tsNs;
+    this.target = '';
+    this.statusCode = 0;
+    this.headers = [];
+    this.headerBytes = 0;
+    this.headersTruncated = false;
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.body = [];
+    this.bodyKept = 0;
+    this.bodySize = 0;
+    this.upgrade = false;
+  }
+
+  private commitHeader() {
+    const size = this.field.length + this.value.length + 4;
+    if (this.headerBytes + size <= this.options.maxHeaderBytes) {
+      this.headers.push([this.field, this.value.trim()]);
+      this.headerBytes += size;
+    } else {
+      this.headersTruncated = true;
+    }
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+  }
+
+  private headersComplete(status: number, upgrade: boolean): number {
+    if (this.field || this.inValue) this.commitHeader();
+    this.statusCode = status;
+    this.upgrade = upgrade;
+    this.method = this.type === 'request' ? this.runtime.method(this.ptr) : '';
+    this.version = this.runtime.version(this.ptr);
+    if (this.type === 'response' && this.options.requestMethod?.() === 'HEAD') return 1;
+    return 0;
+  }
+
+  private onBody(bytes: Uint8Array) {
+    this.bodySize += bytes.length;
+    const room = this.options.maxBodyBytes - this.bodyKept;
+    if (room <= 0) return;
+    const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
+    this.body.push(kept.slice()); // copy out of wasm memory
+    this.bodyKept += kept.length;
+  }
+
+  private complete() {
+    const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
+    this.options.onMessage({
+      type: this.type,
+      method: this.method,
+      target: this.target,
+      status: this.statusCode,
+      version: this.version,
+      headers: this.headers,
+      body,
+      bodySize: this.bodySize,
+      startNs: this.startNs,
+      endNs: this.tsNs,
+      upgrade: this.upgrade,
+      headersTruncated: this.headersTruncated,
+    });
+    this.body = [];
+  }
+}

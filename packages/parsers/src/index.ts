@@ -1,0 +1,15 @@
+/**
+ * @traceable-ebpf/parsers: protocol parsers that turn connection streams into API exchanges.
+ * @packageDocumentation
+ */
+export { parseHttp1, type ParseHttp1Options } from './parse-http1.js';
+export {
+  Http1MessageParser,
+  findMessageStart,
+  looksLike,
+  type Http1Message,
+  type Http1MessageParserOptions,
+  type FeedStatus,
+} from './http1-message.js';
+export { Http1Stitcher, type StitchResult } from './http1-stitch.js';
+export { LlhttpRuntime, LlhttpType, LlhttpErrno, type LlhttpHandler, type ExecuteResult } from './llhttp.js';

@@ -1,0 +1,161 @@
+/**
+ * A binding to llhttp's WebAssembly build as shipped (and tested) by undici, pinned exactly in
+ * package.json. One instance hosts many parsers; its callbacks are routed by parser pointer.
+ */
+import { createRequire } from 'node:module';
+
+/** llhttp parser types. */
+export const LlhttpType = { REQUEST: 1, RESPONSE: 2 } as const;
+
+/** llhttp error numbers this project acts on (llhttp's `llhttp_errno_t`). */
+export const LlhttpErrno = { OK: 0, PAUSED: 21, PAUSED_UPGRADE: 22, PAUSED_H2_UPGRADE: 23 } as const;
+
+/** Callbacks of one parser. Byte ranges are copied out of wasm memory before the call. */
+export interface LlhttpHandler {
+  onMessageBegin(): void;
+  onUrl(text: string): void;
+  onStatus(text: string): void;
+  onHeaderField(text: string): void;
+  onHeaderValue(text: string): void;
+  /** Return 1 to tell llhttp the message has no body (a response to HEAD), else 0. */
+  onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
+  onBody(bytes: Uint8Array): void;
+  onMessageComplete(): void;
+}
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  malloc(n: number): number;
+  free(p: number): void;
+  llhttp_alloc(type: number): number;
+  llhttp_free(p: number): void;
+  llhttp_execute(p: number, data: number, len: number): number;
+  llhttp_finish(p: number): number;
+  llhttp_reset(p: number): void;
+  llhttp_resume_after_upgrade(p: number): void;
+  llhttp_get_method(p: number): number;
+  llhttp_get_http_major(p: number): number;
+  llhttp_get_http_minor(p: number): number;
+  llhttp_get_error_reason(p: number): number;
+  llhttp_get_error_pos(p: number): number;
+  llhttp_method_name(m: number): number;
+}
+
+let module: WebAssembly.Module | undefined;
+
+function wasmModule(): WebAssembly.Module {
+  if (!module) {
+    const require = createRequire(import.meta.url);
+    const undiciDir = require.resolve('undici').replace(/index\.js$/, '');
+    let bytes: Buffer;
+    try {
+      bytes = require(`${undiciDir}lib/llhttp/llhttp_simd-wasm.js`) as Buffer;
+      module = new WebAssembly.Module(bytes);
+    } catch {
+      bytes = require(`${undiciDir}lib/llhttp/llhttp-wasm.js`) as Buffer;
+      module = new WebAssembly.Module(bytes);
+    }
+  }
+  return module;
+}
+
+/** The result of feeding bytes to a parser. */
+export interface ExecuteResult {
+  /** An llhttp errno: OK, PAUSED_UPGRADE, or an error. */
+  readonly errno: number;
+  /** For errors and upgrades: bytes of the input consumed before it stopped. */
+  readonly consumed: number;
+  /** llhttp's reason text for an error. */
+  readonly reason: string;
+}
+
+/** One llhttp WebAssembly instance: allocates parsers and runs them. */
+export class LlhttpRuntime {
+  private readonly x: Exports;
+  private readonly handlers = new Map<number, LlhttpHandler>();
+  private buf = 0;
+  private bufSize = 0;
+
+  constructor() {
+    const text = (p: number, at: number, len: number, f: (h: LlhttpHandler, s: string) => void) => {
+      const h = this.handlers.get(p);
+      if (h) f(h, Buffer.from(this.x.memory.buffer, at, len).toString('latin1'));
+      return 0;
+    };
+    const instance = new WebAssembly.Instance(wasmModule(), {
+      env: {
+        wasm_on_message_begin: (p: number) => (this.handlers.get(p)?.onMessageBegin(), 0),
+        wasm_on_url: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onUrl(s)),
+        wasm_on_status: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onStatus(s)),
+        wasm_on_header_field: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onHeaderField(s)),
+        wasm_on_header_value: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onHeaderValue(s)),
+        wasm_on_headers_complete: (p: number, status: number, upgrade: number, keepAlive: number) =>
+          this.handlers.get(p)?.onHeadersComplete(status, upgrade === 1, keepAlive === 1) ?? 0,
+        wasm_on_body: (p: number, at: number, len: number) => {
+          this.handlers.get(p)?.onBody(new Uint8Array(this.x.memory.buffer, at, len));
+          return 0;
+        },
+        wasm_on_message_complete: (p: number) => (this.handlers.get(p)?.onMessageComplete(), 0),
+      },
+    });
+    this.x = instance.exports as unknown as Exports;
+  }
+
+  /** Allocates a parser of `type` whose callbacks go to `handler`; returns its pointer. */
+  create(type: number, handler: LlhttpHandler): number {
+    const p = this.x.llhttp_alloc(type);
+    this.handlers.set(p, handler);
+    return p;
+  }
+
+  /** Frees a parser. */
+  destroy(p: number): void {
+    if (this.handlers.delete(p)) this.x.llhttp_free(p);
+  }
+
+  /** Returns the parser to its initial state (after an error, or to resynchronise). */
+  reset(p: number): void {
+    this.x.llhttp_reset(p);
+  }
+
+  /** Feeds bytes to a parser. */
+  execute(p: number, data: Uint8Array): ExecuteResult {
+    if (data.length > this.bufSize) {
+      if (this.buf) this.x.free(this.buf);
+      this.bufSize = Math.max(data.length, 64 * 1024);
+      this.buf = this.x.malloc(this.bufSize);
+    }
+    new Uint8Array(this.x.memory.buffer, this.buf, data.length).set(data);
+    const errno = this.x.llhttp_execute(p, this.buf, data.length);
+    if (errno === LlhttpErrno.OK) return { errno, consumed: data.length, reason: '' };
+    return {
+      errno,
+      consumed: this.x.llhttp_get_error_pos(p) - this.buf,
+      reason: this.cString(this.x.llhttp_get_error_reason(p)),
+    };
+  }
+
+  /** Tells the parser the stream ended (completes a response delimited by close). */
+  finish(p: number): ExecuteResult {
+    const errno = this.x.llhttp_finish(p);
+    return { errno, consumed: 0, reason: errno === 0 ? '' : this.cString(this.x.llhttp_get_error_reason(p)) };
+  }
+
+  /** The request method of the current message. */
+  method(p: number): string {
+    return this.cString(this.x.llhttp_method_name(this.x.llhttp_get_method(p)));
+  }
+
+  /** `major.minor` of the current message. */
+  version(p: number): string {
+    return `${this.x.llhttp_get_http_major(p)}.${this.x.llhttp_get_http_minor(p)}`;
+  }
+
+  private cString(ptr: number): string {
+    if (!ptr) return '';
+    const mem = new Uint8Array(this.x.memory.buffer);
+    let end = ptr;
+    while (end < mem.length && mem[end] !== 0) end++;
+    return Buffer.from(mem.subarray(ptr, end)).toString('latin1');
+  }
+}

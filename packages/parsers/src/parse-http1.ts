@@ -1,0 +1,205 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import {
+  Stats,
+  type ApiExchange,
+  type ConnectionEvent,
+  type ConnectionInfo,
+  type ConnectionOpenEvent,
+  type Direction,
+  type Role,
+} from '@traceable-ebpf/core';
+import { LlhttpRuntime } from './llhttp.js';
+import { Http1MessageParser, looksLike, type FeedStatus, type Http1Message } from './http1-message.js';
+import { Http1Stitcher } from './http1-stitch.js';
+
+/** Options of {@link parseHttp1}. */
+export interface ParseHttp1Options {
+  /** Body bytes kept per message; the full size is always counted. Default 64 KiB. */
+  readonly maxBodyBytes?: number;
+  /** Header bytes kept per message. Default 64 KiB. */
+  readonly maxHeaderBytes?: number;
+  /** Unanswered requests kept per connection. Default 256. */
+  readonly maxPendingRequests?: number;
+  /** Where the counters go. Default: a new set. */
+  readonly stats?: Stats;
+  /**
+   * Called when a connection turns out not to carry HTTP/1 (or switched protocols), so the
+   * source can stop copying it.
+   */
+  readonly onUnsupported?: (conn: string) => void;
+}
+
+interface ConnState {
+  open: ConnectionOpenEvent;
+  role: Role;
+  /** 'active' parses; 'unsupported' and 'upgraded' drop the rest of the connection. */
+  state: 'active' | 'unsupported' | 'upgraded';
+  requests?: Http1MessageParser;
+  responses?: Http1MessageParser;
+  stitcher: Http1Stitcher;
+}
+
+/** The direction requests travel in, seen from the captured process. */
+const requestDirection = (role: Role): Direction => (role === 'client' ? 'send' : 'recv');
+
+/**
+ * Parses HTTP/1.x out of reassembled connection streams and pairs requests with responses into
+ * {@link ApiExchange}s. The role of a connection opened before capture began is inferred from its
+ * first bytes in either direction. Never throws on bad bytes: it counts and resynchronises.
+ */
+export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<ConnectionEvent, ApiExchange> {
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+  const maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
+  const stats = options.stats ?? new Stats();
+
+  return (source) =>
+    new Observable<ApiExchange>((subscriber) => {
+      const runtime = new LlhttpRuntime();
+      const conns = new Map<string, ConnState>();
+
+      const info = (c: ConnState): ConnectionInfo => ({
+        id: c.open.conn,
+        tgid: c.open.tgid,
+        fd: c.open.fd,
+        role: c.role,
+        family: c.open.family,
+        local: c.open.local,
+        remote: c.open.remote,
+        tls: c.open.tls,
+      });
+
+      const emit = (ex: ApiExchange | undefined) => {
+        if (!ex) return;
+        if (!ex.response) stats.inc('RequestsWithoutResponse');
+        subscriber.next(ex);
+      };
+
+      const startParsing = (c: ConnState, role: Role) => {
+        c.role = role;
+        const onRequest = (m: Http1Message) => {
+          stats.inc('TotalRequestsParsed');
+          emit(c.stitcher.addRequest(m));
+        };
+        const onResponse = (m: Http1Message) => {
+          stats.inc('TotalResponsesParsed');
+          const r = c.stitcher.addResponse(m);
+          if (r.status === 'paired') emit(r.exchange);
+          else if (r.status === 'orphan') stats.inc('ResponsesWithoutRequest');
+        };
+        c.requests = new Http1MessageParser(runtime, 'request', { maxBodyBytes, maxHeaderBytes, onMessage: onRequest });
+        c.responses = new Http1MessageParser(runtime, 'response', {
+          maxBodyBytes,
+          maxHeaderBytes,
+          onMessage: onResponse,
+          requestMethod: () => c.stitcher.nextMethod(),
+        });
+      };
+
+      const stopParsing = (c: ConnState, state: 'unsupported' | 'upgraded') => {
+        c.state = state;
+        c.requests?.destroy();
+        c.responses?.destroy();
+        c.requests = c.responses = undefined;
+        options.onUnsupported?.(c.open.conn);
+      };
+
+      /** Picks the parser for bytes in `direction`, inferring the role or the protocol on first bytes. */
+      const parserFor = (c: ConnState, direction: Direction, data: Uint8Array): Http1MessageParser | undefined => {
+        if (!c.requests) {
+          let role = c.role;
+          if (role === 'unknown') {
+            if (looksLike('request', data)) role = direction === 'recv' ? 'server' : 'client';
+            else if (looksLike('response', data)) role = direction === 'recv' ? 'client' : 'server';
+            else return undefined; // joined mid-message: wait for a recognisable start
+          } else {
+            const isRequestSide = direction === requestDirection(role);
+            if (!looksLike(isRequestSide ? 'request' : 'response', data)) {
+              stopParsing(c, 'unsupported');
+              return undefined;
+            }
+          }
+          startParsing(c, role);
+        }
+        return direction === requestDirection(c.role) ? c.requests : c.responses;
+      };
+
+      const onFeed = (c: ConnState, parser: Http1MessageParser, r: FeedStatus, length: number) => {
+        if (r.skipped > 0) stats.inc('TotalEventsDroppedAtParsing', r.skipped);
+        if (r.status === 'invalid') {
+          stats.inc(parser.type === 'request' ? 'ReqParsingErrors' : 'ResParsingErrors');
+          c.stitcher.partial = true;
+        } else if (r.status === 'upgrade') {
+          stats.inc('TotalEventsDroppedAtParsing', length - r.consumed);
+          // The exchange that asked for the upgrade is reported when its 101 response arrives.
+          if (parser.type === 'response') stopParsing(c, 'upgraded');
+        }
+      };
+
+      const close = (id: string, tsNs: number) => {
+        const c = conns.get(id);
+        if (!c) return;
+        c.requests?.finish(tsNs);
+        c.responses?.finish(tsNs);
+        for (const ex of c.stitcher.drain()) emit(ex);
+        c.requests?.destroy();
+        c.responses?.destroy();
+        conns.delete(id);
+      };
+
+      const subscription = source.subscribe({
+        next(ev) {
+          switch (ev.kind) {
+            case 'open': {
+              close(ev.conn, ev.tsNs);
+              const c: ConnState = {
+                open: ev,
+                role: ev.role,
+                state: 'active',
+                stitcher: new Http1Stitcher(() => info(c), options.maxPendingRequests),
+              };
+              conns.set(ev.conn, c);
+              break;
+            }
+            case 'data': {
+              const c = conns.get(ev.conn);
+              if (!c) return;
+              if (c.state !== 'active') {
+                stats.inc('TotalEventsDroppedAtParsing', ev.data.length);
+                return;
+              }
+              const parser = parserFor(c, ev.direction, ev.data);
+              if (!parser) {
+                stats.inc('TotalEventsDroppedAtParsing', ev.data.length);
+                return;
+              }
+              onFeed(c, parser, parser.feed(ev.data, ev.tsNs), ev.data.length);
+              break;
+            }
+            case 'gap': {
+              const c = conns.get(ev.conn);
+              if (!c || !c.requests) return;
+              c.stitcher.partial = true;
+              (ev.direction === requestDirection(c.role) ? c.requests : c.responses)?.desync();
+              break;
+            }
+            case 'close':
+              close(ev.conn, ev.tsNs);
+              break;
+          }
+        },
+        error: (err) => subscriber.error(err),
+        complete() {
+          for (const id of [...conns.keys()]) close(id, 0);
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        for (const c of conns.values()) {
+          c.requests?.destroy();
+          c.responses?.destroy();
+        }
+        conns.clear();
+      };
+    });
+}
