@@ -31,3 +31,4 @@ export type {
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
 export { COUNTERS, Stats, type CounterName } from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';
+export { createMonotonicClock, type MonotonicClock } from './clock.js';

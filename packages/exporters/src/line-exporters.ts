@@ -1,0 +1,98 @@
+/**
+ * Exporters that write text: one readable line per request (console), or one JSON object per
+ * span (JSONL). Both implement OpenTelemetry's SpanExporter; shutdown is idempotent.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { SpanKind } from '@opentelemetry/api';
+import { ExportResultCode, hrTimeToNanoseconds, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+/** Where line exporters write. */
+export interface LineSink {
+  write(line: string): void;
+}
+
+const KIND = { [SpanKind.SERVER]: 'server', [SpanKind.CLIENT]: 'client', [SpanKind.INTERNAL]: 'internal', [SpanKind.PRODUCER]: 'producer', [SpanKind.CONSUMER]: 'consumer' };
+
+/** The console line of a span: time, pid, method, path, status, latency, kind, peer. */
+export function formatSpanLine(span: ReadableSpan): string {
+  const a = span.attributes;
+  const start = new Date(span.startTime[0] * 1000 + Math.floor(span.startTime[1] / 1e6)).toISOString();
+  const ms = (span.duration[0] * 1e3 + span.duration[1] / 1e6).toFixed(2);
+  const query = a['url.query'] !== undefined ? `?${String(a['url.query'])}` : '';
+  const status = a['http.response.status_code'] ?? '---';
+  const pid = span.resource.attributes['process.pid'];
+  const exe = span.resource.attributes['process.executable.name'];
+  const peer = `${String(a['network.peer.address'])}:${String(a['network.peer.port'])}`;
+  const flags = [a['traceable.partial'] ? ' partial' : '', a['traceable.response.missing'] ? ' no-response' : ''].join('');
+  return `${start} pid=${String(pid)} ${String(exe)} ${String(a['http.request.method'])} ${String(a['url.path'])}${query} -> ${String(status)} ${ms}ms ${KIND[span.kind]} peer=${peer}${flags}`;
+}
+
+/** Plain JSON of a span (ids hex, times in Unix nanoseconds as strings). */
+export function spanToJson(span: ReadableSpan): Record<string, unknown> {
+  const ctx = span.spanContext();
+  return {
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    parentSpanId: span.parentSpanContext?.spanId,
+    name: span.name,
+    kind: KIND[span.kind],
+    startTimeUnixNano: String(hrTimeToNanoseconds(span.startTime)),
+    endTimeUnixNano: String(hrTimeToNanoseconds(span.endTime)),
+    status: span.status,
+    attributes: span.attributes,
+    resource: span.resource.attributes,
+  };
+}
+
+abstract class LineExporter implements SpanExporter {
+  private closed = false;
+  constructor(protected readonly sink: LineSink) {}
+  protected abstract line(span: ReadableSpan): string;
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    if (this.closed) {
+      done({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
+      return;
+    }
+    for (const s of spans) this.sink.write(`${this.line(s)}\n`);
+    done({ code: ExportResultCode.SUCCESS });
+  }
+
+  async forceFlush(): Promise<void> {}
+
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.close();
+  }
+
+  protected async close(): Promise<void> {}
+}
+
+/** One human-readable line per request, to stdout by default. */
+export class ConsoleLineExporter extends LineExporter {
+  constructor(options: { sink?: LineSink } = {}) {
+    super(options.sink ?? { write: (l) => process.stdout.write(l) });
+  }
+  protected line(span: ReadableSpan): string {
+    return formatSpanLine(span);
+  }
+}
+
+/** One JSON object per span per line, to a file (appended) or a sink. */
+export class JsonlExporter extends LineExporter {
+  private readonly stream?: WriteStream;
+  constructor(options: { path?: string; sink?: LineSink } = {}) {
+    const stream = options.path ? createWriteStream(options.path, { flags: 'a' }) : undefined;
+    super(options.sink ?? (stream ? { write: (l) => stream.write(l) } : { write: (l) => process.stdout.write(l) }));
+    this.stream = stream;
+  }
+  protected line(span: ReadableSpan): string {
+    return JSON.stringify(spanToJson(span));
+  }
+  protected override async close(): Promise<void> {
+    const s = this.stream;
+    if (s) await new Promise<void>((resolve) => s.end(resolve));
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Maps an ApiExchange to an OpenTelemetry span, following the HTTP semantic conventions: kind
+ * SERVER for ingress, CLIENT for egress, full body sizes even when captured bodies are capped,
+ * captured headers with sensitive ones redacted, and the trace of a `traceparent` request header.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { createMonotonicClock, type ApiExchange, type HeaderList, type MonotonicClock } from '@traceable-ebpf/core';
+
+/** Headers redacted unless configured otherwise. */
+export const DEFAULT_REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'] as const;
+
+/** What replaces a redacted header value. */
+export const REDACTED = '[redacted]';
+
+/** Options of {@link exchangeToSpan} and {@link toSpans}. */
+export interface SpanMappingOptions {
+  /** `service.name` of the resource. Default: the process's executable name. */
+  readonly serviceName?: string;
+  /** Header names (any case) whose values are replaced by `[redacted]`. */
+  readonly redactHeaders?: readonly string[];
+  /** Add captured headers as `http.{request,response}.header.<name>`. Default true. */
+  readonly captureHeaders?: boolean;
+  /** Add captured (capped) bodies as `http.{request,response}.body`. Default false. */
+  readonly captureBodies?: boolean;
+  /** Extra resource attributes (`k8s.*`, …). */
+  readonly resourceAttributes?: Attributes;
+  /** Converts kernel timestamps. Default: sampled when the mapping is created. */
+  readonly clock?: MonotonicClock;
+  /** Where `/proc` is (for the executable name). Default `/proc`. */
+  readonly procFsPath?: string;
+}
+
+const SCOPE = { name: '@traceable-ebpf/exporters', version: '0.1.0' };
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+function hrTime(epochNs: bigint): HrTime {
+  return [Number(epochNs / 1_000_000_000n), Number(epochNs % 1_000_000_000n)];
+}
+
+function header(headers: HeaderList, name: string): string | undefined {
+  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+/** The parent context a W3C `traceparent` header names, if valid. */
+export function parseTraceparent(value: string | undefined): SpanContext | undefined {
+  const m = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
+  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return undefined;
+  return { traceId: m[2]!, spanId: m[3]!, traceFlags: parseInt(m[4]!, 16) & 1, isRemote: true };
+}
+
+/** Builds the span mapper: one resource per process, reused across its spans. */
+export function createSpanMapper(options: SpanMappingOptions = {}): (ex: ApiExchange) => ReadableSpan {
+  const clock = options.clock ?? createMonotonicClock();
+  const redact = new Set((options.redactHeaders ?? DEFAULT_REDACTED_HEADERS).map((h) => h.toLowerCase()));
+  const captureHeaders = options.captureHeaders ?? true;
+  const resources = new Map<number, Resource>();
+  const host = hostname();
+
+  const resourceOf = (pid: number): Resource => {
+    let r = resources.get(pid);
+    if (!r) {
+      let exe = 'unknown';
+      try {
+        exe = readFileSync(`${options.procFsPath ?? '/proc'}/${pid}/comm`, 'utf8').trim();
+      } catch {
+        // The process is gone; keep the pid.
+      }
+      if (resources.size >= 4096) resources.delete(resources.keys().next().value!);
+      r = resourceFromAttributes({
+        'service.name': options.serviceName ?? exe,
+        'process.pid': pid,
+        'process.executable.name': exe,
+        'host.name': host,
+        'telemetry.sdk.name': 'traceable-ebpf',
+        'traceable.module.name': 'ebpf',
+        ...options.resourceAttributes,
+      });
+      resources.set(pid, r);
+    }
+    return r;
+  };
+
+  const addHeaders = (attrs: Attributes, prefix: string, headers: HeaderList) => {
+    if (!captureHeaders) return;
+    for (const [k, v] of headers) {
+      const key = `${prefix}.${k.toLowerCase()}`;
+      const value = redact.has(k.toLowerCase()) ? REDACTED : v;
+      const prev = attrs[key] as string[] | undefined;
+      attrs[key] = prev ? [...prev, value] : [value];
+    }
+  };
+
+  return (ex) => {
+    const { request: req, response: res, connection: conn } = ex;
+    const kind = conn.role === 'server' ? SpanKind.SERVER : conn.role === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL;
+    const q = req.target.indexOf('?');
+    const path = q >= 0 ? req.target.slice(0, q) : req.target;
+    const serverEnd = conn.role === 'client' ? conn.remote : conn.local;
+    const clientEnd = conn.role === 'client' ? conn.local : conn.remote;
+    const hostHeader = header(req.headers, 'host');
+    const attrs: Attributes = {
+      'http.request.method': req.method,
+      'url.path': path,
+      'url.scheme': conn.tls ? 'https' : 'http',
+      'network.protocol.name': 'http',
+      'network.protocol.version': ex.protocol === 'http2' ? '2' : req.version,
+      'network.transport': 'tcp',
+      'network.type': conn.family === 6 ? 'ipv6' : 'ipv4',
+      'server.address': hostHeader?.replace(/:\d+$/, '') || serverEnd.address,
+      'server.port': serverEnd.port,
+      'client.address': clientEnd.address,
+      'client.port': clientEnd.port,
+      'network.peer.address': conn.remote.address,
+      'network.peer.port': conn.remote.port,
+      'network.local.address': conn.local.address,
+      'network.local.port': conn.local.port,
+      'http.request.body.size': req.bodySize,
+      'traceable.module.name': 'ebpf',
+      'traceable.connection.id': conn.id,
+    };
+    if (q >= 0) attrs['url.query'] = req.target.slice(q + 1);
+    const ua = header(req.headers, 'user-agent');
+    if (ua !== undefined) attrs['user_agent.original'] = ua;
+    addHeaders(attrs, 'http.request.header', req.headers);
+    if (options.captureBodies && req.body.length > 0) attrs['http.request.body'] = Buffer.from(req.body).toString('utf8');
+
+    let status: { code: SpanStatusCode; message?: string } = { code: SpanStatusCode.UNSET };
+    if (res) {
+      attrs['http.response.status_code'] = res.status;
+      attrs['http.response.body.size'] = res.bodySize;
+      addHeaders(attrs, 'http.response.header', res.headers);
+      if (options.captureBodies && res.body.length > 0) attrs['http.response.body'] = Buffer.from(res.body).toString('utf8');
+      if (res.status >= 500 || (kind === SpanKind.CLIENT && res.status >= 400)) {
+        status = { code: SpanStatusCode.ERROR };
+        attrs['error.type'] = String(res.status);
+      }
+    } else {
+      attrs['traceable.response.missing'] = true;
+    }
+    if (ex.partial) attrs['traceable.partial'] = true;
+
+    const parent = parseTraceparent(header(req.headers, 'traceparent'));
+    const context: SpanContext = {
+      traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
+      spanId: randomBytes(8).toString('hex'),
+      traceFlags: parent?.traceFlags ?? TraceFlags.SAMPLED,
+    };
+    const startNs = clock.toEpochNs(req.startNs);
+    let endNs = clock.toEpochNs(res?.endNs ?? req.endNs);
+    if (endNs < startNs) endNs = startNs;
+    return {
+      name: req.method,
+      kind,
+      spanContext: () => context,
+      parentSpanContext: parent,
+      startTime: hrTime(startNs),
+      endTime: hrTime(endNs),
+      duration: hrTime(endNs - startNs),
+      status,
+      attributes: attrs,
+      links: [],
+      events: [],
+      ended: true,
+      resource: resourceOf(conn.tgid),
+      instrumentationScope: SCOPE,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    };
+  };
+}
+
+/** Maps one exchange to a span (a mapper made for this call; use {@link createSpanMapper} in loops). */
+export function exchangeToSpan(ex: ApiExchange, options: SpanMappingOptions = {}): ReadableSpan {
+  return createSpanMapper(options)(ex);
+}
