@@ -107,8 +107,10 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
         case 'error':
           subscriber.error(new TracerError(msg.code as ErrorCodeValue, msg.message));
           break;
-        case 'stopped':
+        case 'drained':
           subscriber.complete();
+          break;
+        case 'stopped':
           break;
       }
     });

@@ -16,6 +16,8 @@ export interface Libbpf {
   programName(prog: unknown): string;
   programAttach(prog: unknown): unknown;
   linkDestroy(link: unknown): number;
+  /** Detaches on libuv's thread pool: each detach waits for an RCU grace period, so run them in parallel. */
+  linkDestroyAsync(link: unknown): Promise<number>;
   mapFd(map: unknown): number;
   mapSetMaxEntries(map: unknown, n: number): number;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): number;
@@ -91,6 +93,8 @@ export function loadLibbpf(): Libbpf {
     programName: (prog) => progName(prog) as string,
     programAttach: (prog) => attach(prog),
     linkDestroy: (link) => linkDestroy(link) as number,
+    linkDestroyAsync: (link) =>
+      new Promise((resolve) => (linkDestroy as unknown as { async: (...a: unknown[]) => void }).async(link, (_err: unknown, r: number) => resolve(r))),
     mapFd: (map) => mapFd(map) as number,
     mapSetMaxEntries: (map, n) => setMax(map, n) as number,
     mapUpdate: (fd, key, value, flags) => update(fd, key, value, flags) as number,

@@ -31,4 +31,6 @@ export type FromWorker =
   | { type: 'counters'; values: number[] }
   | { type: 'policy-applied'; pids: number[]; missing: number[] }
   | { type: 'error'; code: string; message: string }
+  /** Capture has stopped and every captured event was posted; detaching goes on. */
+  | { type: 'drained' }
   | { type: 'stopped' };

@@ -167,19 +167,25 @@ function applyPolicy(l: Loaded, policy: CapturePolicy) {
     l.lib.mapUpdate(l.pidsFd, key, value, 0);
   }
   l.applied = new Set(wanted.keys());
-  post({ type: 'policy-applied', pids: [...wanted.keys()], missing });
+  if (policy.processes.length > 0) post({ type: 'policy-applied', pids: [...wanted.keys()], missing });
 }
 
-function stop(l: Loaded | undefined) {
+async function stop(l: Loaded | undefined) {
   if (l) {
+    // Stop capture first (instant), hand over everything captured, then detach: detaching waits
+    // for an RCU grace period per probe, and the pipeline shouldn't wait for that.
+    applyPolicy(l, { processes: [] });
     clearInterval(l.timer);
     l.poll.close();
     l.lib.ringBufferConsume(l.ring.rb);
     flush();
     post({ type: 'counters', values: readCounters(l) });
-    for (const link of l.links) l.lib.linkDestroy(link);
+    post({ type: 'drained' });
+    await Promise.all(l.links.map((link) => l.lib.linkDestroyAsync(link)));
     l.ring.free();
     l.lib.objectClose(l.obj);
+  } else {
+    post({ type: 'drained' });
   }
   post({ type: 'stopped' });
   port.close();
@@ -196,5 +202,5 @@ try {
 port.on('message', (msg: ToWorker) => {
   if (!loaded) return;
   if (msg.type === 'policy') applyPolicy(loaded, msg.policy);
-  else if (msg.type === 'stop') stop(loaded);
+  else if (msg.type === 'stop') void stop(loaded);
 });

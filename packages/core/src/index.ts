@@ -32,3 +32,5 @@ export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './er
 export { COUNTERS, Stats, type CounterName } from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';
 export { createMonotonicClock, type MonotonicClock } from './clock.js';
+export { configSchema, parseConfig, loadConfig, type TracerConfig } from './config.js';
+export { createLogger, type Logger } from './logger.js';

@@ -1,0 +1,60 @@
+/**
+ * ebpf-tracer's entry: arguments, configuration, logging, signals and exit codes. Errors are one
+ * line on stderr (`ebpf-tracer: error: …`), never a stack trace; exit 2 for usage, 1 otherwise.
+ */
+import { ErrorCode, createLogger, isTracerError, loadConfig, parseConfig } from '@traceable-ebpf/core';
+import { USAGE, parseCliArgs } from './args.js';
+import { startTracer } from './tracer.js';
+
+/** How long a stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 4500;
+
+function report(err: unknown): number {
+  if (isTracerError(err)) {
+    process.stderr.write(`ebpf-tracer: error: ${err.message}\n`);
+    if (err.code === ErrorCode.Usage) process.stderr.write(`${USAGE.split('\n')[0]}\n`);
+    return err.code === ErrorCode.Usage ? 2 : 1;
+  }
+  process.stderr.write(`ebpf-tracer: error: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`);
+  return 1;
+}
+
+/** Runs the tracer until SIGINT/SIGTERM; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let tracer: ReturnType<typeof startTracer>;
+  try {
+    const args = parseCliArgs(argv);
+    if (args.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    const config = args.configPath ? loadConfig(args.configPath) : parseConfig({});
+    const logger = createLogger(config.logging);
+    tracer = startTracer({ config, logger, pids: args.pids, mode: args.mode, exporter: args.exporter, output: args.output });
+  } catch (err) {
+    return report(err);
+  }
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const deadline = setTimeout(() => {
+      process.stderr.write(`ebpf-tracer: stop took longer than ${STOP_DEADLINE_MS} ms after ${signal}; exiting\n`);
+      process.exit(0);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
+    void tracer.stop().catch(() => undefined);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await tracer.done;
+    return 0;
+  } catch (err) {
+    return report(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The reference tracer's pipeline: kernel events → reassembly → HTTP/1 → spans → exporter,
+ * with stats logging and a clean stop that flushes everything already captured.
+ */
+import { existsSync } from 'node:fs';
+import { Subject, lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { ErrorCode, Stats, TracerError, reassemble, type Logger, type TracerConfig } from '@traceable-ebpf/core';
+import { bpfSource, type CaptureMode } from '@traceable-ebpf/bpf-source';
+import { parseHttp1 } from '@traceable-ebpf/parsers';
+import {
+  ConsoleLineExporter,
+  JsonlExporter,
+  createOtlpExporter,
+  exportSpans,
+  otlpEndpointConfigured,
+  toSpans,
+  type SpanExporter,
+} from '@traceable-ebpf/exporters';
+import { createWriteStream } from 'node:fs';
+
+/** What {@link startTracer} needs. */
+export interface TracerOptions {
+  readonly config: TracerConfig;
+  readonly logger: Logger;
+  readonly pids: readonly number[];
+  readonly mode?: CaptureMode;
+  readonly exporter?: 'otlp' | 'console' | 'jsonl';
+  readonly output?: string;
+}
+
+/** A running tracer. */
+export interface RunningTracer {
+  /** Resolves when the pipeline has drained and the exporter shut down. */
+  readonly done: Promise<void>;
+  /** Detaches the probes, exports what was captured, shuts the exporter down. */
+  stop(): Promise<void>;
+  readonly stats: Stats;
+}
+
+function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: string } {
+  const { config } = opts;
+  const kind = opts.exporter ?? config.exporter.type ?? (config.exporter.otlp.endpoint || otlpEndpointConfigured() ? 'otlp' : 'console');
+  const output = opts.output ?? config.exporter.output;
+  switch (kind) {
+    case 'otlp': {
+      if (!config.exporter.otlp.endpoint && !otlpEndpointConfigured()) {
+        throw new TracerError(ErrorCode.Config, 'the otlp exporter needs OTEL_EXPORTER_OTLP_ENDPOINT (or exporter.otlp.endpoint)');
+      }
+      const exporter = createOtlpExporter({
+        ...(config.exporter.otlp.endpoint ? { url: config.exporter.otlp.endpoint } : {}),
+        ...(config.exporter.otlp.protocol ? { protocol: config.exporter.otlp.protocol } : {}),
+        ...(Object.keys(config.exporter.otlp.headers).length ? { headers: config.exporter.otlp.headers } : {}),
+      });
+      return { exporter, kind };
+    }
+    case 'jsonl':
+      return { exporter: new JsonlExporter(output ? { path: output } : {}), kind };
+    default: {
+      if (!output) return { exporter: new ConsoleLineExporter(), kind: 'console' };
+      const stream = createWriteStream(output, { flags: 'a' });
+      return { exporter: new ConsoleLineExporter({ sink: { write: (l) => stream.write(l) } }), kind: 'console' };
+    }
+  }
+}
+
+/** Starts capturing; resolves once the pipeline is subscribed (readiness is logged as `tracer ready`). */
+export function startTracer(opts: TracerOptions): RunningTracer {
+  const { config, logger } = opts;
+  const stats = new Stats();
+  const pids = [...new Set([...opts.pids, ...config.pids])];
+  if (pids.length === 0) throw new TracerError(ErrorCode.Usage, 'no process selected: give --pid PID (or pids: in the config)');
+  for (const pid of pids) {
+    if (!existsSync(`${config.proc_fs_path}/${pid}`)) throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
+  }
+  const { exporter, kind } = createExporter(opts);
+  logger.info({ config, exporter: kind, pids }, 'effective configuration');
+
+  const stop$ = new Subject<void>();
+  let exportErrors = 0;
+  const pipeline = bpfSource({
+    pids,
+    mode: opts.mode ?? config.mode,
+    ringBufferBytes: config.perfmap_queue_size,
+    stats,
+    stopOn: stop$,
+    onReady: (info) => {
+      logger.info({ os: info.os, kernel: info.kernel, arch: info.arch, btf: info.btfSource, transport: info.transport, libbpf: info.libbpfVersion, probes: info.programs.length }, 'system info');
+      logger.info('tracer ready');
+    },
+    onPolicyApplied: ({ pids: selected, missing }) => {
+      logger.info({ pids: selected }, 'capture policy applied');
+      if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
+    },
+  }).pipe(
+    reassemble({ stats }),
+    parseHttp1({ stats, maxBodyBytes: config.max_body_size }),
+    toSpans({
+      redactHeaders: config.redact_headers,
+      captureBodies: config.capture_bodies,
+      procFsPath: config.proc_fs_path,
+      ...(config.service_name ? { serviceName: config.service_name } : {}),
+    }),
+    exportSpans(exporter, {
+      stats,
+      onExportError: (err, n) => {
+        // One line per 100 failures at most: never one per span.
+        if (exportErrors++ % 100 === 0) logger.warn({ spans: n, failures: exportErrors }, `span export failed: ${err?.message ?? 'unknown error'}`);
+      },
+    }),
+    defaultIfEmpty(undefined),
+  );
+
+  const statsTimer =
+    config.stats_interval > 0 ? setInterval(() => logger.info(stats.snapshot(), 'stats'), config.stats_interval * 1000) : undefined;
+  statsTimer?.unref();
+
+  const done = lastValueFrom(pipeline).then(
+    async () => {
+      if (statsTimer) clearInterval(statsTimer);
+      logger.info(stats.snapshot(), 'stats');
+      await exporter.forceFlush?.();
+      await exporter.shutdown();
+    },
+    async (err: unknown) => {
+      if (statsTimer) clearInterval(statsTimer);
+      await exporter.shutdown().catch(() => undefined);
+      throw err;
+    },
+  );
+  return {
+    done,
+    stats,
+    stop() {
+      stop$.next();
+      return done;
+    },
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The tracer's configuration file (ebpf-tracer-config.yaml), validated with zod. Keys follow the
+ * product the project models. Unknown keys and bad values are one error line naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ErrorCode, TracerError } from './errors.js';
+
+const level = z.enum(['trace', 'debug', 'info', 'warn', 'error']);
+const mode = z.enum(['ingress', 'egress', 'ingress_and_egress']);
+
+/** The schema of ebpf-tracer-config.yaml. */
+export const configSchema = z
+  .object({
+    /** Shorthand for logging.level. */
+    log_level: level.optional(),
+    logging: z
+      .object({
+        level: level.default('info'),
+        encoding: z.enum(['json', 'console']).default('json'),
+        /** `stdout`, `stderr` or a file path. The first entry is used. */
+        output_paths: z.array(z.string().min(1)).min(1).default(['stderr']),
+        error_output_paths: z.array(z.string().min(1)).min(1).default(['stderr']),
+      })
+      .strict()
+      .prefault({}),
+    /** Where the host's /proc is mounted (a DaemonSet mounts it elsewhere). */
+    proc_fs_path: z.string().min(1).default('/proc'),
+    /** Ring buffer size in bytes: a power of two, at least 4 KiB. */
+    perfmap_queue_size: z
+      .number()
+      .int()
+      .min(4096)
+      .refine((n) => (n & (n - 1)) === 0, 'must be a power of two')
+      .default(16 * 1024 * 1024),
+    /** Which connections of a selected process are captured. */
+    mode: mode.default('ingress_and_egress'),
+    /** Processes to capture (with their descendants), besides --pid. */
+    pids: z.array(z.number().int().positive()).default([]),
+    /** Body bytes kept per message (the full size is always reported). */
+    max_body_size: z.number().int().min(0).default(64 * 1024),
+    /** Add captured bodies to spans. */
+    capture_bodies: z.boolean().default(false),
+    /** Header names whose values are redacted. */
+    redact_headers: z.array(z.string().min(1)).default(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']),
+    /** Seconds between `stats` log lines; 0 turns them off. */
+    stats_interval: z.number().min(0).default(60),
+    /** service.name of exported spans (default: the captured executable's name). */
+    service_name: z.string().min(1).optional(),
+    exporter: z
+      .object({
+        /** Default: otlp when an OTLP endpoint is configured, else console. */
+        type: z.enum(['otlp', 'console', 'jsonl']).optional(),
+        /** File for jsonl (default stdout). */
+        output: z.string().min(1).optional(),
+        otlp: z
+          .object({
+            /** Full traces URL; default from OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT. */
+            endpoint: z.url().optional(),
+            protocol: z.enum(['http/protobuf', 'http/json']).optional(),
+            headers: z.record(z.string(), z.string()).default({}),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** A validated configuration, defaults filled in. */
+export type TracerConfig = z.infer<typeof configSchema>;
+
+/** Validates a parsed configuration object; throws a one-line TracerError naming the bad key. */
+export function parseConfig(input: unknown, source = 'config'): TracerConfig {
+  const result = configSchema.safeParse(input ?? {});
+  if (result.success) {
+    const cfg = result.data;
+    if (cfg.log_level) cfg.logging.level = cfg.log_level;
+    return cfg;
+  }
+  const issue = result.error.issues[0]!;
+  let key = issue.path.join('.');
+  let message = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    key = [...issue.path, issue.keys[0]].join('.');
+    message = 'unknown key';
+  }
+  throw new TracerError(ErrorCode.Config, `${source}: ${key ? `'${key}': ` : ''}${message}`);
+}
+
+/** Reads and validates a YAML configuration file. */
+export function loadConfig(path: string): TracerConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TracerError(ErrorCode.Config, `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new TracerError(ErrorCode.Config, `${path}: invalid YAML: ${String((err as Error).message).split('\n')[0]}`);
+  }
+  return parseConfig(doc, path);
+}
