@@ -143,6 +143,11 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
         }
         st = track(ev);
         const d = st.dirs[ev.direction];
+        // Bytes moving the other way mean the peer answered (or asked): whatever the held
+        // direction still misses is lost, not late. Without this, a response could overtake the
+        // request it answers while that request waits for missing bytes.
+        const other = st.dirs[ev.direction === 'send' ? 'recv' : 'send'];
+        if (other.pending.length > 0) drain(other, 'lost');
         if (ev.offset <= d.next) {
           deliver(ev, d);
           drain(d, undefined);

@@ -44,20 +44,45 @@ export interface Http1MessageParserOptions {
   readonly requestMethod?: () => string | undefined;
 }
 
-const REQUEST_START = /(?:^|\n)(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]/;
-const RESPONSE_START = /(?:^|\n)HTTP\/1\.[01] [1-5]\d\d/;
+/** A message start at offset 0 (detection: the rest of the line may not have arrived yet). */
+const REQUEST_HEAD = /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]/;
+const RESPONSE_HEAD = /^HTTP\/1\.[01] [1-5]\d\d/;
+/** A whole request or status line anywhere (resynchronisation: after a gap the next message can
+ * follow the end of a body directly, so no line start is required; the full line keeps false
+ * matches rare). */
+const REQUEST_LINE = /(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]+ HTTP\/1\.[01]\r?\n/;
+const RESPONSE_LINE = /HTTP\/1\.[01] [1-5]\d\d[ \r]/;
 
-/** Where the next request (or response) seems to start in `data`, or -1. */
+const latin1 = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+
+/** Where the next whole request (or status) line starts in `data`, or -1. */
 export function findMessageStart(type: 'request' | 'response', data: Uint8Array): number {
-  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
-  const m = (type === 'request' ? REQUEST_START : RESPONSE_START).exec(text);
-  if (!m) return -1;
-  return m[0].startsWith('\n') ? m.index + 1 : m.index;
+  const m = (type === 'request' ? REQUEST_LINE : RESPONSE_LINE).exec(latin1(data));
+  return m ? m.index : -1;
 }
 
 /** Does `data` start like an HTTP/1 request or response? */
 export function looksLike(type: 'request' | 'response', data: Uint8Array): boolean {
-  return findMessageStart(type, data.subarray(0, 64)) === 0;
+  return (type === 'request' ? REQUEST_HEAD : RESPONSE_HEAD).test(latin1(data.subarray(0, 16)));
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'];
+/** Bytes after which {@link detect} always decides. */
+export const DETECT_BYTES = 16;
+
+/**
+ * Protocol detection on a stream's first bytes: `yes` when they start an HTTP/1 request (or
+ * response), `no` when they can't, `more` when they are a too-short prefix of one.
+ */
+export function detect(type: 'request' | 'response', data: Uint8Array): 'yes' | 'no' | 'more' {
+  if (looksLike(type, data)) return 'yes';
+  if (data.length >= DETECT_BYTES) return 'no';
+  const text = latin1(data);
+  const prefix =
+    type === 'request'
+      ? METHODS.some((m) => `${m} `.startsWith(text) || text === `${m} `)
+      : /^(H(T(T(P(\/(1(\.([01]( (\d\d?)?)?)?)?)?)?)?)?)?)?$/.test(text);
+  return prefix ? 'more' : 'no';
 }
 
 /** Parser of one direction of one connection. */

@@ -9,7 +9,7 @@ import {
   type Role,
 } from '@traceable-ebpf/core';
 import { LlhttpRuntime } from './llhttp.js';
-import { Http1MessageParser, looksLike, type FeedStatus, type Http1Message } from './http1-message.js';
+import { Http1MessageParser, detect, type FeedStatus, type Http1Message } from './http1-message.js';
 import { Http1Stitcher } from './http1-stitch.js';
 
 /** Options of {@link parseHttp1}. */
@@ -37,7 +37,11 @@ interface ConnState {
   requests?: Http1MessageParser;
   responses?: Http1MessageParser;
   stitcher: Http1Stitcher;
+  /** First bytes per direction, held until detection decides (at most DETECT_BYTES). */
+  head: Record<Direction, Uint8Array>;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** The direction requests travel in, seen from the captured process. */
 const requestDirection = (role: Role): Direction => (role === 'client' ? 'send' : 'recv');
@@ -103,24 +107,43 @@ export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<Co
         options.onUnsupported?.(c.open.conn);
       };
 
-      /** Picks the parser for bytes in `direction`, inferring the role or the protocol on first bytes. */
-      const parserFor = (c: ConnState, direction: Direction, data: Uint8Array): Http1MessageParser | undefined => {
-        if (!c.requests) {
-          let role = c.role;
-          if (role === 'unknown') {
-            if (looksLike('request', data)) role = direction === 'recv' ? 'server' : 'client';
-            else if (looksLike('response', data)) role = direction === 'recv' ? 'client' : 'server';
-            else return undefined; // joined mid-message: wait for a recognisable start
-          } else {
-            const isRequestSide = direction === requestDirection(role);
-            if (!looksLike(isRequestSide ? 'request' : 'response', data)) {
-              stopParsing(c, 'unsupported');
-              return undefined;
-            }
+      /**
+       * Before parsing starts: detection on the first bytes of either direction decides the
+       * protocol and, for connections opened before capture, the role. Returns the bytes to parse
+       * (held prefix included) once parsing can start, else undefined.
+       */
+      const begin = (c: ConnState, direction: Direction, data: Uint8Array): Uint8Array | undefined => {
+        const held = c.head[direction];
+        const bytes = held.length ? Buffer.concat([held, data]) : data;
+        let role = c.role;
+        let verdict: 'yes' | 'no' | 'more';
+        if (role === 'unknown') {
+          const asRequest = detect('request', bytes);
+          const asResponse = detect('response', bytes);
+          if (asRequest === 'yes') role = direction === 'recv' ? 'server' : 'client';
+          else if (asResponse === 'yes') role = direction === 'recv' ? 'client' : 'server';
+          verdict = role !== 'unknown' ? 'yes' : asRequest === 'more' || asResponse === 'more' ? 'more' : 'no';
+          if (verdict === 'no') {
+            // Joined mid-message: wait for a recognisable start rather than give up the connection.
+            c.head[direction] = EMPTY;
+            stats.inc('TotalEventsDroppedAtParsing', bytes.length);
+            return undefined;
           }
-          startParsing(c, role);
+        } else {
+          verdict = detect(direction === requestDirection(role) ? 'request' : 'response', bytes);
         }
-        return direction === requestDirection(c.role) ? c.requests : c.responses;
+        if (verdict === 'more') {
+          c.head[direction] = bytes.slice();
+          return undefined;
+        }
+        c.head = { send: EMPTY, recv: EMPTY };
+        if (verdict === 'no') {
+          stats.inc('TotalEventsDroppedAtParsing', bytes.length);
+          stopParsing(c, 'unsupported');
+          return undefined;
+        }
+        startParsing(c, role);
+        return bytes;
       };
 
       const onFeed = (c: ConnState, parser: Http1MessageParser, r: FeedStatus, length: number) => {
@@ -156,6 +179,7 @@ export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<Co
                 role: ev.role,
                 state: 'active',
                 stitcher: new Http1Stitcher(() => info(c), options.maxPendingRequests),
+                head: { send: EMPTY, recv: EMPTY },
               };
               conns.set(ev.conn, c);
               break;
@@ -167,12 +191,11 @@ export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<Co
                 stats.inc('TotalEventsDroppedAtParsing', ev.data.length);
                 return;
               }
-              const parser = parserFor(c, ev.direction, ev.data);
-              if (!parser) {
-                stats.inc('TotalEventsDroppedAtParsing', ev.data.length);
-                return;
-              }
-              onFeed(c, parser, parser.feed(ev.data, ev.tsNs), ev.data.length);
+              let data: Uint8Array | undefined = ev.data;
+              if (!c.requests) data = begin(c, ev.direction, ev.data);
+              if (!data) return;
+              const parser = ev.direction === requestDirection(c.role) ? c.requests! : c.responses!;
+              onFeed(c, parser, parser.feed(data, ev.tsNs), data.length);
               break;
             }
             case 'gap': {
