@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { ApiExchange, MonotonicClock } from '@traceable-ebpf/core';
+import { createSpanMapper, parseTraceparent, REDACTED } from './span-mapping.js';
+import { formatSpanLine, spanToJson } from './line-exporters.js';
+
+const clock: MonotonicClock = { toEpochNs: (ns) => 1_700_000_000_000_000_000n + BigInt(ns) };
+
+function exchange(over: Partial<ApiExchange> = {}, role: 'server' | 'client' = 'server'): ApiExchange {
+  return {
+    protocol: 'http1',
+    partial: false,
+    connection: {
+      id: '42:7:1', tgid: 42, fd: 7, role, family: 4, tls: false,
+      local: { address: '10.0.0.1', port: role === 'server' ? 8080 : 51000 },
+      remote: { address: '10.0.0.2', port: role === 'server' ? 51000 : 8080 },
+    },
+    request: {
+      method: 'POST', target: '/api/items?id=3&x=y', version: '1.1',
+      headers: [['Host', 'shop.local:8080'], ['User-Agent', 'curl/8'], ['Authorization', 'Bearer s3cret'], ['X-Multi', 'a'], ['x-multi', 'b']],
+      body: Buffer.from('{"a":1}'), bodySize: 70000, startNs: 1_000, endNs: 2_000,
+    },
+    response: {
+      status: 201, version: '1.1', headers: [['Set-Cookie', 'id=1'], ['Content-Type', 'application/json']],
+      body: Buffer.from('ok'), bodySize: 2, startNs: 5_000, endNs: 2_501_000,
+    },
+    ...over,
+  };
+}
+
+test('server exchange: kind, semantic-convention attributes, sizes, timing', () => {
+  const span = createSpanMapper({ clock })(exchange());
+  assert.equal(span.kind, SpanKind.SERVER);
+  assert.equal(span.name, 'POST');
+  const a = span.attributes;
+  assert.equal(a['http.request.method'], 'POST');
+  assert.equal(a['url.path'], '/api/items');
+  assert.equal(a['url.query'], 'id=3&x=y');
+  assert.equal(a['url.scheme'], 'http');
+  assert.equal(a['http.response.status_code'], 201);
+  assert.equal(a['server.address'], 'shop.local');
+  assert.equal(a['server.port'], 8080);
+  assert.equal(a['client.address'], '10.0.0.2');
+  assert.equal(a['client.port'], 51000);
+  assert.equal(a['network.protocol.version'], '1.1');
+  assert.equal(a['user_agent.original'], 'curl/8');
+  assert.equal(a['http.request.body.size'], 70000);
+  assert.equal(a['http.response.body.size'], 2);
+  assert.equal(a['traceable.module.name'], 'ebpf');
+  assert.equal(span.resource.attributes['process.pid'], 42);
+  assert.deepEqual(span.startTime, [1_700_000_000, 1_000]);
+  assert.deepEqual(span.endTime, [1_700_000_000, 2_501_000]);
+  assert.deepEqual(span.duration, [0, 2_500_000]);
+  assert.equal(span.status.code, SpanStatusCode.UNSET);
+});
+
+test('headers are captured as arrays, sensitive ones redacted', () => {
+  const a = createSpanMapper({ clock })(exchange()).attributes;
+  assert.deepEqual(a['http.request.header.authorization'], [REDACTED]);
+  assert.deepEqual(a['http.response.header.set-cookie'], [REDACTED]);
+  assert.deepEqual(a['http.request.header.x-multi'], ['a', 'b']);
+  assert.deepEqual(a['http.response.header.content-type'], ['application/json']);
+  const custom = createSpanMapper({ clock, redactHeaders: ['x-multi'] })(exchange()).attributes;
+  assert.deepEqual(custom['http.request.header.authorization'], ['Bearer s3cret']);
+  assert.deepEqual(custom['http.request.header.x-multi'], [REDACTED, REDACTED]);
+});
+
+test('client exchange: kind CLIENT, server is the remote end, 4xx is an error', () => {
+  const ex = exchange({}, 'client');
+  const span = createSpanMapper({ clock })({ ...ex, response: { ...ex.response!, status: 404 } });
+  assert.equal(span.kind, SpanKind.CLIENT);
+  assert.equal(span.attributes['server.port'], 8080);
+  assert.equal(span.attributes['network.peer.port'], 8080);
+  assert.equal(span.status.code, SpanStatusCode.ERROR);
+  assert.equal(span.attributes['error.type'], '404');
+});
+
+test('server 5xx is an error, 4xx is not', () => {
+  const ex = exchange();
+  const map = createSpanMapper({ clock });
+  assert.equal(map({ ...ex, response: { ...ex.response!, status: 503 } }).status.code, SpanStatusCode.ERROR);
+  assert.equal(map({ ...ex, response: { ...ex.response!, status: 404 } }).status.code, SpanStatusCode.UNSET);
+});
+
+test('a traceparent header puts the span into that trace', () => {
+  const ex = exchange();
+  const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const span = createSpanMapper({ clock })({ ...ex, request: { ...ex.request, headers: [['traceparent', tp]] } });
+  assert.equal(span.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(span.parentSpanContext?.spanId, 'b7ad6b7169203331');
+  assert.notEqual(span.spanContext().spanId, 'b7ad6b7169203331');
+  assert.equal(parseTraceparent('00-00000000000000000000000000000000-b7ad6b7169203331-01'), undefined);
+  assert.equal(parseTraceparent('garbage'), undefined);
+});
+
+test('no response: marked, times from the request; bodies only when asked', () => {
+  const span = createSpanMapper({ clock })(exchange({ response: undefined }));
+  assert.equal(span.attributes['traceable.response.missing'], true);
+  assert.equal(span.attributes['http.response.status_code'], undefined);
+  assert.deepEqual(span.endTime, [1_700_000_000, 2_000]);
+  assert.equal(span.attributes['http.request.body'], undefined);
+  const withBodies = createSpanMapper({ clock, captureBodies: true })(exchange());
+  assert.equal(withBodies.attributes['http.request.body'], '{"a":1}');
+});
+
+test('console line and JSON forms', () => {
+  const span = createSpanMapper({ clock })(exchange());
+  const line = formatSpanLine(span);
+  assert.match(line, /^2023-11-14T22:13:20\.000Z pid=42 \S+ POST \/api\/items\?id=3&x=y -> 201 2\.50ms server peer=10\.0\.0\.2:51000$/);
+  const json = spanToJson(span);
+  assert.equal(json.kind, 'server');
+  assert.equal(json.startTimeUnixNano, '1700000000000001000');
+});
