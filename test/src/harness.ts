@@ -1,0 +1,116 @@
+/**
+ * Helpers for kernel end-to-end tests: the privilege gate (a failure in CI, a skip elsewhere),
+ * the real tracer CLI as a child process, real servers and clients, free ports.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+
+/** The repository root. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TRACER_BIN = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
+
+/**
+ * True when kernel tests can run. In CI a missing privilege or tool fails the test; elsewhere
+ * the test is skipped with the reason.
+ */
+export function kernelTestsPossible(t: TestContext, tools: string[] = []): boolean {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  for (const tool of tools) if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
+  if (missing.length === 0) return true;
+  const reason = `kernel end-to-end test needs ${missing.join(', ')}`;
+  if (process.env.CI) throw new Error(`${reason} (CI=true: not skipping)`);
+  t.skip(reason);
+  return false;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Resolves when `text` has appeared in what `child` wrote to `stream` (rejects after `ms`). */
+export function waitForOutput(child: ChildProcess, stream: 'stdout' | 'stderr', text: string | RegExp, ms = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${String(text)}; got: ${seen.slice(-2000)}`)), ms);
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (typeof text === 'string' ? seen.includes(text) : text.test(seen)) {
+        clearTimeout(timer);
+        child[stream]!.off('data', onData);
+        resolve(seen);
+      }
+    };
+    child[stream]!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`process exited (${code}) before ${String(text)}: ${seen.slice(-2000)}`));
+    });
+  });
+}
+
+/** Resolves when a TCP connect to 127.0.0.1:port succeeds. */
+export async function waitForPort(port: number, ms = 10_000): Promise<void> {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A running tracer CLI. */
+export interface TracerProcess {
+  readonly child: ChildProcess;
+  stderr(): string;
+  /** SIGTERM, then the exit code (the tracer flushes its exporter first). */
+  stop(): Promise<number | null>;
+}
+
+/** Runs `ebpf-tracer` on `pids` and resolves once the capture policy is in the kernel. */
+export async function startTracer(pids: number[], env: Record<string, string>, extraArgs: string[] = []): Promise<TracerProcess> {
+  const args = [TRACER_BIN, ...pids.flatMap((p) => ['--pid', String(p)]), ...extraArgs];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  await waitForOutput(child, 'stderr', 'capture policy applied');
+  return {
+    child,
+    stderr: () => err,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        child.once('exit', (code) => resolve(code));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Runs a command to completion; throws with its output if it fails. */
+export function run(cmd: string, args: string[], opts: { input?: string } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Kills a child and waits for it to go. */
+export function kill(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * An OTLP/HTTP trace receiver for tests: decodes what the real exporter posts, protobuf (with
+ * protobufjs and the OTLP trace messages written out below) or JSON, into flat span records.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import protobuf from 'protobufjs';
+
+const OTLP_TRACE_PROTO = `
+syntax = "proto3";
+package otlp;
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
+message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
+message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
+message InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; fixed32 flags = 16;
+  string name = 5; int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8;
+  repeated KeyValue attributes = 9; uint32 dropped_attributes_count = 10; Status status = 15;
+}
+message Status { string message = 2; int32 code = 3; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message AnyValue {
+  oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
+    ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; }
+}
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+`;
+
+/** A received span, flattened. */
+export interface ReceivedSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+  readonly name: string;
+  /** OTLP SpanKind: 2 SERVER, 3 CLIENT. */
+  readonly kind: number;
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly attributes: Record<string, unknown>;
+  readonly resource: Record<string, unknown>;
+  readonly statusCode: number;
+}
+
+/** OTLP span kinds. */
+export const SPAN_KIND = { SERVER: 2, CLIENT: 3 } as const;
+
+const root = protobuf.parse(OTLP_TRACE_PROTO, { keepCase: true }).root;
+const Request = root.lookupType('otlp.ExportTraceServiceRequest');
+
+type AnyValue = Record<string, unknown>;
+function value(v: AnyValue | undefined): unknown {
+  if (!v) return undefined;
+  const get = (snake: string, camel: string) => (v[snake] ?? v[camel]) as unknown;
+  const s = get('string_value', 'stringValue');
+  if (s !== undefined) return s;
+  const b = get('bool_value', 'boolValue');
+  if (b !== undefined) return b;
+  const i = get('int_value', 'intValue');
+  if (i !== undefined) return Number(i);
+  const d = get('double_value', 'doubleValue');
+  if (d !== undefined) return Number(d);
+  const arr = get('array_value', 'arrayValue') as { values?: AnyValue[] } | undefined;
+  if (arr !== undefined) return (arr.values ?? []).map(value);
+  return undefined;
+}
+const attrs = (list: Array<{ key: string; value: AnyValue }> | undefined) =>
+  Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
+const hex = (b: unknown) => (typeof b === 'string' ? b : Buffer.from((b as Uint8Array) ?? []).toString('hex'));
+
+/** Flattens a decoded request (protobuf objects with snake_case, or OTLP/JSON with camelCase). */
+function flatten(req: Record<string, unknown>, encoding: 'protobuf' | 'json'): ReceivedSpan[] {
+  const out: ReceivedSpan[] = [];
+  const k = (snake: string, camel: string) => (encoding === 'json' ? camel : snake);
+  for (const rs of (req[k('resource_spans', 'resourceSpans')] as Array<Record<string, unknown>>) ?? []) {
+    const resource = attrs((rs.resource as { attributes?: [] } | undefined)?.attributes);
+    for (const ss of (rs[k('scope_spans', 'scopeSpans')] as Array<Record<string, unknown>>) ?? []) {
+      for (const s of (ss.spans as Array<Record<string, unknown>>) ?? []) {
+        out.push({
+          traceId: hex(s[k('trace_id', 'traceId')]),
+          spanId: hex(s[k('span_id', 'spanId')]),
+          parentSpanId: hex(s[k('parent_span_id', 'parentSpanId')]),
+          name: s.name as string,
+          kind: Number(s.kind),
+          startNs: BigInt(String(s[k('start_time_unix_nano', 'startTimeUnixNano')])),
+          endNs: BigInt(String(s[k('end_time_unix_nano', 'endTimeUnixNano')])),
+          attributes: attrs(s.attributes as []),
+          resource,
+          statusCode: Number((s.status as { code?: number } | undefined)?.code ?? 0),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** A running receiver. */
+export interface OtlpReceiver {
+  /** Base URL to put in OTEL_EXPORTER_OTLP_ENDPOINT. */
+  readonly endpoint: string;
+  readonly spans: ReceivedSpan[];
+  /** Content types of the requests received. */
+  readonly contentTypes: string[];
+  close(): Promise<void>;
+}
+
+/** Starts a receiver on 127.0.0.1 (random port) accepting POST /v1/traces. */
+export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+  const spans: ReceivedSpan[] = [];
+  const contentTypes: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const type = String(req.headers['content-type'] ?? '');
+      contentTypes.push(type);
+      if (req.url !== '/v1/traces' || req.method !== 'POST') {
+        res.writeHead(404).end();
+        return;
+      }
+      try {
+        if (type.includes('json')) {
+          spans.push(...flatten(JSON.parse(body.toString()) as Record<string, unknown>, 'json'));
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        } else {
+          const decoded = Request.toObject(Request.decode(body), { longs: String, bytes: Buffer }) as Record<string, unknown>;
+          spans.push(...flatten(decoded, 'protobuf'));
+          res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        }
+      } catch (err) {
+        res.writeHead(400).end(String(err));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    spans,
+    contentTypes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
