@@ -13,7 +13,11 @@ const vmlinuxBtf = process.env.TE_VMLINUX_BTF ?? '/sys/kernel/btf/vmlinux';
 
 function run(cmd, args, opts = {}) {
   try {
-    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28, ...opts });
+    return execFileSync(cmd, args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 28,
+      ...opts,
+    });
   } catch (err) {
     if (err.code === 'ENOENT') {
       console.error(`build-bpf: '${cmd}' not found: install clang llvm libbpf-dev bpftool`);

@@ -18,7 +18,8 @@ const TRACER_BIN = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
 export function kernelTestsPossible(t: TestContext, tools: string[] = []): boolean {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root');
-  for (const tool of tools) if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
+  for (const tool of tools)
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(tool);
   if (missing.length === 0) return true;
   const reason = `kernel end-to-end test needs ${missing.join(', ')}`;
   if (process.env.CI) throw new Error(`${reason} (CI=true: not skipping)`);
@@ -36,10 +37,18 @@ export async function freePort(): Promise<number> {
 }
 
 /** Resolves when `text` has appeared in what `child` wrote to `stream` (rejects after `ms`). */
-export function waitForOutput(child: ChildProcess, stream: 'stdout' | 'stderr', text: string | RegExp, ms = 20_000): Promise<string> {
+export function waitForOutput(
+  child: ChildProcess,
+  stream: 'stdout' | 'stderr',
+  text: string | RegExp,
+  ms = 20_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${String(text)}; got: ${seen.slice(-2000)}`)), ms);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${String(text)}; got: ${seen.slice(-2000)}`)),
+      ms,
+    );
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
       if (typeof text === 'string' ? seen.includes(text) : text.test(seen)) {
@@ -81,9 +90,16 @@ export interface TracerProcess {
 }
 
 /** Runs `ebpf-tracer` on `pids` and resolves once the capture policy is in the kernel. */
-export async function startTracer(pids: number[], env: Record<string, string>, extraArgs: string[] = []): Promise<TracerProcess> {
+export async function startTracer(
+  pids: number[],
+  env: Record<string, string>,
+  extraArgs: string[] = [],
+): Promise<TracerProcess> {
   const args = [TRACER_BIN, ...pids.flatMap((p) => ['--pid', String(p)]), ...extraArgs];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   await waitForOutput(child, 'stderr', 'capture policy applied');
@@ -107,7 +123,10 @@ export function run(cmd: string, args: string[], opts: { input?: string } = {}):
 }
 
 /** Kills a child and waits for it to go. */
-export function kill(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+export function kill(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());

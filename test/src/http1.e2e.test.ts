@@ -10,7 +10,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOtlpReceiver, SPAN_KIND, type ReceivedSpan } from './otlp-receiver.js';
-import { freePort, kernelTestsPossible, kill, run, startTracer, waitForOutput, waitForPort } from './harness.js';
+import {
+  freePort,
+  kernelTestsPossible,
+  kill,
+  run,
+  startTracer,
+  waitForOutput,
+  waitForPort,
+} from './harness.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
@@ -36,13 +44,19 @@ test('python http.server with curl: GET, HEAD, POST, 404, query string (OTLP pro
   const dir = webRoot();
   const port = await freePort();
   const receiver = await startOtlpReceiver();
-  const server = spawn(PYTHON, ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', join(dir, 'www')], { stdio: 'ignore' });
+  const server = spawn(
+    PYTHON,
+    ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', join(dir, 'www')],
+    { stdio: 'ignore' },
+  );
   t.after(async () => {
     await kill(server);
     await receiver.close();
   });
   await waitForPort(port);
-  const tracer = await startTracer([server.pid!], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+  const tracer = await startTracer([server.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
   try {
     const url = `http://127.0.0.1:${port}`;
     run('curl', ['-sS', '-o', '/dev/null', `${url}/a.txt`]);
@@ -53,7 +67,10 @@ test('python http.server with curl: GET, HEAD, POST, 404, query string (OTLP pro
   } finally {
     assert.equal(await tracer.stop(), 0, tracer.stderr());
   }
-  assert.ok(receiver.contentTypes.every((c) => c === 'application/x-protobuf'), receiver.contentTypes.join());
+  assert.ok(
+    receiver.contentTypes.every((c) => c === 'application/x-protobuf'),
+    receiver.contentTypes.join(),
+  );
   assert.deepEqual(requestsOf(receiver.spans), [
     'GET /a.txt 200',
     'GET /index.html?lang=en&q=2 200',
@@ -69,7 +86,9 @@ test('python http.server with curl: GET, HEAD, POST, 404, query string (OTLP pro
     assert.match(String(s.attributes['user_agent.original']), /^curl\//);
     assert.ok(s.endNs >= s.startNs);
   }
-  const get = receiver.spans.find((s) => s.attributes['url.path'] === '/a.txt' && s.attributes['http.request.method'] === 'GET')!;
+  const get = receiver.spans.find(
+    (s) => s.attributes['url.path'] === '/a.txt' && s.attributes['http.request.method'] === 'GET',
+  )!;
   assert.equal(get.attributes['http.response.body.size'], 1234);
   const post = receiver.spans.find((s) => s.attributes['http.request.method'] === 'POST')!;
   assert.equal(post.attributes['http.request.body.size'], 3);
@@ -104,31 +123,68 @@ http {
     await receiver.close();
   });
   await waitForPort(port);
-  const workers = readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  const workers = readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   assert.equal(workers.length, 2);
-  const tracer = await startTracer([nginx.pid!], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+  const tracer = await startTracer([nginx.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  });
   let curlOut: string;
   try {
     const url = `http://127.0.0.1:${port}`;
     // One curl run, several URLs: curl keeps one connection alive for all of them.
-    curlOut = run('curl', ['-sS', '-w', '%{num_connects} %{http_code}\\n', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null',
-      `${url}/index.html`, `${url}/a.txt`, `${url}/nothing-here`, `${url}/a.txt?v=2`]);
+    curlOut = run('curl', [
+      '-sS',
+      '-w',
+      '%{num_connects} %{http_code}\\n',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      `${url}/index.html`,
+      `${url}/a.txt`,
+      `${url}/nothing-here`,
+      `${url}/a.txt?v=2`,
+    ]);
   } finally {
     assert.equal(await tracer.stop(), 0, tracer.stderr());
   }
   // curl opened one connection and reused it three times.
   assert.deepEqual(curlOut.trim().split('\n'), ['1 200', '0 200', '0 404', '0 200']);
-  assert.ok(receiver.contentTypes.every((c) => c.startsWith('application/json')), receiver.contentTypes.join());
-  assert.deepEqual(requestsOf(receiver.spans), ['GET /a.txt 200', 'GET /a.txt?v=2 200', 'GET /index.html 200', 'GET /nothing-here 404']);
+  assert.ok(
+    receiver.contentTypes.every((c) => c.startsWith('application/json')),
+    receiver.contentTypes.join(),
+  );
+  assert.deepEqual(requestsOf(receiver.spans), [
+    'GET /a.txt 200',
+    'GET /a.txt?v=2 200',
+    'GET /index.html 200',
+    'GET /nothing-here 404',
+  ]);
   const conns = new Set(receiver.spans.map((s) => s.attributes['traceable.connection.id']));
   assert.equal(conns.size, 1, 'all four requests travelled on one connection');
   for (const s of receiver.spans) {
     assert.equal(s.kind, SPAN_KIND.SERVER);
     assert.equal(s.attributes['server.port'], port);
-    assert.ok(workers.includes(Number(s.resource['process.pid'])), `pid ${String(s.resource['process.pid'])} is an nginx worker`);
+    assert.ok(
+      workers.includes(Number(s.resource['process.pid'])),
+      `pid ${String(s.resource['process.pid'])} is an nginx worker`,
+    );
     assert.equal(s.resource['process.executable.name'], 'nginx');
   }
-  assert.equal(receiver.spans.find((s) => s.attributes['url.path'] === '/a.txt')!.attributes['http.response.body.size'], 1234);
+  assert.equal(
+    receiver.spans.find((s) => s.attributes['url.path'] === '/a.txt')!.attributes[
+      'http.response.body.size'
+    ],
+    1234,
+  );
 });
 
 const NODE_SERVER = `
@@ -176,8 +232,12 @@ test('node http server and node client: one SERVER and one CLIENT span per reque
   if (!kernelTestsPossible(t)) return;
   const port = await freePort();
   const receiver = await startOtlpReceiver();
-  const server: ChildProcess = spawn(process.execPath, ['-e', NODE_SERVER, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const client: ChildProcess = spawn(process.execPath, ['-e', NODE_CLIENT, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server: ChildProcess = spawn(process.execPath, ['-e', NODE_SERVER, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const client: ChildProcess = spawn(process.execPath, ['-e', NODE_CLIENT, String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   t.after(async () => {
     await kill(server);
     await kill(client);
@@ -185,7 +245,9 @@ test('node http server and node client: one SERVER and one CLIENT span per reque
   });
   await waitForOutput(server, 'stdout', 'listening');
   await waitForOutput(client, 'stdout', 'ready');
-  const tracer = await startTracer([server.pid!, client.pid!], { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+  const tracer = await startTracer([server.pid!, client.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
   try {
     const done = waitForOutput(client, 'stdout', /\d+ \d+ \d+ \d+\n/);
     client.stdin!.write('go\n');
@@ -211,5 +273,9 @@ test('node http server and node client: one SERVER and one CLIENT span per reque
   const echo = servers.find((s) => s.attributes['url.path'] === '/echo')!;
   assert.equal(echo.attributes['http.request.body.size'], 5000);
   assert.equal(echo.attributes['http.response.body.size'], 5000);
-  assert.equal(clients.find((s) => s.attributes['url.path'] === '/fail')!.statusCode, 2, 'client 5xx is an error');
+  assert.equal(
+    clients.find((s) => s.attributes['url.path'] === '/fail')!.statusCode,
+    2,
+    'client 5xx is an error',
+  );
 });

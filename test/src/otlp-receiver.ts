@@ -68,13 +68,15 @@ function value(v: AnyValue | undefined): unknown {
 }
 const attrs = (list: Array<{ key: string; value: AnyValue }> | undefined) =>
   Object.fromEntries((list ?? []).map((kv) => [kv.key, value(kv.value)]));
-const hex = (b: unknown) => (typeof b === 'string' ? b : Buffer.from((b as Uint8Array) ?? []).toString('hex'));
+const hex = (b: unknown) =>
+  typeof b === 'string' ? b : Buffer.from((b as Uint8Array) ?? []).toString('hex');
 
 /** Flattens a decoded request (protobuf objects with snake_case, or OTLP/JSON with camelCase). */
 function flatten(req: Record<string, unknown>, encoding: 'protobuf' | 'json'): ReceivedSpan[] {
   const out: ReceivedSpan[] = [];
   const k = (snake: string, camel: string) => (encoding === 'json' ? camel : snake);
-  for (const rs of (req[k('resource_spans', 'resourceSpans')] as Array<Record<string, unknown>>) ?? []) {
+  for (const rs of (req[k('resource_spans', 'resourceSpans')] as Array<Record<string, unknown>>) ??
+    []) {
     const resource = attrs((rs.resource as { attributes?: [] } | undefined)?.attributes);
     for (const ss of (rs[k('scope_spans', 'scopeSpans')] as Array<Record<string, unknown>>) ?? []) {
       for (const s of (ss.spans as Array<Record<string, unknown>>) ?? []) {
@@ -126,7 +128,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
           spans.push(...flatten(JSON.parse(body.toString()) as Record<string, unknown>, 'json'));
           res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
         } else {
-          const decoded = Request.toObject(Request.decode(body), { longs: String, bytes: Buffer }) as Record<string, unknown>;
+          const decoded = Request.toObject(Request.decode(body), {
+            longs: String,
+            bytes: Buffer,
+          }) as Record<string, unknown>;
           spans.push(...flatten(decoded, 'protobuf'));
           res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
         }

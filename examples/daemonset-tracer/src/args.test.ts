@@ -7,12 +7,35 @@ import { parseCliArgs } from './args.js';
 
 const bin = fileURLToPath(new URL('../bin/ebpf-tracer.js', import.meta.url));
 const usage = (argv: string[], message: RegExp) =>
-  assert.throws(() => parseCliArgs(argv), (e: unknown) => e instanceof TracerError && e.code === ErrorCode.Usage && message.test(e.message));
+  assert.throws(
+    () => parseCliArgs(argv),
+    (e: unknown) =>
+      e instanceof TracerError && e.code === ErrorCode.Usage && message.test(e.message),
+  );
 
 test('valid arguments', () => {
-  assert.deepEqual(parseCliArgs(['--pid', '12', '-p', '34', '--exporter', 'jsonl', '--output', '/tmp/x', '--mode', 'ingress']), {
-    help: false, configPath: undefined, pids: [12, 34], exporter: 'jsonl', output: '/tmp/x', mode: 'ingress',
-  });
+  assert.deepEqual(
+    parseCliArgs([
+      '--pid',
+      '12',
+      '-p',
+      '34',
+      '--exporter',
+      'jsonl',
+      '--output',
+      '/tmp/x',
+      '--mode',
+      'ingress',
+    ]),
+    {
+      help: false,
+      configPath: undefined,
+      pids: [12, 34],
+      exporter: 'jsonl',
+      output: '/tmp/x',
+      mode: 'ingress',
+    },
+  );
 });
 
 test('argument errors are one clear line', () => {
@@ -31,7 +54,10 @@ test('the binary: usage errors exit 2, other errors 1, no stack traces', () => {
   const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
   const bad = run(['--pid', 'x']);
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /^ebpf-tracer: error: --pid 'x' is not a process id\nusage: ebpf-tracer/);
+  assert.match(
+    bad.stderr,
+    /^ebpf-tracer: error: --pid 'x' is not a process id\nusage: ebpf-tracer/,
+  );
   assert.doesNotMatch(bad.stderr, /\n\s+at /);
   const none = run([]);
   assert.equal(none.status, 2);

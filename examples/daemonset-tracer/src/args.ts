@@ -41,11 +41,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     }));
   } catch (err) {
     // node's messages are one line; drop its advice about '--' and positionals
-    const msg = String((err as Error).message).split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
+    const msg = String((err as Error).message)
+      .split('\n')[0]!
+      .replace(/\. To specify a positional.*$/, '');
     throw new TracerError(ErrorCode.Usage, msg);
   }
   const pids = ((values.pid as string[] | undefined) ?? []).map((p) => {
-    if (!/^[1-9]\d{0,9}$/.test(p)) throw new TracerError(ErrorCode.Usage, `--pid '${p}' is not a process id`);
+    if (!/^[1-9]\d{0,9}$/.test(p))
+      throw new TracerError(ErrorCode.Usage, `--pid '${p}' is not a process id`);
     return Number(p);
   });
   const exporter = values.exporter as string | undefined;
@@ -54,7 +57,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   const mode = values.mode as string | undefined;
   if (mode !== undefined && !(MODES as readonly string[]).includes(mode)) {
-    throw new TracerError(ErrorCode.Usage, `--mode '${mode}': use ingress, egress or ingress_and_egress`);
+    throw new TracerError(
+      ErrorCode.Usage,
+      `--mode '${mode}': use ingress, egress or ingress_and_egress`,
+    );
   }
   if (values.output !== undefined && exporter !== 'jsonl' && exporter !== 'console') {
     throw new TracerError(ErrorCode.Usage, '--output goes with --exporter jsonl or console');

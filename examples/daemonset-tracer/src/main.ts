@@ -2,7 +2,13 @@
  * ebpf-tracer's entry: arguments, configuration, logging, signals and exit codes. Errors are one
  * line on stderr (`ebpf-tracer: error: …`), never a stack trace; exit 2 for usage, 1 otherwise.
  */
-import { ErrorCode, createLogger, isTracerError, loadConfig, parseConfig } from '@traceable-ebpf/core';
+import {
+  ErrorCode,
+  createLogger,
+  isTracerError,
+  loadConfig,
+  parseConfig,
+} from '@traceable-ebpf/core';
 import { USAGE, parseCliArgs } from './args.js';
 import { startTracer } from './tracer.js';
 
@@ -15,7 +21,9 @@ function report(err: unknown): number {
     if (err.code === ErrorCode.Usage) process.stderr.write(`${USAGE.split('\n')[0]}\n`);
     return err.code === ErrorCode.Usage ? 2 : 1;
   }
-  process.stderr.write(`ebpf-tracer: error: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`);
+  process.stderr.write(
+    `ebpf-tracer: error: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`,
+  );
   return 1;
 }
 
@@ -30,7 +38,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const config = args.configPath ? loadConfig(args.configPath) : parseConfig({});
     const logger = createLogger(config.logging);
-    tracer = startTracer({ config, logger, pids: args.pids, mode: args.mode, exporter: args.exporter, output: args.output });
+    tracer = startTracer({
+      config,
+      logger,
+      pids: args.pids,
+      mode: args.mode,
+      exporter: args.exporter,
+      output: args.output,
+    });
   } catch (err) {
     return report(err);
   }
@@ -40,7 +55,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     const deadline = setTimeout(() => {
-      process.stderr.write(`ebpf-tracer: stop took longer than ${STOP_DEADLINE_MS} ms after ${signal}; exiting\n`);
+      process.stderr.write(
+        `ebpf-tracer: stop took longer than ${STOP_DEADLINE_MS} ms after ${signal}; exiting\n`,
+      );
       process.exit(0);
     }, STOP_DEADLINE_MS);
     deadline.unref();

@@ -4,7 +4,14 @@
  */
 import { existsSync } from 'node:fs';
 import { Subject, lastValueFrom, defaultIfEmpty } from 'rxjs';
-import { ErrorCode, Stats, TracerError, reassemble, type Logger, type TracerConfig } from '@traceable-ebpf/core';
+import {
+  ErrorCode,
+  Stats,
+  TracerError,
+  reassemble,
+  type Logger,
+  type TracerConfig,
+} from '@traceable-ebpf/core';
 import { bpfSource, type CaptureMode } from '@traceable-ebpf/bpf-source';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
 import {
@@ -39,17 +46,25 @@ export interface RunningTracer {
 
 function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: string } {
   const { config } = opts;
-  const kind = opts.exporter ?? config.exporter.type ?? (config.exporter.otlp.endpoint || otlpEndpointConfigured() ? 'otlp' : 'console');
+  const kind =
+    opts.exporter ??
+    config.exporter.type ??
+    (config.exporter.otlp.endpoint || otlpEndpointConfigured() ? 'otlp' : 'console');
   const output = opts.output ?? config.exporter.output;
   switch (kind) {
     case 'otlp': {
       if (!config.exporter.otlp.endpoint && !otlpEndpointConfigured()) {
-        throw new TracerError(ErrorCode.Config, 'the otlp exporter needs OTEL_EXPORTER_OTLP_ENDPOINT (or exporter.otlp.endpoint)');
+        throw new TracerError(
+          ErrorCode.Config,
+          'the otlp exporter needs OTEL_EXPORTER_OTLP_ENDPOINT (or exporter.otlp.endpoint)',
+        );
       }
       const exporter = createOtlpExporter({
         ...(config.exporter.otlp.endpoint ? { url: config.exporter.otlp.endpoint } : {}),
         ...(config.exporter.otlp.protocol ? { protocol: config.exporter.otlp.protocol } : {}),
-        ...(Object.keys(config.exporter.otlp.headers).length ? { headers: config.exporter.otlp.headers } : {}),
+        ...(Object.keys(config.exporter.otlp.headers).length
+          ? { headers: config.exporter.otlp.headers }
+          : {}),
       });
       return { exporter, kind };
     }
@@ -58,7 +73,10 @@ function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: st
     default: {
       if (!output) return { exporter: new ConsoleLineExporter(), kind: 'console' };
       const stream = createWriteStream(output, { flags: 'a' });
-      return { exporter: new ConsoleLineExporter({ sink: { write: (l) => stream.write(l) } }), kind: 'console' };
+      return {
+        exporter: new ConsoleLineExporter({ sink: { write: (l) => stream.write(l) } }),
+        kind: 'console',
+      };
     }
   }
 }
@@ -68,9 +86,14 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   const { config, logger } = opts;
   const stats = new Stats();
   const pids = [...new Set([...opts.pids, ...config.pids])];
-  if (pids.length === 0) throw new TracerError(ErrorCode.Usage, 'no process selected: give --pid PID (or pids: in the config)');
+  if (pids.length === 0)
+    throw new TracerError(
+      ErrorCode.Usage,
+      'no process selected: give --pid PID (or pids: in the config)',
+    );
   for (const pid of pids) {
-    if (!existsSync(`${config.proc_fs_path}/${pid}`)) throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
+    if (!existsSync(`${config.proc_fs_path}/${pid}`))
+      throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
   }
   const { exporter, kind } = createExporter(opts);
   logger.info({ config, exporter: kind, pids }, 'effective configuration');
@@ -84,7 +107,18 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     stats,
     stopOn: stop$,
     onReady: (info) => {
-      logger.info({ os: info.os, kernel: info.kernel, arch: info.arch, btf: info.btfSource, transport: info.transport, libbpf: info.libbpfVersion, probes: info.programs.length }, 'system info');
+      logger.info(
+        {
+          os: info.os,
+          kernel: info.kernel,
+          arch: info.arch,
+          btf: info.btfSource,
+          transport: info.transport,
+          libbpf: info.libbpfVersion,
+          probes: info.programs.length,
+        },
+        'system info',
+      );
       logger.info('tracer ready');
     },
     onPolicyApplied: ({ pids: selected, missing }) => {
@@ -104,14 +138,20 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       stats,
       onExportError: (err, n) => {
         // One line per 100 failures at most: never one per span.
-        if (exportErrors++ % 100 === 0) logger.warn({ spans: n, failures: exportErrors }, `span export failed: ${err?.message ?? 'unknown error'}`);
+        if (exportErrors++ % 100 === 0)
+          logger.warn(
+            { spans: n, failures: exportErrors },
+            `span export failed: ${err?.message ?? 'unknown error'}`,
+          );
       },
     }),
     defaultIfEmpty(undefined),
   );
 
   const statsTimer =
-    config.stats_interval > 0 ? setInterval(() => logger.info(stats.snapshot(), 'stats'), config.stats_interval * 1000) : undefined;
+    config.stats_interval > 0
+      ? setInterval(() => logger.info(stats.snapshot(), 'stats'), config.stats_interval * 1000)
+      : undefined;
   statsTimer?.unref();
 
   const done = lastValueFrom(pipeline).then(

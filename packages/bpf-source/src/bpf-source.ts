@@ -1,7 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Observable, of, type Observable as Obs } from 'rxjs';
-import { ErrorCode, Stats, TracerError, type ErrorCodeValue, type KernelEvent } from '@traceable-ebpf/core';
+import {
+  ErrorCode,
+  Stats,
+  TracerError,
+  type ErrorCodeValue,
+  type KernelEvent,
+} from '@traceable-ebpf/core';
 import { decodeBatch } from './decode.js';
 import { Counter } from './generated/layout.js';
 import type { CaptureMode, CapturePolicy, FromWorker, ToWorker, WorkerConfig } from './protocol.js';
@@ -56,7 +62,12 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
   const stats = options.stats ?? new Stats();
   const policy$ =
     options.policy$ ??
-    of<CapturePolicy>({ processes: (options.pids ?? []).map((pid) => ({ pid, mode: options.mode ?? 'ingress_and_egress' })) });
+    of<CapturePolicy>({
+      processes: (options.pids ?? []).map((pid) => ({
+        pid,
+        mode: options.mode ?? 'ingress_and_egress',
+      })),
+    });
 
   return new Observable<KernelEvent>((subscriber) => {
     let info: SystemInfo;
@@ -114,9 +125,12 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           break;
       }
     });
-    worker.on('error', (err) => subscriber.error(new TracerError(ErrorCode.BpfLoad, `BPF loader failed: ${err.message}`)));
+    worker.on('error', (err) =>
+      subscriber.error(new TracerError(ErrorCode.BpfLoad, `BPF loader failed: ${err.message}`)),
+    );
     worker.on('exit', () => {
-      if (!stopped) subscriber.error(new TracerError(ErrorCode.BpfLoad, 'BPF loader stopped unexpectedly'));
+      if (!stopped)
+        subscriber.error(new TracerError(ErrorCode.BpfLoad, 'BPF loader stopped unexpectedly'));
     });
 
     return () => {

@@ -5,7 +5,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KernelEvent } from '@traceable-ebpf/core';
 import { BATCH_RECORD_ALIGN, decodeBatch, formatAddress } from './decode.js';
-import { CLOSE_EVENT_OFFSETS, DATA_EVENT_OFFSETS, EventKind, OPEN_EVENT_OFFSETS, Role } from './generated/layout.js';
+import {
+  CLOSE_EVENT_OFFSETS,
+  DATA_EVENT_OFFSETS,
+  EventKind,
+  OPEN_EVENT_OFFSETS,
+  Role,
+} from './generated/layout.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -78,8 +84,17 @@ test('decodes open, data and close records; counts bad ones', () => {
   assert.deepEqual(r, { events: 3, bad: 2 });
   const [o, d, c] = events;
   assert.deepEqual(o, {
-    kind: 'open', conn: '42:7:999', tgid: 42, fd: 7, tsNs: 123456789, tid: 43, role: 'server', family: 4, tls: false,
-    local: { address: '127.0.0.1', port: 8080 }, remote: { address: '10.1.2.3', port: 40000 },
+    kind: 'open',
+    conn: '42:7:999',
+    tgid: 42,
+    fd: 7,
+    tsNs: 123456789,
+    tid: 43,
+    role: 'server',
+    family: 4,
+    tls: false,
+    local: { address: '127.0.0.1', port: 8080 },
+    remote: { address: '10.1.2.3', port: 40000 },
   });
   assert.equal(d!.kind, 'data');
   if (d?.kind === 'data') {
@@ -89,13 +104,30 @@ test('decodes open, data and close records; counts bad ones', () => {
     assert.equal(d.syscall, 'readv');
     assert.equal(Buffer.from(d.data).toString(), 'GET / HTTP/1.1\r\n');
   }
-  assert.deepEqual(c, { kind: 'close', conn: '42:7:999', tgid: 42, fd: 7, tsNs: 123456789, sentBytes: 11, recvBytes: 22 });
+  assert.deepEqual(c, {
+    kind: 'close',
+    conn: '42:7:999',
+    tgid: 42,
+    fd: 7,
+    tsNs: 123456789,
+    sentBytes: 11,
+    recvBytes: 22,
+  });
 });
 
 test('IPv6 addresses are formatted per RFC 5952', () => {
   const v6 = (s: number[]) => new Uint8Array(s);
   assert.equal(formatAddress(10, v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), '::1');
-  assert.equal(formatAddress(10, v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])), '2001:db8::1');
-  assert.equal(formatAddress(10, v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1])), '::ffff:127.0.0.1');
-  assert.equal(formatAddress(10, v6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2])), 'fe80::1:0:0:2');
+  assert.equal(
+    formatAddress(10, v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+    '2001:db8::1',
+  );
+  assert.equal(
+    formatAddress(10, v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1])),
+    '::ffff:127.0.0.1',
+  );
+  assert.equal(
+    formatAddress(10, v6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2])),
+    'fe80::1:0:0:2',
+  );
 });

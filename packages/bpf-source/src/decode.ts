@@ -60,7 +60,11 @@ export function formatAddress(family: number, bytes: Uint8Array): string {
 export const BATCH_RECORD_ALIGN = 8;
 
 /** Decodes every record of a batch; records of an unknown kind or too short are counted in `bad`. */
-export function decodeBatch(buffer: ArrayBuffer, length: number, emit: (ev: KernelEvent) => void): { events: number; bad: number } {
+export function decodeBatch(
+  buffer: ArrayBuffer,
+  length: number,
+  emit: (ev: KernelEvent) => void,
+): { events: number; bad: number } {
   const v = new DataView(buffer, 0, length);
   let pos = 0;
   let events = 0;

@@ -24,7 +24,10 @@ export interface Libbpf {
   mapDelete(fd: number, key: Buffer): number;
   mapLookup(fd: number, key: Buffer, value: Buffer): number;
   numPossibleCpus(): number;
-  ringBufferNew(mapFd: number, onSample: (data: unknown, size: number) => void): { rb: unknown; free(): void };
+  ringBufferNew(
+    mapFd: number,
+    onSample: (data: unknown, size: number) => void,
+  ): { rb: unknown; free(): void };
   ringBufferEpollFd(rb: unknown): number;
   ringBufferConsume(rb: unknown): number;
   /** -errno of a NULL-returning call (libbpf 1.x sets errno). */
@@ -43,7 +46,10 @@ export function loadLibbpf(): Libbpf {
     lib = koffi.load('libbpf.so.1');
     libc = koffi.load('libc.so.6');
   } catch {
-    throw new TracerError(ErrorCode.NoLibbpf, 'libbpf.so.1 not found: install libbpf1 (apt-get install libbpf1)');
+    throw new TracerError(
+      ErrorCode.NoLibbpf,
+      'libbpf.so.1 not found: install libbpf1 (apt-get install libbpf1)',
+    );
   }
   const log: string[] = [];
   const vsnprintf = libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, void *fmt, void *ap)');
@@ -53,7 +59,10 @@ export function loadLibbpf(): Libbpf {
     if (level > 1) return 0; // 0 warn, 1 info, 2 debug
     const buf = Buffer.alloc(1024);
     const n = vsnprintf(buf, buf.length, fmt, ap) as number;
-    for (const line of buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString().split('\n')) {
+    for (const line of buf
+      .subarray(0, Math.max(0, Math.min(n, buf.length - 1)))
+      .toString()
+      .split('\n')) {
       if (line.trim()) log.push(line.trimEnd());
     }
     if (log.length > LOG_LINES) log.splice(0, log.length - LOG_LINES);
@@ -74,11 +83,15 @@ export function loadLibbpf(): Libbpf {
   const linkDestroy = lib.func('int bpf_link__destroy(void *link)');
   const mapFd = lib.func('int bpf_map__fd(void *map)');
   const setMax = lib.func('int bpf_map__set_max_entries(void *map, uint32_t n)');
-  const update = lib.func('int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)');
+  const update = lib.func(
+    'int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)',
+  );
   const del = lib.func('int bpf_map_delete_elem(int fd, void *key)');
   const lookup = lib.func('int bpf_map_lookup_elem(int fd, void *key, _Out_ void *value)');
   const ncpus = lib.func('int libbpf_num_possible_cpus()');
-  const rbNew = lib.func('void *ring_buffer__new(int map_fd, te_ring_buffer_sample_fn *cb, void *ctx, void *opts)');
+  const rbNew = lib.func(
+    'void *ring_buffer__new(int map_fd, te_ring_buffer_sample_fn *cb, void *ctx, void *opts)',
+  );
   const rbFree = lib.func('void ring_buffer__free(void *rb)');
   const rbEpoll = lib.func('int ring_buffer__epoll_fd(void *rb)');
   const rbConsume = lib.func('int ring_buffer__consume(void *rb)');
@@ -94,7 +107,12 @@ export function loadLibbpf(): Libbpf {
     programAttach: (prog) => attach(prog),
     linkDestroy: (link) => linkDestroy(link) as number,
     linkDestroyAsync: (link) =>
-      new Promise((resolve) => (linkDestroy as unknown as { async: (...a: unknown[]) => void }).async(link, (_err: unknown, r: number) => resolve(r))),
+      new Promise((resolve) =>
+        (linkDestroy as unknown as { async: (...a: unknown[]) => void }).async(
+          link,
+          (_err: unknown, r: number) => resolve(r),
+        ),
+      ),
     mapFd: (map) => mapFd(map) as number,
     mapSetMaxEntries: (map, n) => setMax(map, n) as number,
     mapUpdate: (fd, key, value, flags) => update(fd, key, value, flags) as number,

@@ -65,7 +65,9 @@ export function ensureTracefs(): string {
   for (const dir of TRACEFS_DIRS) if (existsSync(`${dir}/events`)) return dir;
   const target = TRACEFS_DIRS[0]!;
   const libc = koffi.load('libc.so.6');
-  const mount = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, void *data)');
+  const mount = libc.func(
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, void *data)',
+  );
   if (mount('nodev', target, 'tracefs', 0, null) !== 0 || !existsSync(`${target}/events`)) {
     throw new TracerError(
       ErrorCode.NoTracefs,
@@ -78,10 +80,19 @@ export function ensureTracefs(): string {
 /** Runs every preflight check and returns the system-info record. */
 export function preflight(btfPath?: string): SystemInfo {
   if (process.platform !== 'linux') {
-    throw new TracerError(ErrorCode.BpfLoad, `eBPF capture needs Linux (this is ${process.platform})`);
+    throw new TracerError(
+      ErrorCode.BpfLoad,
+      `eBPF capture needs Linux (this is ${process.platform})`,
+    );
   }
   checkPrivileges();
   const btf = findBtf(btfPath);
   ensureTracefs();
-  return { os: osRelease(), kernel: os.release(), arch: process.arch, btfSource: btf, transport: 'ringbuf' };
+  return {
+    os: osRelease(),
+    kernel: os.release(),
+    arch: process.arch,
+    btfSource: btf,
+    transport: 'ringbuf',
+  };
 }

@@ -65,15 +65,25 @@ function onSample(ptr: unknown, size: number) {
 function fail(code: (typeof ErrorCode)[keyof typeof ErrorCode], what: string, lib: Libbpf): never {
   const err = lib.errno();
   if (err === EPERM) {
-    throw new TracerError(ErrorCode.NoPrivilege, `${what}: operation not permitted (run as root, or with CAP_BPF + CAP_PERFMON)`);
+    throw new TracerError(
+      ErrorCode.NoPrivilege,
+      `${what}: operation not permitted (run as root, or with CAP_BPF + CAP_PERFMON)`,
+    );
   }
-  const reason = lib.recentLog().filter((l) => /error|fail|invalid|unknown|not/i.test(l)).slice(-3).join(' | ');
+  const reason = lib
+    .recentLog()
+    .filter((l) => /error|fail|invalid|unknown|not/i.test(l))
+    .slice(-3)
+    .join(' | ');
   throw new TracerError(code, `${what} (errno ${err})${reason ? `: ${reason}` : ''}`);
 }
 
 function load(): Loaded {
   if (!existsSync(config.objectPath)) {
-    throw new TracerError(ErrorCode.NoBpfObject, `BPF object ${config.objectPath} not found: run pnpm build`);
+    throw new TracerError(
+      ErrorCode.NoBpfObject,
+      `BPF object ${config.objectPath} not found: run pnpm build`,
+    );
   }
   const lib = loadLibbpf();
   const obj = lib.objectOpenFile(config.objectPath);
@@ -86,7 +96,8 @@ function load(): Loaded {
   };
   lib.mapSetMaxEntries(map('events'), config.ringBufferBytes);
   lib.mapSetMaxEntries(map('scratch'), ncpus);
-  if (lib.objectLoad(obj) !== 0) fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
+  if (lib.objectLoad(obj) !== 0)
+    fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
 
   const links: unknown[] = [];
   const names: string[] = [];
@@ -116,7 +127,10 @@ function load(): Loaded {
     countersFd: lib.mapFd(map('counters')),
     ncpus,
     applied: new Set(),
-    timer: setInterval(() => post({ type: 'counters', values: readCounters(loaded) }), config.countersIntervalMs),
+    timer: setInterval(
+      () => post({ type: 'counters', values: readCounters(loaded) }),
+      config.countersIntervalMs,
+    ),
   };
   post({ type: 'ready', libbpfVersion: lib.version, programs: names });
   return loaded;
@@ -167,7 +181,8 @@ function applyPolicy(l: Loaded, policy: CapturePolicy) {
     l.lib.mapUpdate(l.pidsFd, key, value, 0);
   }
   l.applied = new Set(wanted.keys());
-  if (policy.processes.length > 0) post({ type: 'policy-applied', pids: [...wanted.keys()], missing });
+  if (policy.processes.length > 0)
+    post({ type: 'policy-applied', pids: [...wanted.keys()], missing });
 }
 
 async function stop(l: Loaded | undefined) {
@@ -195,7 +210,9 @@ let loaded: Loaded | undefined;
 try {
   loaded = load();
 } catch (err) {
-  const e = isTracerError(err) ? err : new TracerError(ErrorCode.BpfLoad, String((err as Error)?.message ?? err));
+  const e = isTracerError(err)
+    ? err
+    : new TracerError(ErrorCode.BpfLoad, String((err as Error)?.message ?? err));
   post({ type: 'error', code: e.code, message: e.message });
   port.close();
 }

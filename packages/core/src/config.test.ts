@@ -7,14 +7,23 @@ import { loadConfig, parseConfig } from './config.js';
 import { ErrorCode, TracerError } from './errors.js';
 
 const rejects = (input: unknown, message: RegExp) =>
-  assert.throws(() => parseConfig(input, 'cfg.yaml'), (err: unknown) => err instanceof TracerError && err.code === ErrorCode.Config && message.test(err.message));
+  assert.throws(
+    () => parseConfig(input, 'cfg.yaml'),
+    (err: unknown) =>
+      err instanceof TracerError && err.code === ErrorCode.Config && message.test(err.message),
+  );
 
 test('defaults', () => {
   const c = parseConfig({});
   assert.equal(c.logging.level, 'info');
   assert.equal(c.mode, 'ingress_and_egress');
   assert.equal(c.perfmap_queue_size, 16 * 1024 * 1024);
-  assert.deepEqual(c.redact_headers, ['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+  assert.deepEqual(c.redact_headers, [
+    'authorization',
+    'proxy-authorization',
+    'cookie',
+    'set-cookie',
+  ]);
 });
 
 test('log_level overrides logging.level', () => {
@@ -33,10 +42,16 @@ test('bad values name the key', () => {
 });
 
 test('files: unreadable and invalid YAML are one line each', () => {
-  assert.throws(() => loadConfig('/nonexistent/cfg.yaml'), /cannot read config \/nonexistent\/cfg\.yaml: ENOENT/);
+  assert.throws(
+    () => loadConfig('/nonexistent/cfg.yaml'),
+    /cannot read config \/nonexistent\/cfg\.yaml: ENOENT/,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'te-cfg-'));
   writeFileSync(join(dir, 'bad.yaml'), 'a: [1, 2\n');
-  assert.throws(() => loadConfig(join(dir, 'bad.yaml')), (e: Error) => /invalid YAML/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    () => loadConfig(join(dir, 'bad.yaml')),
+    (e: Error) => /invalid YAML/.test(e.message) && !e.message.includes('\n'),
+  );
   writeFileSync(join(dir, 'ok.yaml'), 'log_level: warn\nmode: ingress\npids: [1]\n');
   assert.equal(loadConfig(join(dir, 'ok.yaml')).mode, 'ingress');
 });

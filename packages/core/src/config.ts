@@ -39,11 +39,17 @@ export const configSchema = z
     /** Processes to capture (with their descendants), besides --pid. */
     pids: z.array(z.number().int().positive()).default([]),
     /** Body bytes kept per message (the full size is always reported). */
-    max_body_size: z.number().int().min(0).default(64 * 1024),
+    max_body_size: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024),
     /** Add captured bodies to spans. */
     capture_bodies: z.boolean().default(false),
     /** Header names whose values are redacted. */
-    redact_headers: z.array(z.string().min(1)).default(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']),
+    redact_headers: z
+      .array(z.string().min(1))
+      .default(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']),
     /** Seconds between `stats` log lines; 0 turns them off. */
     stats_interval: z.number().min(0).default(60),
     /** service.name of exported spans (default: the captured executable's name). */
@@ -96,13 +102,19 @@ export function loadConfig(path: string): TracerConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new TracerError(ErrorCode.Config, `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new TracerError(
+      ErrorCode.Config,
+      `cannot read config ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new TracerError(ErrorCode.Config, `${path}: invalid YAML: ${String((err as Error).message).split('\n')[0]}`);
+    throw new TracerError(
+      ErrorCode.Config,
+      `${path}: invalid YAML: ${String((err as Error).message).split('\n')[0]}`,
+    );
   }
   return parseConfig(doc, path);
 }

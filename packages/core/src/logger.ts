@@ -11,11 +11,25 @@ function destination(path: string): { write(s: string): void } {
   return createWriteStream(path, { flags: 'a' });
 }
 
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 
 /** `time LEVEL msg key=value…` from one pino JSON line. */
 function consoleLine(json: string): string {
-  const { time, level, msg, pid: _pid, hostname: _h, ...rest } = JSON.parse(json) as Record<string, unknown>;
+  const {
+    time,
+    level,
+    msg,
+    pid: _pid,
+    hostname: _h,
+    ...rest
+  } = JSON.parse(json) as Record<string, unknown>;
   const fields = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
@@ -25,6 +39,10 @@ function consoleLine(json: string): string {
 /** A logger as `logging` configures it. */
 export function createLogger(logging: TracerConfig['logging']): Logger {
   const out = destination(logging.output_paths[0]!);
-  const stream = logging.encoding === 'console' ? { write: (s: string) => out.write(consoleLine(s)) } : out;
-  return pino({ level: logging.level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime }, stream);
+  const stream =
+    logging.encoding === 'console' ? { write: (s: string) => out.write(consoleLine(s)) } : out;
+  return pino(
+    { level: logging.level, base: undefined, timestamp: pino.stdTimeFunctions.epochTime },
+    stream,
+  );
 }

@@ -8,33 +8,63 @@ import type { ConnectionEvent, StreamDataEvent, StreamGapEvent } from './connect
 
 const CONN = '1:3:9';
 const open: KernelEvent = {
-  kind: 'open', conn: CONN, tgid: 1, fd: 3, tid: 1, tsNs: 0, role: 'server', family: 4, tls: false,
-  local: { address: '127.0.0.1', port: 80 }, remote: { address: '127.0.0.1', port: 5555 },
+  kind: 'open',
+  conn: CONN,
+  tgid: 1,
+  fd: 3,
+  tid: 1,
+  tsNs: 0,
+  role: 'server',
+  family: 4,
+  tls: false,
+  local: { address: '127.0.0.1', port: 80 },
+  remote: { address: '127.0.0.1', port: 5555 },
 };
 
 /** A deterministic PRNG, so a failure names a reproducible seed. */
 function rng(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  return () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
 }
 
 function stream(len: number): Buffer {
   return Buffer.from(Array.from({ length: len }, (_, i) => (i * 7 + 3) & 0xff));
 }
 
-function events(bytes: Buffer, sizes: number[], direction: 'send' | 'recv' = 'recv'): SocketDataEvent[] {
+function events(
+  bytes: Buffer,
+  sizes: number[],
+  direction: 'send' | 'recv' = 'recv',
+): SocketDataEvent[] {
   const out: SocketDataEvent[] = [];
   let off = 0;
   for (const n of sizes) {
     const data = bytes.subarray(off, off + n);
-    out.push({ kind: 'data', conn: CONN, tgid: 1, fd: 3, tid: 1, tsNs: off, direction, offset: off, size: data.length, data, syscall: 'read' });
+    out.push({
+      kind: 'data',
+      conn: CONN,
+      tgid: 1,
+      fd: 3,
+      tid: 1,
+      tsNs: off,
+      direction,
+      offset: off,
+      size: data.length,
+      data,
+      syscall: 'read',
+    });
     off += n;
   }
   return out;
 }
 
-const run = (evs: KernelEvent[], opts = {}) => lastValueFrom(from(evs).pipe(reassemble(opts), toArray()));
-const dataOf = (out: ConnectionEvent[]) => Buffer.concat(out.filter((e): e is StreamDataEvent => e.kind === 'data').map((e) => e.data));
-const gapsOf = (out: ConnectionEvent[]) => out.filter((e): e is StreamGapEvent => e.kind === 'gap').map((e) => [e.offset, e.length, e.reason]);
+const run = (evs: KernelEvent[], opts = {}) =>
+  lastValueFrom(from(evs).pipe(reassemble(opts), toArray()));
+const dataOf = (out: ConnectionEvent[]) =>
+  Buffer.concat(out.filter((e): e is StreamDataEvent => e.kind === 'data').map((e) => e.data));
+const gapsOf = (out: ConnectionEvent[]) =>
+  out
+    .filter((e): e is StreamGapEvent => e.kind === 'gap')
+    .map((e) => [e.offset, e.length, e.reason]);
 
 test('shuffled events come out in stream order, with no gap', async () => {
   const bytes = stream(4000);
@@ -55,7 +85,10 @@ test('shuffled events come out in stream order, with no gap', async () => {
     assert.deepEqual(dataOf(out), bytes, `seed ${seed}`);
     assert.deepEqual(gapsOf(out), [], `seed ${seed}`);
     const offsets = out.filter((e): e is StreamDataEvent => e.kind === 'data').map((e) => e.offset);
-    assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b));
+    assert.deepEqual(
+      offsets,
+      [...offsets].sort((a, b) => a - b),
+    );
   }
 });
 
@@ -63,7 +96,16 @@ test('a lost event becomes one gap with its exact offset and length', async () =
   const bytes = stream(1000);
   const evs = events(bytes, [100, 200, 300, 400]);
   const stats = new Stats();
-  const out = await run([open, evs[0]!, evs[2]!, evs[3]!, { kind: 'close', conn: CONN, tgid: 1, fd: 3, tsNs: 9, sentBytes: 0, recvBytes: 1000 }], { stats });
+  const out = await run(
+    [
+      open,
+      evs[0]!,
+      evs[2]!,
+      evs[3]!,
+      { kind: 'close', conn: CONN, tgid: 1, fd: 3, tsNs: 9, sentBytes: 0, recvBytes: 1000 },
+    ],
+    { stats },
+  );
   assert.deepEqual(gapsOf(out), [[100, 200, 'lost']]);
   assert.deepEqual(dataOf(out), Buffer.concat([bytes.subarray(0, 100), bytes.subarray(300)]));
   assert.equal(stats.get('ReassemblyGapBytes'), 200);
@@ -72,7 +114,19 @@ test('a lost event becomes one gap with its exact offset and length', async () =
 
 test('a truncated copy is data then a truncated gap', async () => {
   const data = stream(10);
-  const ev: SocketDataEvent = { kind: 'data', conn: CONN, tgid: 1, fd: 3, tid: 1, tsNs: 0, direction: 'send', offset: 0, size: 50, data, syscall: 'write' };
+  const ev: SocketDataEvent = {
+    kind: 'data',
+    conn: CONN,
+    tgid: 1,
+    fd: 3,
+    tid: 1,
+    tsNs: 0,
+    direction: 'send',
+    offset: 0,
+    size: 50,
+    data,
+    syscall: 'write',
+  };
   const out = await run([open, ev]);
   assert.deepEqual(gapsOf(out), [[10, 40, 'truncated']]);
   assert.deepEqual(dataOf(out), data);
@@ -80,7 +134,11 @@ test('a truncated copy is data then a truncated gap', async () => {
 
 test('bytes missing at the end of a closed connection are a gap', async () => {
   const bytes = stream(300);
-  const out = await run([open, ...events(bytes, [100]), { kind: 'close', conn: CONN, tgid: 1, fd: 3, tsNs: 9, sentBytes: 0, recvBytes: 300 }]);
+  const out = await run([
+    open,
+    ...events(bytes, [100]),
+    { kind: 'close', conn: CONN, tgid: 1, fd: 3, tsNs: 9, sentBytes: 0, recvBytes: 300 },
+  ]);
   assert.deepEqual(gapsOf(out), [[100, 200, 'lost']]);
 });
 
@@ -106,11 +164,14 @@ test('the connection count is bounded: the least recently active is evicted', as
   const stats = new Stats();
   const opens = [1, 2, 3].map((fd) => ({ ...open, conn: `1:${fd}:1`, fd }) as KernelEvent);
   const out = await run(opens, { maxConnections: 2, stats });
-  assert.deepEqual(out.filter((e) => e.kind === 'close').map((e) => [e.conn, (e as { reason: string }).reason]), [
-    ['1:1:1', 'evicted'],
-    ['1:2:1', 'end'],
-    ['1:3:1', 'end'],
-  ]);
+  assert.deepEqual(
+    out.filter((e) => e.kind === 'close').map((e) => [e.conn, (e as { reason: string }).reason]),
+    [
+      ['1:1:1', 'evicted'],
+      ['1:2:1', 'end'],
+      ['1:3:1', 'end'],
+    ],
+  );
   assert.equal(stats.get('ConnectionsEvicted'), 1);
 });
 

@@ -35,14 +35,21 @@ interface ConnState {
   readonly dirs: Record<Direction, DirectionState>;
 }
 
-const newDirection = (): DirectionState => ({ next: 0, pending: [], pendingBytes: 0, pendingSince: 0 });
+const newDirection = (): DirectionState => ({
+  next: 0,
+  pending: [],
+  pendingBytes: 0,
+  pendingSince: 0,
+});
 
 /**
  * Orders each connection's bytes by the offsets the kernel assigned, per direction, and emits
  * contiguous data with explicit gap markers (lost events, truncated copies). Memory is bounded:
  * out-of-order bytes per direction and in total, and the number of connections.
  */
-export function reassemble(options: ReassembleOptions = {}): OperatorFunction<KernelEvent, ConnectionEvent> {
+export function reassemble(
+  options: ReassembleOptions = {},
+): OperatorFunction<KernelEvent, ConnectionEvent> {
   const maxPendingEvents = options.maxPendingEvents ?? 64;
   const maxPendingBytes = options.maxPendingBytes ?? 64 * 1024 * 1024;
   const reorderTimeoutMs = options.reorderTimeoutMs ?? 200;
@@ -55,7 +62,15 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
       const conns = new Map<string, ConnState>();
       let totalPending = 0;
 
-      const emitGap = (conn: string, tgid: number, direction: Direction, offset: number, length: number, reason: GapReason, tsNs: number) => {
+      const emitGap = (
+        conn: string,
+        tgid: number,
+        direction: Direction,
+        offset: number,
+        length: number,
+        reason: GapReason,
+        tsNs: number,
+      ) => {
         stats.inc('ReassemblyGaps');
         stats.inc('ReassemblyGapBytes', length);
         subscriber.next({ kind: 'gap', conn, tgid, direction, offset, length, reason, tsNs });
@@ -72,7 +87,15 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
         const copied = ev.data.length;
         if (skip < copied) {
           const data = skip > 0 ? ev.data.subarray(skip) : ev.data;
-          subscriber.next({ kind: 'data', conn: ev.conn, tgid: ev.tgid, direction: ev.direction, offset: d.next, data, tsNs: ev.tsNs });
+          subscriber.next({
+            kind: 'data',
+            conn: ev.conn,
+            tgid: ev.tgid,
+            direction: ev.direction,
+            offset: d.next,
+            data,
+            tsNs: ev.tsNs,
+          });
         }
         const copiedEnd = ev.offset + copied;
         if (copiedEnd < end) {
@@ -88,7 +111,15 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
           const head = d.pending[0]!;
           if (head.offset > d.next) {
             if (!force) break;
-            emitGap(head.conn, head.tgid, head.direction, d.next, head.offset - d.next, force, head.tsNs);
+            emitGap(
+              head.conn,
+              head.tgid,
+              head.direction,
+              d.next,
+              head.offset - d.next,
+              force,
+              head.tsNs,
+            );
             d.next = head.offset;
           }
           d.pending.shift();
@@ -103,7 +134,11 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
         let st = conns.get(ev.conn);
         if (!st) {
           if (conns.size >= maxConnections) evictOldest();
-          st = { tgid: ev.tgid, lastSeen: Date.now(), dirs: { send: newDirection(), recv: newDirection() } };
+          st = {
+            tgid: ev.tgid,
+            lastSeen: Date.now(),
+            dirs: { send: newDirection(), recv: newDirection() },
+          };
           conns.set(ev.conn, st);
         } else {
           // Keep the Map in least-recently-active order for eviction.
@@ -114,7 +149,13 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
         return st;
       };
 
-      const finish = (conn: string, st: ConnState, reason: 'closed' | 'idle' | 'evicted' | 'end', tsNs: number, finalOffsets?: Record<Direction, number>) => {
+      const finish = (
+        conn: string,
+        st: ConnState,
+        reason: 'closed' | 'idle' | 'evicted' | 'end',
+        tsNs: number,
+        finalOffsets?: Record<Direction, number>,
+      ) => {
         for (const dir of ['send', 'recv'] as const) {
           const d = st.dirs[dir];
           drain(d, 'lost');
@@ -167,7 +208,8 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
       const relieveMemory = () => {
         let largest: DirectionState | undefined;
         for (const st of conns.values()) {
-          for (const d of [st.dirs.send, st.dirs.recv]) if (!largest || d.pendingBytes > largest.pendingBytes) largest = d;
+          for (const d of [st.dirs.send, st.dirs.recv])
+            if (!largest || d.pendingBytes > largest.pendingBytes) largest = d;
         }
         if (largest) drain(largest, 'overflow');
       };
@@ -203,7 +245,8 @@ export function reassemble(options: ReassembleOptions = {}): OperatorFunction<Ke
               break;
             case 'close': {
               const st = conns.get(ev.conn);
-              if (st) finish(ev.conn, st, 'closed', ev.tsNs, { send: ev.sentBytes, recv: ev.recvBytes });
+              if (st)
+                finish(ev.conn, st, 'closed', ev.tsNs, { send: ev.sentBytes, recv: ev.recvBytes });
               break;
             }
           }

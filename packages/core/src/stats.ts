@@ -17,7 +17,8 @@ export const COUNTERS = {
   ResParsingErrors: 'response streams that failed to parse',
   TotalRequestsSent: 'spans handed to the exporter and accepted',
   TotalEventsDroppedAtEventQueueLimit: 'events dropped because a queue was full',
-  TotalEventsDroppedAtParsing: 'stream bytes skipped by parsers (unparsable, unknown protocol, after gaps)',
+  TotalEventsDroppedAtParsing:
+    'stream bytes skipped by parsers (unparsable, unknown protocol, after gaps)',
   KprobeEventMaxQueueSizeTillNow: 'largest event batch seen from the kernel (high-water mark)',
   ReassemblyGaps: 'gaps marked in connection streams',
   ReassemblyGapBytes: 'bytes missing from connection streams',

@@ -11,7 +11,13 @@ export {
   type SpanMappingOptions,
 } from './span-mapping.js';
 export { toSpans, exportSpans, type ExportSpansOptions } from './operators.js';
-export { ConsoleLineExporter, JsonlExporter, formatSpanLine, spanToJson, type LineSink } from './line-exporters.js';
+export {
+  ConsoleLineExporter,
+  JsonlExporter,
+  formatSpanLine,
+  spanToJson,
+  type LineSink,
+} from './line-exporters.js';
 export {
   createOtlpExporter,
   otlpProtocolFromEnv,

@@ -12,19 +12,30 @@ export interface LineSink {
   write(line: string): void;
 }
 
-const KIND = { [SpanKind.SERVER]: 'server', [SpanKind.CLIENT]: 'client', [SpanKind.INTERNAL]: 'internal', [SpanKind.PRODUCER]: 'producer', [SpanKind.CONSUMER]: 'consumer' };
+const KIND = {
+  [SpanKind.SERVER]: 'server',
+  [SpanKind.CLIENT]: 'client',
+  [SpanKind.INTERNAL]: 'internal',
+  [SpanKind.PRODUCER]: 'producer',
+  [SpanKind.CONSUMER]: 'consumer',
+};
 
 /** The console line of a span: time, pid, method, path, status, latency, kind, peer. */
 export function formatSpanLine(span: ReadableSpan): string {
   const a = span.attributes;
-  const start = new Date(span.startTime[0] * 1000 + Math.floor(span.startTime[1] / 1e6)).toISOString();
+  const start = new Date(
+    span.startTime[0] * 1000 + Math.floor(span.startTime[1] / 1e6),
+  ).toISOString();
   const ms = (span.duration[0] * 1e3 + span.duration[1] / 1e6).toFixed(2);
   const query = a['url.query'] !== undefined ? `?${String(a['url.query'])}` : '';
   const status = a['http.response.status_code'] ?? '---';
   const pid = span.resource.attributes['process.pid'];
   const exe = span.resource.attributes['process.executable.name'];
   const peer = `${String(a['network.peer.address'])}:${String(a['network.peer.port'])}`;
-  const flags = [a['traceable.partial'] ? ' partial' : '', a['traceable.response.missing'] ? ' no-response' : ''].join('');
+  const flags = [
+    a['traceable.partial'] ? ' partial' : '',
+    a['traceable.response.missing'] ? ' no-response' : '',
+  ].join('');
   return `${start} pid=${String(pid)} ${String(exe)} ${String(a['http.request.method'])} ${String(a['url.path'])}${query} -> ${String(status)} ${ms}ms ${KIND[span.kind]} peer=${peer}${flags}`;
 }
 
@@ -85,7 +96,10 @@ export class JsonlExporter extends LineExporter {
   private readonly stream?: WriteStream;
   constructor(options: { path?: string; sink?: LineSink } = {}) {
     const stream = options.path ? createWriteStream(options.path, { flags: 'a' }) : undefined;
-    super(options.sink ?? (stream ? { write: (l) => stream.write(l) } : { write: (l) => process.stdout.write(l) }));
+    super(
+      options.sink ??
+        (stream ? { write: (l) => stream.write(l) } : { write: (l) => process.stdout.write(l) }),
+    );
     this.stream = stream;
   }
   protected line(span: ReadableSpan): string {

@@ -5,7 +5,9 @@ import { Stats, type ApiExchange } from '@traceable-ebpf/core';
 import { createSpanMapper, type SpanMappingOptions } from './span-mapping.js';
 
 /** Maps each exchange to an OpenTelemetry span. */
-export function toSpans(options: SpanMappingOptions = {}): OperatorFunction<ApiExchange, ReadableSpan> {
+export function toSpans(
+  options: SpanMappingOptions = {},
+): OperatorFunction<ApiExchange, ReadableSpan> {
   return (source) => {
     const mapper = createSpanMapper(options);
     return source.pipe(map(mapper));
@@ -32,7 +34,10 @@ export interface ExportSpansOptions {
  * dropped and counted (`SpansDroppedAtExportQueue`); failed batches count `SpansExportFailed`.
  * On completion of the source it exports what is queued, then completes.
  */
-export function exportSpans(exporter: SpanExporter, options: ExportSpansOptions = {}): OperatorFunction<ReadableSpan, ReadableSpan> {
+export function exportSpans(
+  exporter: SpanExporter,
+  options: ExportSpansOptions = {},
+): OperatorFunction<ReadableSpan, ReadableSpan> {
   const maxQueueSize = options.maxQueueSize ?? 8192;
   const maxBatchSize = options.maxBatchSize ?? 512;
   const delay = options.scheduledDelayMs ?? 500;

@@ -25,9 +25,16 @@ export interface OtlpExporterOptions {
 
 /** The OTLP protocol the environment asks for. */
 export function otlpProtocolFromEnv(env: NodeJS.ProcessEnv = process.env): OtlpProtocol {
-  const p = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim();
+  const p = (
+    env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ??
+    env.OTEL_EXPORTER_OTLP_PROTOCOL ??
+    'http/protobuf'
+  ).trim();
   if (p === 'http/protobuf' || p === 'http/json') return p;
-  throw new TracerError(ErrorCode.Config, `OTEL_EXPORTER_OTLP_PROTOCOL=${p} is not supported: use http/protobuf or http/json`);
+  throw new TracerError(
+    ErrorCode.Config,
+    `OTEL_EXPORTER_OTLP_PROTOCOL=${p} is not supported: use http/protobuf or http/json`,
+  );
 }
 
 /** True when the environment names an OTLP endpoint. */

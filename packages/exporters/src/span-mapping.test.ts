@@ -7,23 +7,50 @@ import { formatSpanLine, spanToJson } from './line-exporters.js';
 
 const clock: MonotonicClock = { toEpochNs: (ns) => 1_700_000_000_000_000_000n + BigInt(ns) };
 
-function exchange(over: Partial<ApiExchange> = {}, role: 'server' | 'client' = 'server'): ApiExchange {
+function exchange(
+  over: Partial<ApiExchange> = {},
+  role: 'server' | 'client' = 'server',
+): ApiExchange {
   return {
     protocol: 'http1',
     partial: false,
     connection: {
-      id: '42:7:1', tgid: 42, fd: 7, role, family: 4, tls: false,
+      id: '42:7:1',
+      tgid: 42,
+      fd: 7,
+      role,
+      family: 4,
+      tls: false,
       local: { address: '10.0.0.1', port: role === 'server' ? 8080 : 51000 },
       remote: { address: '10.0.0.2', port: role === 'server' ? 51000 : 8080 },
     },
     request: {
-      method: 'POST', target: '/api/items?id=3&x=y', version: '1.1',
-      headers: [['Host', 'shop.local:8080'], ['User-Agent', 'curl/8'], ['Authorization', 'Bearer s3cret'], ['X-Multi', 'a'], ['x-multi', 'b']],
-      body: Buffer.from('{"a":1}'), bodySize: 70000, startNs: 1_000, endNs: 2_000,
+      method: 'POST',
+      target: '/api/items?id=3&x=y',
+      version: '1.1',
+      headers: [
+        ['Host', 'shop.local:8080'],
+        ['User-Agent', 'curl/8'],
+        ['Authorization', 'Bearer s3cret'],
+        ['X-Multi', 'a'],
+        ['x-multi', 'b'],
+      ],
+      body: Buffer.from('{"a":1}'),
+      bodySize: 70000,
+      startNs: 1_000,
+      endNs: 2_000,
     },
     response: {
-      status: 201, version: '1.1', headers: [['Set-Cookie', 'id=1'], ['Content-Type', 'application/json']],
-      body: Buffer.from('ok'), bodySize: 2, startNs: 5_000, endNs: 2_501_000,
+      status: 201,
+      version: '1.1',
+      headers: [
+        ['Set-Cookie', 'id=1'],
+        ['Content-Type', 'application/json'],
+      ],
+      body: Buffer.from('ok'),
+      bodySize: 2,
+      startNs: 5_000,
+      endNs: 2_501_000,
     },
     ...over,
   };
@@ -79,18 +106,30 @@ test('client exchange: kind CLIENT, server is the remote end, 4xx is an error', 
 test('server 5xx is an error, 4xx is not', () => {
   const ex = exchange();
   const map = createSpanMapper({ clock });
-  assert.equal(map({ ...ex, response: { ...ex.response!, status: 503 } }).status.code, SpanStatusCode.ERROR);
-  assert.equal(map({ ...ex, response: { ...ex.response!, status: 404 } }).status.code, SpanStatusCode.UNSET);
+  assert.equal(
+    map({ ...ex, response: { ...ex.response!, status: 503 } }).status.code,
+    SpanStatusCode.ERROR,
+  );
+  assert.equal(
+    map({ ...ex, response: { ...ex.response!, status: 404 } }).status.code,
+    SpanStatusCode.UNSET,
+  );
 });
 
 test('a traceparent header puts the span into that trace', () => {
   const ex = exchange();
   const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-  const span = createSpanMapper({ clock })({ ...ex, request: { ...ex.request, headers: [['traceparent', tp]] } });
+  const span = createSpanMapper({ clock })({
+    ...ex,
+    request: { ...ex.request, headers: [['traceparent', tp]] },
+  });
   assert.equal(span.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
   assert.equal(span.parentSpanContext?.spanId, 'b7ad6b7169203331');
   assert.notEqual(span.spanContext().spanId, 'b7ad6b7169203331');
-  assert.equal(parseTraceparent('00-00000000000000000000000000000000-b7ad6b7169203331-01'), undefined);
+  assert.equal(
+    parseTraceparent('00-00000000000000000000000000000000-b7ad6b7169203331-01'),
+    undefined,
+  );
   assert.equal(parseTraceparent('garbage'), undefined);
 });
 
@@ -107,7 +146,10 @@ test('no response: marked, times from the request; bodies only when asked', () =
 test('console line and JSON forms', () => {
   const span = createSpanMapper({ clock })(exchange());
   const line = formatSpanLine(span);
-  assert.match(line, /^2023-11-14T22:13:20\.000Z pid=42 \S+ POST \/api\/items\?id=3&x=y -> 201 2\.50ms server peer=10\.0\.0\.2:51000$/);
+  assert.match(
+    line,
+    /^2023-11-14T22:13:20\.000Z pid=42 \S+ POST \/api\/items\?id=3&x=y -> 201 2\.50ms server peer=10\.0\.0\.2:51000$/,
+  );
   const json = spanToJson(span);
   assert.equal(json.kind, 'server');
   assert.equal(json.startTimeUnixNano, '1700000000000001000');

@@ -6,13 +6,30 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
+import {
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  type Attributes,
+  type HrTime,
+  type SpanContext,
+} from '@opentelemetry/api';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { createMonotonicClock, type ApiExchange, type HeaderList, type MonotonicClock } from '@traceable-ebpf/core';
+import {
+  createMonotonicClock,
+  type ApiExchange,
+  type HeaderList,
+  type MonotonicClock,
+} from '@traceable-ebpf/core';
 
 /** Headers redacted unless configured otherwise. */
-export const DEFAULT_REDACTED_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'] as const;
+export const DEFAULT_REDACTED_HEADERS = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+] as const;
 
 /** What replaces a redacted header value. */
 export const REDACTED = '[redacted]';
@@ -55,9 +72,13 @@ export function parseTraceparent(value: string | undefined): SpanContext | undef
 }
 
 /** Builds the span mapper: one resource per process, reused across its spans. */
-export function createSpanMapper(options: SpanMappingOptions = {}): (ex: ApiExchange) => ReadableSpan {
+export function createSpanMapper(
+  options: SpanMappingOptions = {},
+): (ex: ApiExchange) => ReadableSpan {
   const clock = options.clock ?? createMonotonicClock();
-  const redact = new Set((options.redactHeaders ?? DEFAULT_REDACTED_HEADERS).map((h) => h.toLowerCase()));
+  const redact = new Set(
+    (options.redactHeaders ?? DEFAULT_REDACTED_HEADERS).map((h) => h.toLowerCase()),
+  );
   const captureHeaders = options.captureHeaders ?? true;
   const resources = new Map<number, Resource>();
   const host = hostname();
@@ -98,7 +119,12 @@ export function createSpanMapper(options: SpanMappingOptions = {}): (ex: ApiExch
 
   return (ex) => {
     const { request: req, response: res, connection: conn } = ex;
-    const kind = conn.role === 'server' ? SpanKind.SERVER : conn.role === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL;
+    const kind =
+      conn.role === 'server'
+        ? SpanKind.SERVER
+        : conn.role === 'client'
+          ? SpanKind.CLIENT
+          : SpanKind.INTERNAL;
     const q = req.target.indexOf('?');
     const path = q >= 0 ? req.target.slice(0, q) : req.target;
     const serverEnd = conn.role === 'client' ? conn.remote : conn.local;
@@ -128,14 +154,16 @@ export function createSpanMapper(options: SpanMappingOptions = {}): (ex: ApiExch
     const ua = header(req.headers, 'user-agent');
     if (ua !== undefined) attrs['user_agent.original'] = ua;
     addHeaders(attrs, 'http.request.header', req.headers);
-    if (options.captureBodies && req.body.length > 0) attrs['http.request.body'] = Buffer.from(req.body).toString('utf8');
+    if (options.captureBodies && req.body.length > 0)
+      attrs['http.request.body'] = Buffer.from(req.body).toString('utf8');
 
     let status: { code: SpanStatusCode; message?: string } = { code: SpanStatusCode.UNSET };
     if (res) {
       attrs['http.response.status_code'] = res.status;
       attrs['http.response.body.size'] = res.bodySize;
       addHeaders(attrs, 'http.response.header', res.headers);
-      if (options.captureBodies && res.body.length > 0) attrs['http.response.body'] = Buffer.from(res.body).toString('utf8');
+      if (options.captureBodies && res.body.length > 0)
+        attrs['http.response.body'] = Buffer.from(res.body).toString('utf8');
       if (res.status >= 500 || (kind === SpanKind.CLIENT && res.status >= 400)) {
         status = { code: SpanStatusCode.ERROR };
         attrs['error.type'] = String(res.status);

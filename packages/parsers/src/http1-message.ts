@@ -50,10 +50,12 @@ const RESPONSE_HEAD = /^HTTP\/1\.[01] [1-5]\d\d/;
 /** A whole request or status line anywhere (resynchronisation: after a gap the next message can
  * follow the end of a body directly, so no line start is required; the full line keeps false
  * matches rare). */
-const REQUEST_LINE = /(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]+ HTTP\/1\.[01]\r?\n/;
+const REQUEST_LINE =
+  /(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]+ HTTP\/1\.[01]\r?\n/;
 const RESPONSE_LINE = /HTTP\/1\.[01] [1-5]\d\d[ \r]/;
 
-const latin1 = (data: Uint8Array) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+const latin1 = (data: Uint8Array) =>
+  Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
 
 /** Where the next whole request (or status) line starts in `data`, or -1. */
 export function findMessageStart(type: 'request' | 'response', data: Uint8Array): number {
@@ -128,7 +130,10 @@ export class Http1MessageParser {
       onBody: (bytes) => this.onBody(bytes),
       onMessageComplete: () => this.complete(),
     };
-    this.ptr = runtime.create(type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE, handler);
+    this.ptr = runtime.create(
+      type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE,
+      handler,
+    );
   }
 
   /** The stream lost bytes: drop the message in progress and look for the next start. */
@@ -150,7 +155,8 @@ export class Http1MessageParser {
     }
     const r = this.runtime.execute(this.ptr, data);
     if (r.errno === LlhttpErrno.OK) return { status: 'need-more', skipped };
-    if (r.errno === LlhttpErrno.PAUSED_UPGRADE) return { status: 'upgrade', consumed: skipped + r.consumed, skipped };
+    if (r.errno === LlhttpErrno.PAUSED_UPGRADE)
+      return { status: 'upgrade', consumed: skipped + r.consumed, skipped };
     this.desync();
     return { status: 'invalid', reason: r.reason, skipped };
   }

@@ -79,6 +79,11 @@ export class Http1Stitcher {
   }
 
   private unanswered(req: Http1Message): ApiExchange {
-    return { protocol: 'http1', connection: this.connection(), request: toRequest(req), partial: this.partial };
+    return {
+      protocol: 'http1',
+      connection: this.connection(),
+      request: toRequest(req),
+      partial: this.partial,
+    };
   }
 }

@@ -12,4 +12,10 @@ export {
   type FeedStatus,
 } from './http1-message.js';
 export { Http1Stitcher, type StitchResult } from './http1-stitch.js';
-export { LlhttpRuntime, LlhttpType, LlhttpErrno, type LlhttpHandler, type ExecuteResult } from './llhttp.js';
+export {
+  LlhttpRuntime,
+  LlhttpType,
+  LlhttpErrno,
+  type LlhttpHandler,
+  type ExecuteResult,
+} from './llhttp.js';

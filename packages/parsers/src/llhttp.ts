@@ -8,7 +8,12 @@ import { createRequire } from 'node:module';
 export const LlhttpType = { REQUEST: 1, RESPONSE: 2 } as const;
 
 /** llhttp error numbers this project acts on (llhttp's `llhttp_errno_t`). */
-export const LlhttpErrno = { OK: 0, PAUSED: 21, PAUSED_UPGRADE: 22, PAUSED_H2_UPGRADE: 23 } as const;
+export const LlhttpErrno = {
+  OK: 0,
+  PAUSED: 21,
+  PAUSED_UPGRADE: 22,
+  PAUSED_H2_UPGRADE: 23,
+} as const;
 
 /** Callbacks of one parser. Byte ranges are copied out of wasm memory before the call. */
 export interface LlhttpHandler {
@@ -86,9 +91,12 @@ export class LlhttpRuntime {
       env: {
         wasm_on_message_begin: (p: number) => (this.handlers.get(p)?.onMessageBegin(), 0),
         wasm_on_url: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onUrl(s)),
-        wasm_on_status: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onStatus(s)),
-        wasm_on_header_field: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onHeaderField(s)),
-        wasm_on_header_value: (p: number, at: number, len: number) => text(p, at, len, (h, s) => h.onHeaderValue(s)),
+        wasm_on_status: (p: number, at: number, len: number) =>
+          text(p, at, len, (h, s) => h.onStatus(s)),
+        wasm_on_header_field: (p: number, at: number, len: number) =>
+          text(p, at, len, (h, s) => h.onHeaderField(s)),
+        wasm_on_header_value: (p: number, at: number, len: number) =>
+          text(p, at, len, (h, s) => h.onHeaderValue(s)),
         wasm_on_headers_complete: (p: number, status: number, upgrade: number, keepAlive: number) =>
           this.handlers.get(p)?.onHeadersComplete(status, upgrade === 1, keepAlive === 1) ?? 0,
         wasm_on_body: (p: number, at: number, len: number) => {
@@ -138,7 +146,11 @@ export class LlhttpRuntime {
   /** Tells the parser the stream ended (completes a response delimited by close). */
   finish(p: number): ExecuteResult {
     const errno = this.x.llhttp_finish(p);
-    return { errno, consumed: 0, reason: errno === 0 ? '' : this.cString(this.x.llhttp_get_error_reason(p)) };
+    return {
+      errno,
+      consumed: 0,
+      reason: errno === 0 ? '' : this.cString(this.x.llhttp_get_error_reason(p)),
+    };
   }
 
   /** The request method of the current message. */

@@ -1,15 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { Stats, reassemble, type ApiExchange, type Direction, type KernelEvent, type Role } from '@traceable-ebpf/core';
+import {
+  Stats,
+  reassemble,
+  type ApiExchange,
+  type Direction,
+  type KernelEvent,
+  type Role,
+} from '@traceable-ebpf/core';
 import { parseHttp1 } from './parse-http1.js';
 
 const CONN = '7:5:100';
 
 function open(role: Role): KernelEvent {
   return {
-    kind: 'open', conn: CONN, tgid: 7, fd: 5, tid: 7, tsNs: 1, role, family: 4, tls: false,
-    local: { address: '127.0.0.1', port: 8080 }, remote: { address: '127.0.0.1', port: 40000 },
+    kind: 'open',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tid: 7,
+    tsNs: 1,
+    role,
+    family: 4,
+    tls: false,
+    local: { address: '127.0.0.1', port: 8080 },
+    remote: { address: '127.0.0.1', port: 40000 },
   };
 }
 
@@ -20,17 +36,43 @@ function chunks(direction: Direction, text: string, cuts: number[], ts: number):
   const out: KernelEvent[] = [];
   for (let i = 0; i + 1 < bounds.length; i++) {
     const data = bytes.subarray(bounds[i]!, bounds[i + 1]!);
-    out.push({ kind: 'data', conn: CONN, tgid: 7, fd: 5, tid: 7, tsNs: ts + i, direction, offset: bounds[i]!, size: data.length, data, syscall: 'read' });
+    out.push({
+      kind: 'data',
+      conn: CONN,
+      tgid: 7,
+      fd: 5,
+      tid: 7,
+      tsNs: ts + i,
+      direction,
+      offset: bounds[i]!,
+      size: data.length,
+      data,
+      syscall: 'read',
+    });
   }
   return out;
 }
 
 function close(sent: number, recv: number): KernelEvent {
-  return { kind: 'close', conn: CONN, tgid: 7, fd: 5, tsNs: 10_000, sentBytes: sent, recvBytes: recv };
+  return {
+    kind: 'close',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tsNs: 10_000,
+    sentBytes: sent,
+    recvBytes: recv,
+  };
 }
 
-async function run(events: KernelEvent[], stats = new Stats(), maxBodyBytes?: number): Promise<ApiExchange[]> {
-  return lastValueFrom(from(events).pipe(reassemble({ stats }), parseHttp1({ stats, maxBodyBytes }), toArray()));
+async function run(
+  events: KernelEvent[],
+  stats = new Stats(),
+  maxBodyBytes?: number,
+): Promise<ApiExchange[]> {
+  return lastValueFrom(
+    from(events).pipe(reassemble({ stats }), parseHttp1({ stats, maxBodyBytes }), toArray()),
+  );
 }
 
 const REQUESTS =
@@ -56,40 +98,70 @@ const EXPECTED = [
 
 const summary = (exs: ApiExchange[]) =>
   exs.map((e) => [
-    e.request.method, e.request.target, e.request.version, e.response?.status, e.request.bodySize, e.response?.bodySize,
-    Buffer.from(e.request.body).toString(), Buffer.from(e.response?.body ?? []).toString(),
+    e.request.method,
+    e.request.target,
+    e.request.version,
+    e.response?.status,
+    e.request.bodySize,
+    e.response?.bodySize,
+    Buffer.from(e.request.body).toString(),
+    Buffer.from(e.response?.body ?? []).toString(),
   ]);
 
 test('keep-alive stream: methods, targets, statuses, chunked and Content-Length bodies, HEAD', async () => {
-  const exs = await run([open('server'), ...chunks('recv', REQUESTS, [], 10), ...chunks('send', RESPONSES, [], 20), close(RESPONSES.length, REQUESTS.length)]);
+  const exs = await run([
+    open('server'),
+    ...chunks('recv', REQUESTS, [], 10),
+    ...chunks('send', RESPONSES, [], 20),
+    close(RESPONSES.length, REQUESTS.length),
+  ]);
   assert.deepEqual(summary(exs), EXPECTED);
   assert.equal(exs[0]!.connection.role, 'server');
-  assert.deepEqual(exs[0]!.request.headers, [['Host', 'a'], ['User-Agent', 't/1']]);
+  assert.deepEqual(exs[0]!.request.headers, [
+    ['Host', 'a'],
+    ['User-Agent', 't/1'],
+  ]);
   assert.ok(exs.every((e) => !e.partial));
 });
 
 test('the request stream split at every byte position gives identical exchanges', async () => {
   for (let k = 1; k < REQUESTS.length; k++) {
-    const exs = await run([open('server'), ...chunks('recv', REQUESTS, [k], 10), ...chunks('send', RESPONSES, [], 50)]);
+    const exs = await run([
+      open('server'),
+      ...chunks('recv', REQUESTS, [k], 10),
+      ...chunks('send', RESPONSES, [], 50),
+    ]);
     assert.deepEqual(summary(exs), EXPECTED, `request split at ${k}`);
   }
 });
 
 test('the response stream split at every byte position gives identical exchanges', async () => {
   for (let k = 1; k < RESPONSES.length; k++) {
-    const exs = await run([open('server'), ...chunks('recv', REQUESTS, [], 10), ...chunks('send', RESPONSES, [k], 50)]);
+    const exs = await run([
+      open('server'),
+      ...chunks('recv', REQUESTS, [], 10),
+      ...chunks('send', RESPONSES, [k], 50),
+    ]);
     assert.deepEqual(summary(exs), EXPECTED, `response split at ${k}`);
   }
 });
 
 test('one byte per event still parses everything', async () => {
   const every = (s: string) => Array.from({ length: s.length }, (_, i) => i);
-  const exs = await run([open('server'), ...chunks('recv', REQUESTS, every(REQUESTS), 10), ...chunks('send', RESPONSES, every(RESPONSES), 5000)]);
+  const exs = await run([
+    open('server'),
+    ...chunks('recv', REQUESTS, every(REQUESTS), 10),
+    ...chunks('send', RESPONSES, every(RESPONSES), 5000),
+  ]);
   assert.deepEqual(summary(exs), EXPECTED);
 });
 
 test('bodies are capped but their full size is reported', async () => {
-  const exs = await run([open('server'), ...chunks('recv', REQUESTS, [], 10), ...chunks('send', RESPONSES, [], 20)], new Stats(), 4);
+  const exs = await run(
+    [open('server'), ...chunks('recv', REQUESTS, [], 10), ...chunks('send', RESPONSES, [], 20)],
+    new Stats(),
+    4,
+  );
   assert.equal(Buffer.from(exs[1]!.request.body).toString(), 'hell');
   assert.equal(exs[1]!.request.bodySize, 11);
   assert.equal(Buffer.from(exs[3]!.request.body).toString(), 'abcd');
@@ -97,21 +169,37 @@ test('bodies are capped but their full size is reported', async () => {
 });
 
 test('client role: requests are sent, responses received', async () => {
-  const exs = await run([open('client'), ...chunks('send', REQUESTS, [], 10), ...chunks('recv', RESPONSES, [], 20)]);
+  const exs = await run([
+    open('client'),
+    ...chunks('send', REQUESTS, [], 10),
+    ...chunks('recv', RESPONSES, [], 20),
+  ]);
   assert.deepEqual(summary(exs), EXPECTED);
   assert.equal(exs[0]!.connection.role, 'client');
 });
 
 test('unknown role is inferred from the first bytes in either direction', async () => {
-  const asServer = await run([open('unknown'), ...chunks('recv', REQUESTS, [], 10), ...chunks('send', RESPONSES, [], 20)]);
+  const asServer = await run([
+    open('unknown'),
+    ...chunks('recv', REQUESTS, [], 10),
+    ...chunks('send', RESPONSES, [], 20),
+  ]);
   assert.equal(asServer[0]!.connection.role, 'server');
   assert.deepEqual(summary(asServer), EXPECTED);
-  const asClient = await run([open('unknown'), ...chunks('send', REQUESTS, [], 10), ...chunks('recv', RESPONSES, [], 20)]);
+  const asClient = await run([
+    open('unknown'),
+    ...chunks('send', REQUESTS, [], 10),
+    ...chunks('recv', RESPONSES, [], 20),
+  ]);
   assert.equal(asClient[0]!.connection.role, 'client');
 });
 
 test('timestamps: request start and response end come from the kernel events', async () => {
-  const exs = await run([open('server'), ...chunks('recv', 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', [5], 100), ...chunks('send', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', [10], 200)]);
+  const exs = await run([
+    open('server'),
+    ...chunks('recv', 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', [5], 100),
+    ...chunks('send', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', [10], 200),
+  ]);
   assert.equal(exs[0]!.request.startNs, 100);
   assert.equal(exs[0]!.request.endNs, 101);
   assert.equal(exs[0]!.response!.startNs, 200);
@@ -121,7 +209,10 @@ test('timestamps: request start and response end come from the kernel events', a
 test('a request whose connection closes unanswered is still reported, and counted', async () => {
   const stats = new Stats();
   const req = 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\n';
-  const exs = await run([open('server'), ...chunks('recv', req, [], 10), close(0, req.length)], stats);
+  const exs = await run(
+    [open('server'), ...chunks('recv', req, [], 10), close(0, req.length)],
+    stats,
+  );
   assert.equal(exs.length, 1);
   assert.equal(exs[0]!.response, undefined);
   assert.equal(stats.get('RequestsWithoutResponse'), 1);
@@ -132,15 +223,28 @@ test('garbage on a connection is counted, never thrown, and parsing resumes at t
   const junk = 'GET / HTTP/1.1\r\nHo\x00st: x\r\n\r\n';
   const good = 'GET /after HTTP/1.1\r\nHost: a\r\n\r\n';
   const res = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
-  const exs = await run([open('server'), ...chunks('recv', junk + good, [junk.length], 10), ...chunks('send', res, [], 20)], stats);
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', junk + good, [junk.length], 10),
+      ...chunks('send', res, [], 20),
+    ],
+    stats,
+  );
   assert.equal(stats.get('ReqParsingErrors'), 1);
-  assert.deepEqual(exs.map((e) => e.request.target), ['/after']);
+  assert.deepEqual(
+    exs.map((e) => e.request.target),
+    ['/after'],
+  );
   assert.equal(exs[0]!.partial, true);
 });
 
 test('a connection that is not HTTP is dropped and counted', async () => {
   const stats = new Stats();
-  const exs = await run([open('server'), ...chunks('recv', '\x16\x03\x01\x02\x00binary tls hello', [], 10)], stats);
+  const exs = await run(
+    [open('server'), ...chunks('recv', '\x16\x03\x01\x02\x00binary tls hello', [], 10)],
+    stats,
+  );
   assert.equal(exs.length, 0);
   assert.ok(stats.get('TotalEventsDroppedAtParsing') > 0);
 });
@@ -153,7 +257,13 @@ test('after a gap the parser resynchronises at the next request', async () => {
   const all = first + second;
   // Lose the bytes 20..30 (inside the first request's headers).
   const evs = chunks('recv', all, [20, 30], 10).filter((e) => e.kind !== 'data' || e.offset !== 20);
-  const exs = await run([open('server'), ...evs, ...chunks('send', res, [], 50), close(res.length, all.length)], stats);
-  assert.deepEqual(exs.map((e) => [e.request.target, e.response?.status]), [['/b', 200]]);
+  const exs = await run(
+    [open('server'), ...evs, ...chunks('send', res, [], 50), close(res.length, all.length)],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.response?.status]),
+    [['/b', 200]],
+  );
   assert.equal(stats.get('ReassemblyGapBytes'), 10);
 });

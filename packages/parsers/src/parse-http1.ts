@@ -51,7 +51,9 @@ const requestDirection = (role: Role): Direction => (role === 'client' ? 'send' 
  * {@link ApiExchange}s. The role of a connection opened before capture began is inferred from its
  * first bytes in either direction. Never throws on bad bytes: it counts and resynchronises.
  */
-export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<ConnectionEvent, ApiExchange> {
+export function parseHttp1(
+  options: ParseHttp1Options = {},
+): OperatorFunction<ConnectionEvent, ApiExchange> {
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
   const stats = options.stats ?? new Stats();
@@ -90,7 +92,11 @@ export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<Co
           if (r.status === 'paired') emit(r.exchange);
           else if (r.status === 'orphan') stats.inc('ResponsesWithoutRequest');
         };
-        c.requests = new Http1MessageParser(runtime, 'request', { maxBodyBytes, maxHeaderBytes, onMessage: onRequest });
+        c.requests = new Http1MessageParser(runtime, 'request', {
+          maxBodyBytes,
+          maxHeaderBytes,
+          onMessage: onRequest,
+        });
         c.responses = new Http1MessageParser(runtime, 'response', {
           maxBodyBytes,
           maxHeaderBytes,
@@ -112,7 +118,11 @@ export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<Co
        * protocol and, for connections opened before capture, the role. Returns the bytes to parse
        * (held prefix included) once parsing can start, else undefined.
        */
-      const begin = (c: ConnState, direction: Direction, data: Uint8Array): Uint8Array | undefined => {
+      const begin = (
+        c: ConnState,
+        direction: Direction,
+        data: Uint8Array,
+      ): Uint8Array | undefined => {
         const held = c.head[direction];
         const bytes = held.length ? Buffer.concat([held, data]) : data;
         let role = c.role;
@@ -122,7 +132,12 @@ export function parseHttp1(options: ParseHttp1Options = {}): OperatorFunction<Co
           const asResponse = detect('response', bytes);
           if (asRequest === 'yes') role = direction === 'recv' ? 'server' : 'client';
           else if (asResponse === 'yes') role = direction === 'recv' ? 'client' : 'server';
-          verdict = role !== 'unknown' ? 'yes' : asRequest === 'more' || asResponse === 'more' ? 'more' : 'no';
+          verdict =
+            role !== 'unknown'
+              ? 'yes'
+              : asRequest === 'more' || asResponse === 'more'
+                ? 'more'
+                : 'no';
           if (verdict === 'no') {
             // Joined mid-message: wait for a recognisable start rather than give up the connection.
             c.head[direction] = EMPTY;

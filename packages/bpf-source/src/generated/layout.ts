@@ -2,7 +2,6 @@
 // u64 fields are read as numbers: exact up to 2^53 (ns timestamps: 104 days of uptime, then
 // rounded to 2 ns steps; offsets: 8 PiB).
 
-/* eslint-disable */
 
 function u64(v: DataView, o: number): number {
   return v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;

