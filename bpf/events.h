@@ -48,6 +48,7 @@ enum te_syscall {
 	TE_SYS_ACCEPT4 = 10,
 	TE_SYS_CONNECT = 11,
 	TE_SYS_CLOSE = 12,
+	TE_SYS_SENDFILE = 13, /* size only: the bytes come from a file, not user memory */
 };
 
 /* Capture modes in the policy map (bits). */
@@ -65,7 +66,8 @@ enum te_counter {
 	TE_CNT_BYTES_TRUNCATED = 4, /* bytes a syscall moved beyond what one event copies */
 	TE_CNT_CONN_TABLE_FULL = 5, /* a connection could not be tracked: conns map full */
 	TE_CNT_COPY_FAILED = 6, /* bpf_probe_read_user failed: bytes counted but not copied */
-	TE_CNT__MAX = 7,
+	TE_CNT_SENDFILE_BYTES = 7, /* bytes sent by sendfile: reported as size-only events */
+	TE_CNT__MAX = 8,
 };
 
 /* A connection: the fd of a process, plus a generation (open time) so fd reuse never merges two. */

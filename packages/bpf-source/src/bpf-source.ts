@@ -25,6 +25,12 @@ export interface BpfSourceOptions {
   readonly ringBufferBytes?: number;
   /** Where the kernel's counters and the source's own go. Default: a new set. */
   readonly stats?: Stats;
+  /**
+   * Event batches (up to 4 MiB each) handed to the main thread and not yet processed. Past it the
+   * worker stops draining: the ring buffer fills and the kernel counts the loss (`EventLost`), so
+   * memory stays bounded when the pipeline can't keep up. Default 8.
+   */
+  readonly maxBatchesInFlight?: number;
   /** How often the kernel counters are read. Default 1000 ms. */
   readonly countersIntervalMs?: number;
   /** The compiled BPF object. Default: the one built into this package. */
@@ -51,6 +57,7 @@ const KERNEL_COUNTERS = [
   [Counter.TE_CNT_BYTES_TRUNCATED, 'BytesTruncated'],
   [Counter.TE_CNT_CONN_TABLE_FULL, 'ConnTableFull'],
   [Counter.TE_CNT_COPY_FAILED, 'KernelCopyFailed'],
+  [Counter.TE_CNT_SENDFILE_BYTES, 'SendfileBytes'],
 ] as const;
 
 /**
@@ -81,6 +88,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       objectPath: options.objectPath ?? DEFAULT_OBJECT_PATH,
       ringBufferBytes: options.ringBufferBytes ?? 16 << 20,
       countersIntervalMs: options.countersIntervalMs ?? 1000,
+      maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
     const send = (msg: ToWorker) => worker.postMessage(msg);
@@ -100,6 +108,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
             stats.inc(ev.kind === 'data' ? 'DataEventReceived' : 'ControlEventReceived');
             subscriber.next(ev);
           });
+          if (!stopped) send({ type: 'ack' });
           break;
         }
         case 'counters':

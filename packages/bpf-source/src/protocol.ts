@@ -19,10 +19,16 @@ export interface WorkerConfig {
   readonly objectPath: string;
   readonly ringBufferBytes: number;
   readonly countersIntervalMs: number;
+  /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
+  readonly maxBatchesInFlight: number;
 }
 
 /** Main → worker. */
-export type ToWorker = { type: 'policy'; policy: CapturePolicy } | { type: 'stop' };
+export type ToWorker =
+  | { type: 'policy'; policy: CapturePolicy }
+  /** The main thread finished one batch. */
+  | { type: 'ack' }
+  | { type: 'stop' };
 
 /** Worker → main. */
 export type FromWorker =

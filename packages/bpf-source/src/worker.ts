@@ -43,14 +43,39 @@ interface Loaded {
 let batch = new Uint8Array(BATCH_BYTES);
 let batchPos = 0;
 let batchRecords = 0;
+/** Batches posted and not yet acknowledged: bounds the memory between kernel and pipeline. */
+let inFlight = 0;
+let paused = false;
 
 function flush() {
   if (batchRecords === 0) return;
   const buffer = batch.buffer as ArrayBuffer;
   post({ type: 'batch', buffer, length: batchPos, records: batchRecords }, [buffer]);
+  inFlight++;
   batch = new Uint8Array(BATCH_BYTES);
   batchPos = 0;
   batchRecords = 0;
+}
+
+/** Drains the ring buffer unless the main thread is behind; then the ring buffer fills and the
+ * kernel counts what it can't store (EventLost) instead of memory growing here. */
+function drain(l: Loaded) {
+  if (inFlight >= config.maxBatchesInFlight) {
+    if (!paused) l.poll.stop();
+    paused = true;
+    return;
+  }
+  l.lib.ringBufferConsume(l.ring.rb);
+  flush();
+}
+
+function onAck(l: Loaded) {
+  inFlight--;
+  if (paused && inFlight < config.maxBatchesInFlight) {
+    paused = false;
+    l.poll.start({ readable: true }, () => drain(l));
+    drain(l);
+  }
 }
 
 function onSample(ptr: unknown, size: number) {
@@ -113,10 +138,7 @@ function load(): Loaded {
   }
   const ring = lib.ringBufferNew(lib.mapFd(map('events')), onSample);
   if (!ring.rb) fail(ErrorCode.BpfLoad, 'cannot create the ring buffer reader', lib);
-  const poll = koffi.node.poll(lib.ringBufferEpollFd(ring.rb), { readable: true }, () => {
-    lib.ringBufferConsume(ring.rb);
-    flush();
-  });
+  const poll = koffi.node.poll(lib.ringBufferEpollFd(ring.rb), { readable: true }, () => drain(loaded));
   const loaded: Loaded = {
     lib,
     obj,
@@ -218,6 +240,7 @@ try {
 }
 port.on('message', (msg: ToWorker) => {
   if (!loaded) return;
-  if (msg.type === 'policy') applyPolicy(loaded, msg.policy);
+  if (msg.type === 'ack') onAck(loaded);
+  else if (msg.type === 'policy') applyPolicy(loaded, msg.policy);
   else if (msg.type === 'stop') void stop(loaded);
 });

@@ -7,7 +7,9 @@ export type GapReason =
   /** The kernel copied only the first part of a large syscall. */
   | 'truncated'
   /** Reassembly gave up waiting for out-of-order bytes (memory or reorder-window bound). */
-  | 'overflow';
+  | 'overflow'
+  /** Sent with sendfile: the kernel reports the size, never the bytes (a file's contents). */
+  | 'sendfile';
 
 /** Contiguous bytes of one direction of a connection, in stream order. */
 export interface StreamDataEvent {

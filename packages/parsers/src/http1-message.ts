@@ -87,10 +87,17 @@ export function detect(type: 'request' | 'response', data: Uint8Array): 'yes' | 
   return prefix ? 'more' : 'no';
 }
 
+/** Stands in for body bytes the kernel never copied (sendfile, truncated writes). */
+const FILLER = new Uint8Array(64 * 1024);
+
 /** Parser of one direction of one connection. */
 export class Http1MessageParser {
   private readonly ptr: number;
   private synced = true;
+  /** Body bytes still due in the current message when its length is known (Content-Length). */
+  private bodyRemaining: number | undefined;
+  /** True while feeding filler: bytes are counted, not kept. */
+  private filling = false;
   private tsNs = 0;
   // message under construction
   private startNs = 0;
@@ -139,7 +146,35 @@ export class Http1MessageParser {
   /** The stream lost bytes: drop the message in progress and look for the next start. */
   desync(): void {
     this.synced = false;
+    this.bodyRemaining = undefined;
     this.runtime.reset(this.ptr);
+  }
+
+  /**
+   * Bytes of the stream that will never be seen. When they fall inside a body of known length
+   * (a sendfile, or the tail of a large write), the message survives with its full size and the
+   * missing bytes uncaptured: returns true. Otherwise the parser resynchronises: false.
+   */
+  skip(length: number): boolean {
+    if (!this.synced || this.bodyRemaining === undefined || length > this.bodyRemaining) {
+      this.desync();
+      return false;
+    }
+    this.filling = true;
+    try {
+      for (let left = length; left > 0; ) {
+        const n = Math.min(left, FILLER.length);
+        const r = this.runtime.execute(this.ptr, FILLER.subarray(0, n));
+        if (r.errno !== LlhttpErrno.OK) {
+          this.desync();
+          return false;
+        }
+        left -= n;
+      }
+    } finally {
+      this.filling = false;
+    }
+    return true;
   }
 
   /** Feeds the next bytes of the stream, seen by the kernel at `tsNs`. */
@@ -207,12 +242,28 @@ export class Http1MessageParser {
     this.upgrade = upgrade;
     this.method = this.type === 'request' ? this.runtime.method(this.ptr) : '';
     this.version = this.runtime.version(this.ptr);
-    if (this.type === 'response' && this.options.requestMethod?.() === 'HEAD') return 1;
-    return 0;
+    const noBody =
+      (this.type === 'response' && this.options.requestMethod?.() === 'HEAD') ||
+      (this.type === 'response' && (status < 200 || status === 204 || status === 304));
+    this.bodyRemaining = noBody ? 0 : this.contentLength();
+    return noBody && this.type === 'response' && status >= 200 ? 1 : 0;
+  }
+
+  /** The body length the headers announce, if it is fixed (Content-Length without chunking). */
+  private contentLength(): number | undefined {
+    let length: number | undefined;
+    for (const [k, v] of this.headers) {
+      const name = k.toLowerCase();
+      if (name === 'transfer-encoding') return undefined;
+      if (name === 'content-length' && /^\d+$/.test(v)) length = Number(v);
+    }
+    return length ?? (this.type === 'request' ? 0 : undefined);
   }
 
   private onBody(bytes: Uint8Array) {
     this.bodySize += bytes.length;
+    if (this.bodyRemaining !== undefined) this.bodyRemaining -= bytes.length;
+    if (this.filling) return;
     const room = this.options.maxBodyBytes - this.bodyKept;
     if (room <= 0) return;
     const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
@@ -221,6 +272,7 @@ export class Http1MessageParser {
   }
 
   private complete() {
+    this.bodyRemaining = undefined;
     const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
     this.options.onMessage({
       type: this.type,

@@ -216,8 +216,9 @@ export function parseHttp1(
             case 'gap': {
               const c = conns.get(ev.conn);
               if (!c || !c.requests) return;
-              c.stitcher.partial = true;
-              (ev.direction === requestDirection(c.role) ? c.requests : c.responses)?.desync();
+              const parser = ev.direction === requestDirection(c.role) ? c.requests : c.responses!;
+              if (parser.skip(ev.length)) stats.inc('GapsAbsorbedInBodies');
+              else c.stitcher.partial = true;
               break;
             }
             case 'close':

@@ -47,6 +47,7 @@ export const Syscall = {
   TE_SYS_ACCEPT4: 10,
   TE_SYS_CONNECT: 11,
   TE_SYS_CLOSE: 12,
+  TE_SYS_SENDFILE: 13,
 } as const;
 
 /** `enum te_mode` from bpf/events.h. */
@@ -64,7 +65,8 @@ export const Counter = {
   TE_CNT_BYTES_TRUNCATED: 4,
   TE_CNT_CONN_TABLE_FULL: 5,
   TE_CNT_COPY_FAILED: 6,
-  TE_CNT__MAX: 7,
+  TE_CNT_SENDFILE_BYTES: 7,
+  TE_CNT__MAX: 8,
 } as const;
 
 /** Byte offsets of `struct te_conn_id` (size 16). */
