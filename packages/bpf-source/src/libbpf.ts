@@ -9,6 +9,8 @@ import { ErrorCode, TracerError } from '@traceable-ebpf/core';
 export interface Libbpf {
   readonly version: string;
   objectOpenFile(path: string): unknown;
+  /** Loads (verifies) the programs with this thread's signals blocked: the verifier gives up
+   * with EAGAIN when a signal is pending, and a sampling profiler signals every few ms. */
   objectLoad(obj: unknown): number;
   objectClose(obj: unknown): void;
   findMap(obj: unknown, name: string): unknown;
@@ -52,6 +54,10 @@ export function loadLibbpf(): Libbpf {
     );
   }
   const log: string[] = [];
+  const sigmask = libc.func('int pthread_sigmask(int how, void *set, _Out_ uint8_t *old)');
+  const SIG_BLOCK = 0;
+  const SIG_SETMASK = 2;
+  const SIGSET_BYTES = 128; // glibc's sigset_t
   const vsnprintf = libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t n, void *fmt, void *ap)');
   const PrintFn = koffi.proto('int te_libbpf_print_fn(int level, void *fmt, void *ap)');
   const setPrint = lib.func('void *libbpf_set_print(te_libbpf_print_fn *fn)');
@@ -99,7 +105,16 @@ export function loadLibbpf(): Libbpf {
   return {
     version: `${major()}.${minor()}`,
     objectOpenFile: (path) => openFile(path, null),
-    objectLoad: (obj) => load(obj) as number,
+    objectLoad(obj) {
+      const all = Buffer.alloc(SIGSET_BYTES, 0xff);
+      const old = Buffer.alloc(SIGSET_BYTES);
+      const blocked = sigmask(SIG_BLOCK, all, old) === 0;
+      try {
+        return load(obj) as number;
+      } finally {
+        if (blocked) sigmask(SIG_SETMASK, old, null);
+      }
+    },
     objectClose: (obj) => close(obj),
     findMap: (obj, name) => findMap(obj, name),
     nextProgram: (obj, prev) => nextProg(obj, prev),

@@ -18,6 +18,8 @@ const port = parentPort!;
 const config = workerData as WorkerConfig;
 const BATCH_BYTES = 4 << 20;
 const EPERM = 1;
+const EAGAIN = 11;
+const LOAD_ATTEMPTS = 5;
 
 const post = (msg: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []);
 
@@ -111,18 +113,30 @@ function load(): Loaded {
     );
   }
   const lib = loadLibbpf();
-  const obj = lib.objectOpenFile(config.objectPath);
-  if (!obj) fail(ErrorCode.BpfLoad, `cannot open ${config.objectPath}`, lib);
   const ncpus = lib.numPossibleCpus();
-  const map = (name: string) => {
-    const m = lib.findMap(obj, name);
-    if (!m) throw new TracerError(ErrorCode.BpfLoad, `BPF object has no map '${name}'`);
-    return m;
-  };
-  lib.mapSetMaxEntries(map('events'), config.ringBufferBytes);
-  lib.mapSetMaxEntries(map('scratch'), ncpus);
-  if (lib.objectLoad(obj) !== 0)
-    fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
+  // The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a child's
+  // SIGCHLD): retry with a fresh object a few times before reporting the failure.
+  let obj: unknown;
+  let map!: (name: string) => unknown;
+  for (let attempt = 1; ; attempt++) {
+    const o = lib.objectOpenFile(config.objectPath);
+    if (!o) fail(ErrorCode.BpfLoad, `cannot open ${config.objectPath}`, lib);
+    map = (name: string) => {
+      const m = lib.findMap(o, name);
+      if (!m) throw new TracerError(ErrorCode.BpfLoad, `BPF object has no map '${name}'`);
+      return m;
+    };
+    lib.mapSetMaxEntries(map('events'), config.ringBufferBytes);
+    lib.mapSetMaxEntries(map('scratch'), ncpus);
+    if (lib.objectLoad(o) === 0) {
+      obj = o;
+      break;
+    }
+    const errno = lib.errno();
+    if (errno !== EAGAIN || attempt >= LOAD_ATTEMPTS)
+      fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
+    lib.objectClose(o);
+  }
 
   const links: unknown[] = [];
   const names: string[] = [];
@@ -138,7 +152,9 @@ function load(): Loaded {
   }
   const ring = lib.ringBufferNew(lib.mapFd(map('events')), onSample);
   if (!ring.rb) fail(ErrorCode.BpfLoad, 'cannot create the ring buffer reader', lib);
-  const poll = koffi.node.poll(lib.ringBufferEpollFd(ring.rb), { readable: true }, () => drain(loaded));
+  const poll = koffi.node.poll(lib.ringBufferEpollFd(ring.rb), { readable: true }, () =>
+    drain(loaded),
+  );
   const loaded: Loaded = {
     lib,
     obj,

@@ -100,7 +100,15 @@ export function reassemble(
         const copiedEnd = ev.offset + copied;
         if (copiedEnd < end) {
           const from = Math.max(copiedEnd, d.next);
-          emitGap(ev.conn, ev.tgid, ev.direction, from, end - from, ev.syscall === 'sendfile' ? 'sendfile' : 'truncated', ev.tsNs);
+          emitGap(
+            ev.conn,
+            ev.tgid,
+            ev.direction,
+            from,
+            end - from,
+            ev.syscall === 'sendfile' ? 'sendfile' : 'truncated',
+            ev.tsNs,
+          );
         }
         d.next = end;
       };

@@ -12,7 +12,8 @@ export const COUNTERS = {
   ConnTableFull: 'connections the kernel could not track (conns map full)',
   KernelCopyFailed: 'kernel copies of user memory that failed',
   SendfileBytes: 'bytes sent with sendfile (sizes reported, contents not captured)',
-  GapsAbsorbedInBodies: 'stream gaps that fell inside a message body of known length (message kept)',
+  GapsAbsorbedInBodies:
+    'stream gaps that fell inside a message body of known length (message kept)',
   TotalRequestsParsed: 'HTTP requests parsed',
   TotalResponsesParsed: 'HTTP responses parsed',
   ReqParsingErrors: 'request streams that failed to parse',

@@ -66,7 +66,9 @@ abstract class LineExporter implements SpanExporter {
       done({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
       return;
     }
-    for (const s of spans) this.sink.write(`${this.line(s)}\n`);
+    let text = '';
+    for (const s of spans) text += `${this.line(s)}\n`;
+    this.sink.write(text);
     done({ code: ExportResultCode.SUCCESS });
   }
 

