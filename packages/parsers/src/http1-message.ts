@@ -30,8 +30,8 @@ export interface Http1Message {
 export type FeedStatus =
   /** All bytes consumed; messages so far were delivered. */
   | { readonly status: 'need-more'; readonly skipped: number }
-  /** The bytes are not HTTP/1 (from `consumed` on); the parser will resynchronise. */
-  | { readonly status: 'invalid'; readonly reason: string; readonly skipped: number }
+  /** The bytes are not HTTP/1; the parser will resynchronise. `lostMessage`: a message had begun. */
+  | { readonly status: 'invalid'; readonly reason: string; readonly skipped: number; readonly lostMessage: boolean }
   /** The connection switched protocols after `consumed` bytes; the rest is not HTTP/1. */
   | { readonly status: 'upgrade'; readonly consumed: number; readonly skipped: number };
 
@@ -98,6 +98,8 @@ export class Http1MessageParser {
   private bodyRemaining: number | undefined;
   /** True while feeding filler: bytes are counted, not kept. */
   private filling = false;
+  /** Between a message's first byte and its end. */
+  private inMessage = false;
   private tsNs = 0;
   // message under construction
   private startNs = 0;
@@ -143,38 +145,41 @@ export class Http1MessageParser {
     );
   }
 
-  /** The stream lost bytes: drop the message in progress and look for the next start. */
-  desync(): void {
+  /**
+   * The stream lost bytes: drop the message in progress and look for the next start. Returns
+   * true when a message had begun (and is now lost).
+   */
+  desync(): boolean {
+    const lost = this.synced && this.inMessage;
     this.synced = false;
+    this.inMessage = false;
     this.bodyRemaining = undefined;
     this.runtime.reset(this.ptr);
+    return lost;
   }
 
   /**
    * Bytes of the stream that will never be seen. When they fall inside a body of known length
    * (a sendfile, or the tail of a large write), the message survives with its full size and the
-   * missing bytes uncaptured: returns true. Otherwise the parser resynchronises: false.
+   * missing bytes uncaptured: `absorbed`. Otherwise the parser resynchronises: `lost-message`
+   * when a message was in progress, else `desynced`.
    */
-  skip(length: number): boolean {
+  skip(length: number): 'absorbed' | 'lost-message' | 'desynced' {
     if (!this.synced || this.bodyRemaining === undefined || length > this.bodyRemaining) {
-      this.desync();
-      return false;
+      return this.desync() ? 'lost-message' : 'desynced';
     }
     this.filling = true;
     try {
       for (let left = length; left > 0; ) {
         const n = Math.min(left, FILLER.length);
         const r = this.runtime.execute(this.ptr, FILLER.subarray(0, n));
-        if (r.errno !== LlhttpErrno.OK) {
-          this.desync();
-          return false;
-        }
+        if (r.errno !== LlhttpErrno.OK) return this.desync() ? 'lost-message' : 'desynced';
         left -= n;
       }
     } finally {
       this.filling = false;
     }
-    return true;
+    return 'absorbed';
   }
 
   /** Feeds the next bytes of the stream, seen by the kernel at `tsNs`. */
@@ -192,8 +197,8 @@ export class Http1MessageParser {
     if (r.errno === LlhttpErrno.OK) return { status: 'need-more', skipped };
     if (r.errno === LlhttpErrno.PAUSED_UPGRADE)
       return { status: 'upgrade', consumed: skipped + r.consumed, skipped };
-    this.desync();
-    return { status: 'invalid', reason: r.reason, skipped };
+    const lostMessage = this.desync();
+    return { status: 'invalid', reason: r.reason, skipped, lostMessage };
   }
 
   /** The stream ended: completes a message delimited by the connection's close. */
@@ -208,6 +213,7 @@ export class Http1MessageParser {
   }
 
   private begin() {
+    this.inMessage = true;
     this.startNs = this.tsNs;
     this.target = '';
     this.statusCode = 0;
@@ -272,6 +278,7 @@ export class Http1MessageParser {
   }
 
   private complete() {
+    this.inMessage = false;
     this.bodyRemaining = undefined;
     const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
     this.options.onMessage({

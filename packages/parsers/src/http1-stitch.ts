@@ -33,9 +33,12 @@ export type StitchResult =
   | { readonly status: 'interim' }
   | { readonly status: 'orphan' };
 
+/** Stands in the queue for a request whose bytes were lost: its response must not pair with the next. */
+const LOST = Symbol('lost request');
+
 /** The request/response pairing of one connection. */
 export class Http1Stitcher {
-  private readonly requests: Http1Message[] = [];
+  private readonly requests: Array<Http1Message | typeof LOST> = [];
   /** Set when bytes were lost on the connection: exchanges are flagged partial. */
   partial = false;
 
@@ -45,22 +48,36 @@ export class Http1Stitcher {
   ) {}
 
   /** Queues a request; returns an unanswered one that was given up to stay in bounds. */
-  addRequest(msg: Http1Message): ApiExchange | undefined {
+  addRequest(msg: Http1Message | typeof LOST): ApiExchange | undefined {
     this.requests.push(msg);
     if (this.requests.length > this.maxPending) return this.unanswered(this.requests.shift()!);
     return undefined;
   }
 
+  /** A request was lost mid-way (bytes missing or garbled): its response will pair with nothing. */
+  requestLost(): ApiExchange | undefined {
+    this.partial = true;
+    return this.addRequest(LOST);
+  }
+
+  /** A response was lost mid-way: the oldest request will get no answer. */
+  responseLost(): ApiExchange | undefined {
+    this.partial = true;
+    const req = this.requests.shift();
+    return req === undefined ? undefined : this.unanswered(req);
+  }
+
   /** The method of the oldest unanswered request (a response to HEAD has no body). */
   nextMethod(): string | undefined {
-    return this.requests[0]?.method;
+    const head = this.requests[0];
+    return head === undefined || head === LOST ? undefined : head.method;
   }
 
   /** Pairs a response with the oldest request. */
   addResponse(msg: Http1Message): StitchResult {
     if (msg.status >= 100 && msg.status < 200 && msg.status !== 101) return { status: 'interim' };
     const req = this.requests.shift();
-    if (!req) return { status: 'orphan' };
+    if (req === undefined || req === LOST) return { status: 'orphan' };
     return {
       status: 'paired',
       exchange: {
@@ -75,10 +92,17 @@ export class Http1Stitcher {
 
   /** The connection ended: every request still waiting, as an exchange without a response. */
   drain(): ApiExchange[] {
-    return this.requests.splice(0).map((r) => this.unanswered(r));
+    const out: ApiExchange[] = [];
+    for (const r of this.requests.splice(0)) {
+      const ex = this.unanswered(r);
+      if (ex) out.push(ex);
+    }
+    return out;
   }
 
-  private unanswered(req: Http1Message): ApiExchange {
+  /** An exchange without a response (none for a lost request's placeholder). */
+  private unanswered(req: Http1Message | typeof LOST): ApiExchange | undefined {
+    if (req === LOST) return undefined;
     return {
       protocol: 'http1',
       connection: this.connection(),

@@ -4,6 +4,7 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import {
   Stats,
   reassemble,
+  type ReassembleOptions,
   type ApiExchange,
   type Direction,
   type KernelEvent,
@@ -69,9 +70,10 @@ async function run(
   events: KernelEvent[],
   stats = new Stats(),
   maxBodyBytes?: number,
+  reassembly: ReassembleOptions = {},
 ): Promise<ApiExchange[]> {
   return lastValueFrom(
-    from(events).pipe(reassemble({ stats }), parseHttp1({ stats, maxBodyBytes }), toArray()),
+    from(events).pipe(reassemble({ stats, ...reassembly }), parseHttp1({ stats, maxBodyBytes }), toArray()),
   );
 }
 
@@ -222,7 +224,9 @@ test('garbage on a connection is counted, never thrown, and parsing resumes at t
   const stats = new Stats();
   const junk = 'GET / HTTP/1.1\r\nHo\x00st: x\r\n\r\n';
   const good = 'GET /after HTTP/1.1\r\nHost: a\r\n\r\n';
-  const res = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  // The server answers both: 400 to the garbled request, 200 to the next.
+  const res =
+    'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
   const exs = await run(
     [
       open('server'),
@@ -232,10 +236,12 @@ test('garbage on a connection is counted, never thrown, and parsing resumes at t
     stats,
   );
   assert.equal(stats.get('ReqParsingErrors'), 1);
+  // The 400 answers the lost request (counted, not paired with /after); /after gets its 200.
   assert.deepEqual(
-    exs.map((e) => e.request.target),
-    ['/after'],
+    exs.map((e) => [e.request.target, e.response?.status]),
+    [['/after', 200]],
   );
+  assert.equal(stats.get('ResponsesWithoutRequest'), 1);
   assert.equal(exs[0]!.partial, true);
 });
 
@@ -253,7 +259,8 @@ test('after a gap the parser resynchronises at the next request', async () => {
   const stats = new Stats();
   const first = 'POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789';
   const second = 'GET /b HTTP/1.1\r\nHost: a\r\n\r\n';
-  const res = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  const res =
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n';
   const all = first + second;
   // Lose the bytes 20..30 (inside the first request's headers).
   const evs = chunks('recv', all, [20, 30], 10).filter((e) => e.kind !== 'data' || e.offset !== 20);
@@ -263,7 +270,53 @@ test('after a gap the parser resynchronises at the next request', async () => {
   );
   assert.deepEqual(
     exs.map((e) => [e.request.target, e.response?.status]),
-    [['/b', 200]],
+    [['/b', 201]],
   );
   assert.equal(stats.get('ReassemblyGapBytes'), 10);
+  assert.equal(stats.get('ResponsesWithoutRequest'), 1);
+});
+
+test('a gap inside a Content-Length body (sendfile, truncated copy) keeps the exchange and its full size', async () => {
+  const stats = new Stats();
+  const req = 'GET /file HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n';
+  const head = 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n';
+  const second = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+  // Headers copied, then a sendfile of the whole body (size only), then the next response.
+  const sendfile: KernelEvent = {
+    kind: 'data', conn: CONN, tgid: 7, fd: 5, tid: 7, tsNs: 60, direction: 'send', offset: head.length,
+    size: 100000, data: new Uint8Array(0), syscall: 'sendfile',
+  };
+  const next = chunks('send', head + 'x'.repeat(100000) + second, [], 70).map((e) =>
+    e.kind === 'data' ? { ...e, offset: head.length + 100000, size: second.length, data: Buffer.from(second) } : e,
+  );
+  const exs = await run([open('server'), ...chunks('recv', req, [], 10), ...chunks('send', head, [], 50), sendfile, ...next], stats);
+  assert.deepEqual(exs.map((e) => [e.request.target, e.response?.status, e.response?.bodySize, e.partial]), [
+    ['/file', 200, 100000, false],
+    ['/next', 200, 2, false],
+  ]);
+  assert.equal(exs[0]!.response!.body.length, 0, 'filler is counted, not kept');
+  assert.equal(stats.get('GapsAbsorbedInBodies'), 1);
+  assert.equal(stats.get('ResParsingErrors'), 0);
+});
+
+test('a gap larger than the body left, or in a chunked body, resynchronises instead', async () => {
+  const stats = new Stats();
+  const req = 'GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n';
+  const first = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
+  const second = 'HTTP/1.1 204 No Content\r\n\r\n';
+  const all = first + second;
+  // Lose 8 bytes inside the chunked body: its framing is gone, so the response is lost, the next one isn't.
+  const evs = chunks('send', all, [first.indexOf('hello'), first.indexOf('hello') + 8], 50).filter(
+    (e) => e.kind !== 'data' || e.offset !== first.indexOf('hello'),
+  );
+  const exs = await run([open('server'), ...chunks('recv', req, [], 10), ...evs, close(all.length, req.length)], stats, undefined, { maxPendingEvents: 0 });
+  assert.equal(stats.get('GapsAbsorbedInBodies'), 0);
+  // /a's response was lost mid-way: /a is reported unanswered, and the 204 answers /b, not /a.
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.response?.status, e.partial]),
+    [
+      ['/a', undefined, true],
+      ['/b', 204, true],
+    ],
+  );
 });

@@ -166,11 +166,17 @@ export function parseHttp1(
         if (r.status === 'invalid') {
           stats.inc(parser.type === 'request' ? 'ReqParsingErrors' : 'ResParsingErrors');
           c.stitcher.partial = true;
+          if (r.lostMessage) messageLost(c, parser);
         } else if (r.status === 'upgrade') {
           stats.inc('TotalEventsDroppedAtParsing', length - r.consumed);
           // The exchange that asked for the upgrade is reported when its 101 response arrives.
           if (parser.type === 'response') stopParsing(c, 'upgraded');
         }
+      };
+
+      /** A message in progress was lost: keep request/response pairing aligned. */
+      const messageLost = (c: ConnState, parser: Http1MessageParser) => {
+        emit(parser.type === 'request' ? c.stitcher.requestLost() : c.stitcher.responseLost());
       };
 
       const close = (id: string, tsNs: number) => {
@@ -217,8 +223,10 @@ export function parseHttp1(
               const c = conns.get(ev.conn);
               if (!c || !c.requests) return;
               const parser = ev.direction === requestDirection(c.role) ? c.requests : c.responses!;
-              if (parser.skip(ev.length)) stats.inc('GapsAbsorbedInBodies');
+              const outcome = parser.skip(ev.length);
+              if (outcome === 'absorbed') stats.inc('GapsAbsorbedInBodies');
               else c.stitcher.partial = true;
+              if (outcome === 'lost-message') messageLost(c, parser);
               break;
             }
             case 'close':
