@@ -12,7 +12,7 @@ import {
   type Logger,
   type TracerConfig,
 } from '@traceable-ebpf/core';
-import { bpfSource, type CaptureMode } from '@traceable-ebpf/bpf-source';
+import { bpfSource, checkPrivileges, findBtf, type CaptureMode } from '@traceable-ebpf/bpf-source';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
 import {
   ConsoleLineExporter,
@@ -95,6 +95,9 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     if (!existsSync(`${config.proc_fs_path}/${pid}`))
       throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
   }
+  // The commonest failures first, before anything is logged: the user sees one line.
+  checkPrivileges();
+  findBtf();
   const { exporter, kind } = createExporter(opts);
   logger.info({ config, exporter: kind, pids }, 'effective configuration');
 

@@ -31,7 +31,12 @@ export type FeedStatus =
   /** All bytes consumed; messages so far were delivered. */
   | { readonly status: 'need-more'; readonly skipped: number }
   /** The bytes are not HTTP/1; the parser will resynchronise. `lostMessage`: a message had begun. */
-  | { readonly status: 'invalid'; readonly reason: string; readonly skipped: number; readonly lostMessage: boolean }
+  | {
+      readonly status: 'invalid';
+      readonly reason: string;
+      readonly skipped: number;
+      readonly lostMessage: boolean;
+    }
   /** The connection switched protocols after `consumed` bytes; the rest is not HTTP/1. */
   | { readonly status: 'upgrade'; readonly consumed: number; readonly skipped: number };
 

@@ -73,7 +73,11 @@ async function run(
   reassembly: ReassembleOptions = {},
 ): Promise<ApiExchange[]> {
   return lastValueFrom(
-    from(events).pipe(reassemble({ stats, ...reassembly }), parseHttp1({ stats, maxBodyBytes }), toArray()),
+    from(events).pipe(
+      reassemble({ stats, ...reassembly }),
+      parseHttp1({ stats, maxBodyBytes }),
+      toArray(),
+    ),
   );
 }
 
@@ -283,17 +287,40 @@ test('a gap inside a Content-Length body (sendfile, truncated copy) keeps the ex
   const second = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   // Headers copied, then a sendfile of the whole body (size only), then the next response.
   const sendfile: KernelEvent = {
-    kind: 'data', conn: CONN, tgid: 7, fd: 5, tid: 7, tsNs: 60, direction: 'send', offset: head.length,
-    size: 100000, data: new Uint8Array(0), syscall: 'sendfile',
+    kind: 'data',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tid: 7,
+    tsNs: 60,
+    direction: 'send',
+    offset: head.length,
+    size: 100000,
+    data: new Uint8Array(0),
+    syscall: 'sendfile',
   };
   const next = chunks('send', head + 'x'.repeat(100000) + second, [], 70).map((e) =>
-    e.kind === 'data' ? { ...e, offset: head.length + 100000, size: second.length, data: Buffer.from(second) } : e,
+    e.kind === 'data'
+      ? { ...e, offset: head.length + 100000, size: second.length, data: Buffer.from(second) }
+      : e,
   );
-  const exs = await run([open('server'), ...chunks('recv', req, [], 10), ...chunks('send', head, [], 50), sendfile, ...next], stats);
-  assert.deepEqual(exs.map((e) => [e.request.target, e.response?.status, e.response?.bodySize, e.partial]), [
-    ['/file', 200, 100000, false],
-    ['/next', 200, 2, false],
-  ]);
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', req, [], 10),
+      ...chunks('send', head, [], 50),
+      sendfile,
+      ...next,
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.response?.status, e.response?.bodySize, e.partial]),
+    [
+      ['/file', 200, 100000, false],
+      ['/next', 200, 2, false],
+    ],
+  );
   assert.equal(exs[0]!.response!.body.length, 0, 'filler is counted, not kept');
   assert.equal(stats.get('GapsAbsorbedInBodies'), 1);
   assert.equal(stats.get('ResParsingErrors'), 0);
@@ -309,7 +336,12 @@ test('a gap larger than the body left, or in a chunked body, resynchronises inst
   const evs = chunks('send', all, [first.indexOf('hello'), first.indexOf('hello') + 8], 50).filter(
     (e) => e.kind !== 'data' || e.offset !== first.indexOf('hello'),
   );
-  const exs = await run([open('server'), ...chunks('recv', req, [], 10), ...evs, close(all.length, req.length)], stats, undefined, { maxPendingEvents: 0 });
+  const exs = await run(
+    [open('server'), ...chunks('recv', req, [], 10), ...evs, close(all.length, req.length)],
+    stats,
+    undefined,
+    { maxPendingEvents: 0 },
+  );
   assert.equal(stats.get('GapsAbsorbedInBodies'), 0);
   // /a's response was lost mid-way: /a is reported unanswered, and the 204 answers /b, not /a.
   assert.deepEqual(

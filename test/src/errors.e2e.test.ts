@@ -1,0 +1,70 @@
+/**
+ * What a user sees when the machine can't run the tracer: one line, a non-zero exit, no stack.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { lastValueFrom } from 'rxjs';
+import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
+import { bpfSource } from '@traceable-ebpf/bpf-source';
+import { ROOT, kernelTestsPossible } from './harness.js';
+
+const TRACER = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
+
+test('without root: one clear line and exit 1', (t) => {
+  if (!kernelTestsPossible(t, ['setpriv'])) return;
+  // Drop to nobody with no capabilities, as an unprivileged user would run it.
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--inh-caps=-all',
+      process.execPath,
+      TRACER,
+      '--pid',
+      String(process.pid),
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.equal(
+    r.stderr,
+    'ebpf-tracer: error: eBPF needs root (or CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN): run the tracer with sudo\n',
+  );
+});
+
+test('without kernel BTF: a TracerError naming the OS and kernel', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  await assert.rejects(
+    lastValueFrom(bpfSource({ pids: [process.pid], btfPath: '/nonexistent/vmlinux' })),
+    (err: unknown) => {
+      assert.ok(isTracerError(err));
+      assert.equal(err.code, ErrorCode.NoBtf);
+      assert.match(
+        err.message,
+        /^no kernel BTF at \/nonexistent\/vmlinux on .+ \(kernel \d+\.\d+[^)]*\): /,
+      );
+      assert.doesNotMatch(err.message, /\n/);
+      return true;
+    },
+  );
+});
+
+test('a missing BPF object: a TracerError saying how to build it', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  await assert.rejects(
+    lastValueFrom(bpfSource({ pids: [process.pid], objectPath: '/nonexistent/tracer.bpf.o' })),
+    (err: unknown) => {
+      assert.ok(isTracerError(err));
+      assert.equal(err.code, ErrorCode.NoBpfObject);
+      assert.equal(err.message, 'BPF object /nonexistent/tracer.bpf.o not found: run pnpm build');
+      return true;
+    },
+  );
+});
