@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KernelEvent } from '@traceable-ebpf/core';
-import { BATCH_RECORD_ALIGN, decodeBatch, formatAddress } from './decode.js';
+import { RECORD_HEADER_BYTES, decodeBatch, formatAddress } from './decode.js';
 import {
   CLOSE_EVENT_OFFSETS,
   DATA_EVENT_OFFSETS,
@@ -33,13 +33,20 @@ function header(buf: DataView, kind: number) {
   buf.setUint8(28, kind);
 }
 
-function batch(records: Uint8Array[]): { buffer: ArrayBuffer; length: number } {
+function batch(
+  records: Uint8Array[],
+  discarded = new Set<number>(),
+): { buffer: ArrayBuffer; length: number } {
   const parts: Uint8Array[] = [];
-  for (const r of records) {
-    const pad = Math.ceil(r.length / BATCH_RECORD_ALIGN) * BATCH_RECORD_ALIGN;
-    const rec = new Uint8Array(4 + pad);
-    new DataView(rec.buffer).setUint32(0, r.length, true);
-    rec.set(r, 4);
+  for (const [i, r] of records.entries()) {
+    // ring buffer framing: u32 length (+ flags), u32 page offset, record, padding to 8
+    const rec = new Uint8Array(RECORD_HEADER_BYTES + Math.ceil(r.length / 8) * 8);
+    new DataView(rec.buffer).setUint32(
+      0,
+      (r.length | (discarded.has(i) ? 0x40000000 : 0)) >>> 0,
+      true,
+    );
+    rec.set(r, RECORD_HEADER_BYTES);
     parts.push(rec);
   }
   const out = Buffer.concat(parts);
@@ -78,7 +85,11 @@ test('decodes open, data and close records; counts bad ones', () => {
   const bogus = new Uint8Array(40);
   header(new DataView(bogus.buffer), 99);
 
-  const { buffer, length } = batch([open, data, close, bogus, new Uint8Array(3)]);
+  // The second `open` was discarded by the kernel (bpf_ringbuf_discard): skipped, not bad.
+  const { buffer, length } = batch(
+    [open, open, data, close, bogus, new Uint8Array(3)],
+    new Set([1]),
+  );
   const events: KernelEvent[] = [];
   const r = decodeBatch(buffer, length, (e) => events.push(e));
   assert.deepEqual(r, { events: 3, bad: 2 });

@@ -56,10 +56,15 @@ export function formatAddress(family: number, bytes: Uint8Array): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
-/** Framing of a batch: records back to back, each `u32 length` + record, padded to 8 bytes. */
-export const BATCH_RECORD_ALIGN = 8;
+/**
+ * A batch is a run of ring buffer records as the kernel framed them: a u32 length whose top bits
+ * flag BUSY and DISCARD, a u32 page offset, the record, padding to 8 bytes.
+ */
+export const RECORD_HEADER_BYTES = 8;
+const DISCARD_BIT = 0x40000000;
+const LENGTH_MASK = 0x3fffffff;
 
-/** Decodes every record of a batch; records of an unknown kind or too short are counted in `bad`. */
+/** Decodes every record of a batch; discarded ones are skipped, malformed ones counted in `bad`. */
 export function decodeBatch(
   buffer: ArrayBuffer,
   length: number,
@@ -69,10 +74,12 @@ export function decodeBatch(
   let pos = 0;
   let events = 0;
   let bad = 0;
-  while (pos + 4 <= length) {
-    const size = v.getUint32(pos, true);
-    const o = pos + 4;
-    pos = o + Math.ceil(size / BATCH_RECORD_ALIGN) * BATCH_RECORD_ALIGN;
+  while (pos + RECORD_HEADER_BYTES <= length) {
+    const word = v.getUint32(pos, true);
+    const size = word & LENGTH_MASK;
+    const o = pos + RECORD_HEADER_BYTES;
+    pos = (o + size + 7) & ~7;
+    if (word & DISCARD_BIT) continue;
     if (size < EVENT_HEADER_OFFSETS.sizeof || o + size > length) {
       bad++;
       continue;

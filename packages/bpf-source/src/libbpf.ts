@@ -26,12 +26,6 @@ export interface Libbpf {
   mapDelete(fd: number, key: Buffer): number;
   mapLookup(fd: number, key: Buffer, value: Buffer): number;
   numPossibleCpus(): number;
-  ringBufferNew(
-    mapFd: number,
-    onSample: (data: unknown, size: number) => void,
-  ): { rb: unknown; free(): void };
-  ringBufferEpollFd(rb: unknown): number;
-  ringBufferConsume(rb: unknown): number;
   /** -errno of a NULL-returning call (libbpf 1.x sets errno). */
   errno(): number;
   /** libbpf's recent log lines (warnings and errors). */
@@ -76,7 +70,6 @@ export function loadLibbpf(): Libbpf {
   }, koffi.pointer(PrintFn));
   setPrint(printCb);
 
-  const SampleFn = koffi.proto('int te_ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
   const major = lib.func('uint32_t libbpf_major_version()');
   const minor = lib.func('uint32_t libbpf_minor_version()');
   const openFile = lib.func('void *bpf_object__open_file(const char *path, void *opts)');
@@ -95,12 +88,6 @@ export function loadLibbpf(): Libbpf {
   const del = lib.func('int bpf_map_delete_elem(int fd, void *key)');
   const lookup = lib.func('int bpf_map_lookup_elem(int fd, void *key, _Out_ void *value)');
   const ncpus = lib.func('int libbpf_num_possible_cpus()');
-  const rbNew = lib.func(
-    'void *ring_buffer__new(int map_fd, te_ring_buffer_sample_fn *cb, void *ctx, void *opts)',
-  );
-  const rbFree = lib.func('void ring_buffer__free(void *rb)');
-  const rbEpoll = lib.func('int ring_buffer__epoll_fd(void *rb)');
-  const rbConsume = lib.func('int ring_buffer__consume(void *rb)');
 
   return {
     version: `${major()}.${minor()}`,
@@ -134,28 +121,7 @@ export function loadLibbpf(): Libbpf {
     mapDelete: (fd, key) => del(fd, key) as number,
     mapLookup: (fd, key, value) => lookup(fd, key, value) as number,
     numPossibleCpus: () => ncpus() as number,
-    ringBufferNew(fd, onSample) {
-      const cb = koffi.register((_ctx: unknown, data: unknown, size: number) => {
-        onSample(data, size);
-        return 0;
-      }, koffi.pointer(SampleFn));
-      const rb = rbNew(fd, cb, null, null);
-      return {
-        rb,
-        free() {
-          if (rb) rbFree(rb);
-          koffi.unregister(cb);
-        },
-      };
-    },
-    ringBufferEpollFd: (rb) => rbEpoll(rb) as number,
-    ringBufferConsume: (rb) => rbConsume(rb) as number,
     errno: () => koffi.errno(),
     recentLog: () => [...log],
   };
-}
-
-/** Copies `size` bytes at a native pointer into `dst` at `pos`. */
-export function copyFromPointer(ptr: unknown, size: number, dst: Uint8Array, pos: number): void {
-  dst.set(new Uint8Array(koffi.view(ptr, size)), pos);
 }

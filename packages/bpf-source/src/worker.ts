@@ -8,8 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import koffi from 'koffi';
 import { ErrorCode, TracerError, isTracerError } from '@traceable-ebpf/core';
-import { copyFromPointer, loadLibbpf, type Libbpf } from './libbpf.js';
-import { BATCH_RECORD_ALIGN } from './decode.js';
+import { loadLibbpf, type Libbpf } from './libbpf.js';
+import { RingbufReader } from './ringbuf-reader.js';
 import { Counter, Mode } from './generated/layout.js';
 import type { CaptureMode, CapturePolicy, FromWorker, ToWorker, WorkerConfig } from './protocol.js';
 import { parentPids, withDescendants } from './processes.js';
@@ -33,7 +33,7 @@ interface Loaded {
   lib: Libbpf;
   obj: unknown;
   links: unknown[];
-  ring: { rb: unknown; free(): void };
+  ring: RingbufReader;
   poll: ReturnType<typeof koffi.node.poll>;
   pidsFd: number;
   countersFd: number;
@@ -61,14 +61,20 @@ function flush() {
 
 /** Drains the ring buffer unless the main thread is behind; then the ring buffer fills and the
  * kernel counts what it can't store (EventLost) instead of memory growing here. */
-function drain(l: Loaded) {
-  if (inFlight >= config.maxBatchesInFlight) {
-    if (!paused) l.poll.stop();
-    paused = true;
-    return;
+function drain(l: Loaded, force = false) {
+  for (;;) {
+    if (!force && inFlight >= config.maxBatchesInFlight) {
+      if (!paused) l.poll.stop();
+      paused = true;
+      break;
+    }
+    const { bytes, records } = l.ring.readInto(batch, batchPos);
+    batchPos += bytes;
+    batchRecords += records;
+    if (bytes === 0 && batchPos === 0) break; // empty, or the next record is still being written
+    flush();
+    if (bytes === 0) continue; // the batch was full: read on into a fresh one
   }
-  l.lib.ringBufferConsume(l.ring.rb);
-  flush();
 }
 
 function onAck(l: Loaded) {
@@ -78,15 +84,6 @@ function onAck(l: Loaded) {
     l.poll.start({ readable: true }, () => drain(l));
     drain(l);
   }
-}
-
-function onSample(ptr: unknown, size: number) {
-  const need = 4 + Math.ceil(size / BATCH_RECORD_ALIGN) * BATCH_RECORD_ALIGN;
-  if (batchPos + need > batch.length) flush();
-  new DataView(batch.buffer).setUint32(batchPos, size, true);
-  copyFromPointer(ptr, size, batch, batchPos + 4);
-  batchPos += need;
-  batchRecords++;
 }
 
 function fail(code: (typeof ErrorCode)[keyof typeof ErrorCode], what: string, lib: Libbpf): never {
@@ -150,11 +147,9 @@ function load(): Loaded {
     links.push(link);
     names.push(name);
   }
-  const ring = lib.ringBufferNew(lib.mapFd(map('events')), onSample);
-  if (!ring.rb) fail(ErrorCode.BpfLoad, 'cannot create the ring buffer reader', lib);
-  const poll = koffi.node.poll(lib.ringBufferEpollFd(ring.rb), { readable: true }, () =>
-    drain(loaded),
-  );
+  const eventsFd = lib.mapFd(map('events'));
+  const ring = new RingbufReader(eventsFd, config.ringBufferBytes);
+  const poll = koffi.node.poll(eventsFd, { readable: true }, () => drain(loaded));
   const loaded: Loaded = {
     lib,
     obj,
@@ -230,12 +225,11 @@ async function stop(l: Loaded | undefined) {
     applyPolicy(l, { processes: [] });
     clearInterval(l.timer);
     l.poll.close();
-    l.lib.ringBufferConsume(l.ring.rb);
-    flush();
+    drain(l, true);
     post({ type: 'counters', values: readCounters(l) });
     post({ type: 'drained' });
     await Promise.all(l.links.map((link) => l.lib.linkDestroyAsync(link)));
-    l.ring.free();
+    l.ring.close();
     l.lib.objectClose(l.obj);
   } else {
     post({ type: 'drained' });
