@@ -16,6 +16,11 @@
 #define TE_MAX_DATA 16384
 /* iovec entries walked per readv/writev/sendmsg/recvmsg call. */
 #define TE_MAX_IOV 16
+/* Events one syscall may be split into: at most TE_MAX_CHUNKS * TE_MAX_DATA bytes copied. */
+#define TE_MAX_CHUNKS 8
+/* sendmmsg/recvmmsg: messages copied (one event each), and messages whose sizes are reported. */
+#define TE_MAX_MMSG 8
+#define TE_MAX_MMSG_SIZES 64
 
 enum te_event_kind {
 	TE_EV_OPEN = 1,
@@ -49,6 +54,9 @@ enum te_syscall {
 	TE_SYS_CONNECT = 11,
 	TE_SYS_CLOSE = 12,
 	TE_SYS_SENDFILE = 13, /* size only: the bytes come from a file, not user memory */
+	TE_SYS_RECVMMSG = 14,
+	TE_SYS_SENDMMSG = 15,
+	TE_SYS__MAX = 16,
 };
 
 /* Capture modes in the policy map (bits). */
@@ -67,7 +75,25 @@ enum te_counter {
 	TE_CNT_CONN_TABLE_FULL = 5, /* a connection could not be tracked: conns map full */
 	TE_CNT_COPY_FAILED = 6, /* bpf_probe_read_user failed: bytes counted but not copied */
 	TE_CNT_SENDFILE_BYTES = 7, /* bytes sent by sendfile: reported as size-only events */
-	TE_CNT__MAX = 8,
+	TE_CNT_DISABLED_BYTES = 8, /* bytes on connections user space disabled: not copied */
+	TE_CNT_MMSG_UNACCOUNTED = 9, /* sendmmsg/recvmmsg messages past TE_MAX_MMSG_SIZES */
+	TE_CNT__MAX = 10,
+};
+
+/* Run-time settings user space writes into the object's .bss (variable te_cfg). */
+struct te_config {
+	__u32 self_tgid; /* the tracer: never captured */
+	__u8 capture_all_mode; /* enum te_mode bits for every process; 0: only the selected ones */
+	__u8 cgroups_enabled; /* look processes up in capture_cgroups too */
+	__u8 pad[2];
+	__u64 max_capture_bytes; /* bytes copied per syscall (a multiple of TE_MAX_DATA) */
+};
+
+/* Key of the per-connection disable map. */
+struct te_conn_key {
+	__u32 tgid;
+	__s32 fd;
+	__u64 gen;
 };
 
 /* A connection: the fd of a process, plus a generation (open time) so fd reuse never merges two. */

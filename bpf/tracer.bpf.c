@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * Socket capture for chosen processes, from syscall tracepoints only (kprobes and fentry may be
- * absent). Filter first: one policy lookup by tgid rejects every other process; then the fd must
- * be a TCP socket (IPv4/IPv6) before a byte is copied. Data is copied at sys_exit, when the size
- * the syscall really moved is known, from the buffer pointers saved at sys_enter.
+ * absent). Filter first: the policy (by tgid, by cgroup, or every process but the tracer)
+ * rejects other processes with one lookup; then the fd must be a TCP socket (IPv4/IPv6) before a
+ * byte is copied. Data is copied at sys_exit, when the size the syscall really moved is known,
+ * from the buffer pointers saved at sys_enter. Every exit program inlines only the copy path its
+ * syscall needs (flat buffer, iovec, msghdr, mmsghdr, size only).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -21,6 +23,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define S_IFSOCK 0140000
 #define MSG_PEEK 2
 #define EINPROGRESS 115
+
+/* Run-time settings; user space rewrites the .bss map. */
+volatile struct te_config te_cfg;
 
 /* Events are built in a per-CPU slot twice TE_MAX_DATA long, so that the verifier can prove every
  * copy at (pos < TE_MAX_DATA) of (len <= TE_MAX_DATA) bytes stays inside it. */
@@ -51,7 +56,7 @@ struct conn {
 
 /* Arguments saved at sys_enter for sys_exit, per thread. */
 struct pending_call {
-	__u64 buf; /* buffer, iovec array or msghdr */
+	__u64 buf; /* buffer, iovec array, msghdr or mmsghdr array */
 	__s32 fd;
 	__u32 count; /* iovcnt for readv/writev */
 	__u8 syscall; /* enum te_syscall */
@@ -72,10 +77,25 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* cgroup v2 id */
+	__type(value, struct policy);
+} capture_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct conn_key);
 	__type(value, struct conn);
 } conns SEC(".maps");
+
+/* Connections user space asked the kernel to stop copying (a protocol it doesn't parse). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct te_conn_key);
+	__type(value, __u8);
+} disabled_conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -98,21 +118,54 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Keep the layout types in the object's BTF for the generator even where no code names them. */
-struct te_open_event *unused_open_event __attribute__((unused));
-struct te_close_event *unused_close_event __attribute__((unused));
-struct te_data_event *unused_data_event __attribute__((unused));
+/* Probe stats of captured processes: [syscall * 2] entries, [syscall * 2 + 1] exits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TE_SYS__MAX * 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_stats SEC(".maps");
 
-static __always_inline void count(__u32 idx, __u64 n)
+/* Keeps the event layout types in the object's BTF (stack variables' types aren't) for
+ * scripts/gen-layout.mjs. Never called, so never loaded. */
+__noinline int te_layout_anchor(struct te_open_event *o, struct te_close_event *c,
+				struct te_data_event *d, struct te_conn_key *k)
 {
-	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	return o != 0 && c != 0 && d != 0 && k != 0;
+}
+
+static __always_inline void count_in(void *map, __u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
 	if (v)
 		*v += n;
 }
 
-static __always_inline struct policy *selected(__u32 tgid)
+static __always_inline void count(__u32 idx, __u64 n)
 {
-	return bpf_map_lookup_elem(&capture_pids, &tgid);
+	count_in(&counters, idx, n);
+}
+
+/* The capture mode of the current process (enum te_mode bits), 0 when it isn't captured. */
+static __always_inline __u8 policy_mode(__u32 tgid)
+{
+	struct policy *p;
+
+	if (tgid == te_cfg.self_tgid)
+		return 0;
+	p = bpf_map_lookup_elem(&capture_pids, &tgid);
+	if (p)
+		return p->mode;
+	if (te_cfg.capture_all_mode)
+		return te_cfg.capture_all_mode;
+	if (te_cfg.cgroups_enabled) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		p = bpf_map_lookup_elem(&capture_cgroups, &cg);
+		if (p)
+			return p->mode;
+	}
+	return 0;
 }
 
 /* The socket behind fd in the current task, or NULL when fd is not a socket. */
@@ -210,198 +263,279 @@ static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 coun
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call call = { .buf = buf, .fd = fd, .count = count_, .syscall = syscall };
 
-	if (!selected(id >> 32))
+	if (!policy_mode(id >> 32))
 		return 0;
+	count_in(&probe_stats, syscall * 2, 1);
 	bpf_map_update_elem(&pending, &id, &call, BPF_ANY);
 	return 0;
 }
 
-/* Copy `want` bytes of a flat user buffer to ev->data. */
-static __always_inline __u32 copy_flat(struct te_scratch *s, __u64 ubuf, __u64 want)
-{
-	__u32 len = want > TE_MAX_DATA ? TE_MAX_DATA : (__u32)want;
-
-	if (bpf_probe_read_user(s->ev.data, len, (void *)ubuf) != 0) {
-		count(TE_CNT_COPY_FAILED, 1);
-		return 0;
-	}
-	return len;
-}
-
-/* Copy up to `want` bytes spread over an iovec array to ev->data, walking TE_MAX_IOV entries. */
-static __always_inline __u32 copy_iov(struct te_scratch *s, __u64 uiov, __u32 iovcnt, __u64 want)
-{
-	__u32 pos = 0;
-
-	if (want > TE_MAX_DATA)
-		want = TE_MAX_DATA;
-	for (int i = 0; i < TE_MAX_IOV; i++) {
-		struct iovec iov;
-		__u64 n;
-
-		if (i >= iovcnt || pos >= want)
-			break;
-		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(iov))) != 0)
-			break;
-		n = iov.iov_len;
-		if (n > want - pos)
-			n = want - pos;
-		if (n > TE_MAX_DATA)
-			n = TE_MAX_DATA;
-		if (bpf_probe_read_user(&s->ev.data[pos & (TE_MAX_DATA - 1)], n, iov.iov_base) != 0) {
-			count(TE_CNT_COPY_FAILED, 1);
-			break;
-		}
-		pos += n;
-	}
-	return pos;
-}
-
-/* sys_exit of every data syscall: report the bytes it moved on a tracked (or newly seen) socket. */
-static __always_inline int on_data_exit(long ret)
+/* Takes the call saved at sys_enter; counts the exit. False when there is none. */
+static __always_inline bool take_call(struct pending_call *out)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
 	struct pending_call *call = bpf_map_lookup_elem(&pending, &id);
-	struct pending_call c;
-	struct conn_key key;
-	struct conn *conn;
-	struct te_scratch *s;
-	__u32 cpu = bpf_get_smp_processor_id();
-	__u8 dir;
-	__u64 *offp;
 
 	if (!call)
-		return 0;
-	c = *call;
+		return false;
+	*out = *call;
 	bpf_map_delete_elem(&pending, &id);
-	if (ret <= 0)
-		return 0;
+	count_in(&probe_stats, out->syscall * 2 + 1, 1);
+	return true;
+}
 
+/*
+ * Common sys_exit prologue of the data syscalls: the saved call, and whether its connection is
+ * captured (tracked, or found open and tracked now as role unknown), not disabled by user space,
+ * and moved something.
+ */
+static __always_inline bool data_call(long ret, __u8 dir, struct pending_call *call)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct conn_key key;
+	struct conn *conn;
+
+	if (!take_call(call) || ret <= 0)
+		return false;
 	key.tgid = tgid;
-	key.fd = c.fd;
+	key.fd = call->fd;
 	conn = bpf_map_lookup_elem(&conns, &key);
 	if (!conn) {
 		/* Opened before capture began (or before this process was selected). */
-		struct policy *p = selected(tgid);
-		struct sock *sk = tcp_sock_of_fd(c.fd);
+		__u8 mode = policy_mode(tgid);
+		struct sock *sk = tcp_sock_of_fd(call->fd);
 
-		if (!p || !sk)
-			return 0;
-		conn = open_conn(tgid, c.fd, TE_ROLE_UNKNOWN, sk, p->mode);
+		if (!mode || !sk)
+			return false;
+		conn = open_conn(tgid, call->fd, TE_ROLE_UNKNOWN, sk, mode);
 		if (!conn)
-			return 0;
+			return false;
 	}
 	if (conn->ignored)
-		return 0;
+		return false;
+	{
+		struct te_conn_key dk = { .tgid = tgid, .fd = call->fd, .gen = conn->gen };
 
-	switch (c.syscall) {
-	case TE_SYS_WRITE:
-	case TE_SYS_WRITEV:
-	case TE_SYS_SENDTO:
-	case TE_SYS_SENDMSG:
-	case TE_SYS_SENDFILE:
-		dir = TE_DIR_SEND;
-		offp = &conn->sent;
-		break;
-	default:
-		dir = TE_DIR_RECV;
-		offp = &conn->recv;
-	}
-
-	s = bpf_map_lookup_elem(&scratch, &cpu);
-	if (!s)
-		return 0;
-	fill_header(&s->ev.hdr, TE_EV_DATA, tgid, c.fd, conn->gen);
-	s->ev.offset = __sync_fetch_and_add(offp, (__u64)ret);
-	s->ev.size = ret;
-	s->ev.direction = dir;
-	s->ev.syscall = c.syscall;
-	s->ev.flags = 0;
-
-	switch (c.syscall) {
-	case TE_SYS_READV:
-	case TE_SYS_WRITEV:
-		s->ev.len = copy_iov(s, c.buf, c.count, ret);
-		break;
-	case TE_SYS_RECVMSG:
-	case TE_SYS_SENDMSG: {
-		struct user_msghdr msg;
-
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {
-			s->ev.len = 0;
-			count(TE_CNT_COPY_FAILED, 1);
-			break;
+		if (bpf_map_lookup_elem(&disabled_conns, &dk)) {
+			__sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, (__u64)ret);
+			count(TE_CNT_DISABLED_BYTES, ret);
+			return false;
 		}
-		s->ev.len = copy_iov(s, (__u64)msg.msg_iov, msg.msg_iovlen, ret);
-		break;
 	}
-	case TE_SYS_SENDFILE:
-		s->ev.len = 0;
-		count(TE_CNT_SENDFILE_BYTES, ret);
-		break;
-	default:
-		s->ev.len = copy_flat(s, c.buf, ret);
-	}
-	if ((__u64)ret > s->ev.len && c.syscall != TE_SYS_SENDFILE)
-		count(TE_CNT_BYTES_TRUNCATED, (__u64)ret - s->ev.len);
+	return true;
+}
 
-	/* len <= TE_MAX_DATA already; the mask is for the verifier, which sees the register clang
-	 * passes (clang may reuse the unclamped one): it bounds the size by the scratch slot. */
-	output(&s->ev, offsetof(struct te_data_event, data) + (s->ev.len & (2 * TE_MAX_DATA - 1)),
+/* Packs direction and syscall into one scalar argument of the global functions below. */
+#define META(dir, sys) (((__u32)(dir) << 8) | (sys))
+
+/* Bytes copied per syscall: te_cfg.max_capture_bytes, within [TE_MAX_DATA, chunks * TE_MAX_DATA]. */
+static __always_inline __u64 capture_cap(void)
+{
+	__u64 cap = te_cfg.max_capture_bytes;
+
+	if (cap < TE_MAX_DATA)
+		return TE_MAX_DATA;
+	if (cap > TE_MAX_CHUNKS * TE_MAX_DATA)
+		return TE_MAX_CHUNKS * TE_MAX_DATA;
+	return cap;
+}
+
+/*
+ * One data event: `len` bytes copied from user memory at `ubuf` (at most TE_MAX_DATA) stand for
+ * the next `size` bytes of the stream (len < size: the rest was not copied). A global function:
+ * the verifier checks it once, not at every call site, which keeps the walkers below cheap.
+ */
+__noinline int te_emit_piece(__u64 who, __u32 meta, __u64 ubuf, __u64 len, __u64 size)
+{
+	__u32 tgid = who >> 32;
+	__s32 fd = (__s32)who;
+	struct conn_key key = { .tgid = tgid, .fd = fd };
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u8 dir = meta >> 8;
+	__u8 sys = meta & 0xff;
+	struct te_scratch *s;
+	struct conn *conn;
+
+	conn = bpf_map_lookup_elem(&conns, &key);
+	s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!conn || !s)
+		return -1;
+	if (len > TE_MAX_DATA)
+		len = TE_MAX_DATA;
+	barrier_var(len);
+	if (len > TE_MAX_DATA)
+		return -1;
+	if (len > 0 && bpf_probe_read_user(s->ev.data, len, (void *)ubuf) != 0) {
+		count(TE_CNT_COPY_FAILED, 1);
+		len = 0;
+	}
+	fill_header(&s->ev.hdr, TE_EV_DATA, tgid, fd, conn->gen);
+	s->ev.offset = __sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, size);
+	s->ev.size = size;
+	s->ev.len = len;
+	s->ev.direction = dir;
+	s->ev.syscall = sys;
+	s->ev.flags = 0;
+	if (size > len && sys != TE_SYS_SENDFILE)
+		count(TE_CNT_BYTES_TRUNCATED, size - len);
+	/* len <= TE_MAX_DATA; the mask bounds the size for the verifier (clang may pass a register
+	 * it never clamped). */
+	output(&s->ev, offsetof(struct te_data_event, data) + (len & (2 * TE_MAX_DATA - 1)),
 	       TE_CNT_DATA_EVENTS);
 	return 0;
 }
 
+/*
+ * `total` bytes at `ubuf`: TE_MAX_DATA pieces while `budget` (bytes still to copy) lasts; the last
+ * event carries whatever was not copied. Returns the bytes copied.
+ */
+__noinline __u64 te_emit_range(__u64 who, __u32 meta, __u64 ubuf, __u64 total, __u64 budget)
+{
+	__u64 done = 0;
+	__u64 copied = 0;
+
+	for (int i = 0; i < TE_MAX_CHUNKS; i++) {
+		__u64 left = total - done;
+		__u64 len = left > TE_MAX_DATA ? TE_MAX_DATA : left;
+		__u64 size;
+
+		if (len > budget - copied)
+			len = budget - copied;
+		size = len < left && (copied + len >= budget || i == TE_MAX_CHUNKS - 1) ? left : len;
+		te_emit_piece(who, meta, ubuf + done, len, size);
+		done += size;
+		copied += len;
+		if (done >= total)
+			break;
+	}
+	return copied;
+}
+
+/* A flat buffer, up to the per-syscall cap. */
+__noinline int te_emit_flat(__u64 who, __u32 meta, __u64 ubuf, __u64 total)
+{
+	te_emit_range(who, meta, ubuf, total, capture_cap());
+	return 0;
+}
+
+/*
+ * An iovec array: each iovec as a range (pieces never span two iovecs), sharing the per-syscall
+ * cap; iovecs past TE_MAX_IOV are one size-only event.
+ */
+__noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u64 total)
+{
+	__u64 budget = capture_cap();
+	__u64 done = 0;
+
+	for (int i = 0; i < TE_MAX_IOV; i++) {
+		struct iovec iov;
+		__u64 take;
+
+		if (i >= iovcnt || done >= total)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(iov))) != 0)
+			break;
+		take = iov.iov_len < total - done ? iov.iov_len : total - done;
+		if (take == 0)
+			continue;
+		budget -= te_emit_range(who, meta, (__u64)iov.iov_base, take, budget);
+		done += take;
+	}
+	if (done < total)
+		te_emit_piece(who, meta, 0, 0, total - done);
+	return 0;
+}
+
 /* ---- data syscalls ---- */
+
+/* tgid and fd in one argument (BPF functions take at most five). */
+#define WHO(fd) ((bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)(fd))
+
+#define FLAT_EXIT(name, dir)                                                                       \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
+	{                                                                                          \
+		struct pending_call c;                                                             \
+		if (data_call(ctx->ret, dir, &c))                                                  \
+			te_emit_flat(WHO(c.fd), META(dir, c.syscall), c.buf, ctx->ret);        \
+		return 0;                                                                          \
+	}
+
+#define IOV_EXIT(name, dir)                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
+	{                                                                                          \
+		struct pending_call c;                                                             \
+		if (data_call(ctx->ret, dir, &c))                                                  \
+			te_emit_iov(WHO(c.fd), META(dir, c.syscall), c.buf, c.count, ctx->ret); \
+		return 0;                                                                          \
+	}
+
+#define MSG_EXIT(name, dir)                                                                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
+	{                                                                                          \
+		struct pending_call c;                                                             \
+		struct user_msghdr msg;                                                            \
+		if (!data_call(ctx->ret, dir, &c))                                                 \
+			return 0;                                                                  \
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {                  \
+			count(TE_CNT_COPY_FAILED, 1);                                              \
+			te_emit_piece(WHO(c.fd), META(dir, c.syscall), 0, 0, ctx->ret);         \
+			return 0;                                                                  \
+		}                                                                                  \
+		te_emit_iov(WHO(c.fd), META(dir, c.syscall), (__u64)msg.msg_iov,                \
+			    msg.msg_iovlen, ctx->ret);                                             \
+		return 0;                                                                          \
+	}
+
+/* sendmmsg/recvmmsg return a message count; each mmsghdr says how many bytes its message moved.
+ * TE_MAX_MMSG messages are copied, up to TE_MAX_MMSG_SIZES reported (the rest by size only). */
+#define MMSG_EXIT(name, dir)                                                                       \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
+	{                                                                                          \
+		struct pending_call c;                                                             \
+		long n = ctx->ret;                                                                 \
+		if (!data_call(n, dir, &c))                                                        \
+			return 0;                                                                  \
+		for (int i = 0; i < TE_MAX_MMSG_SIZES; i++) {                                      \
+			struct mmsghdr m;                                                          \
+			if (i >= n)                                                                \
+				return 0;                                                          \
+			if (bpf_probe_read_user(&m, sizeof(m),                                     \
+						(void *)(c.buf + i * sizeof(m))) != 0) {           \
+				count(TE_CNT_COPY_FAILED, 1);                                      \
+				return 0;                                                          \
+			}                                                                          \
+			if (m.msg_len == 0)                                                        \
+				continue;                                                          \
+			if (i < TE_MAX_MMSG)                                                       \
+				te_emit_iov(WHO(c.fd), META(dir, c.syscall),                    \
+					    (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen,        \
+					    m.msg_len);                                            \
+			else                                                                       \
+				te_emit_piece(WHO(c.fd), META(dir, c.syscall), 0, 0,            \
+					      m.msg_len);                                          \
+		}                                                                                  \
+		if (n > TE_MAX_MMSG_SIZES)                                                         \
+			count(TE_CNT_MMSG_UNACCOUNTED, n - TE_MAX_MMSG_SIZES);                     \
+		return 0;                                                                          \
+	}
 
 SEC("tracepoint/syscalls/sys_enter_read")
 int enter_read(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_READ, ctx->args[0], ctx->args[1], 0);
 }
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_data_exit(ctx->ret);
-}
+FLAT_EXIT(read, TE_DIR_RECV)
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int enter_write(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_WRITE, ctx->args[0], ctx->args[1], 0);
 }
-
-SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_data_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(TE_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_data_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(TE_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_data_exit(ctx->ret);
-}
+FLAT_EXIT(write, TE_DIR_SEND)
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
@@ -410,24 +544,28 @@ int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	return save_call(TE_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0);
 }
-
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_data_exit(ctx->ret);
-}
+FLAT_EXIT(recvfrom, TE_DIR_RECV)
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_SENDTO, ctx->args[0], ctx->args[1], 0);
 }
+FLAT_EXIT(sendto, TE_DIR_SEND)
 
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx)
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_data_exit(ctx->ret);
+	return save_call(TE_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2]);
 }
+IOV_EXIT(readv, TE_DIR_RECV)
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(TE_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+IOV_EXIT(writev, TE_DIR_SEND)
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
@@ -436,24 +574,30 @@ int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	return save_call(TE_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0);
 }
-
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_data_exit(ctx->ret);
-}
+MSG_EXIT(recvmsg, TE_DIR_RECV)
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_SENDMSG, ctx->args[0], ctx->args[1], 0);
 }
+MSG_EXIT(sendmsg, TE_DIR_SEND)
 
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+SEC("tracepoint/syscalls/sys_enter_recvmmsg")
+int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_data_exit(ctx->ret);
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	return save_call(TE_SYS_RECVMMSG, ctx->args[0], ctx->args[1], 0);
 }
+MMSG_EXIT(recvmmsg, TE_DIR_RECV)
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(TE_SYS_SENDMMSG, ctx->args[0], ctx->args[1], 0);
+}
+MMSG_EXIT(sendmmsg, TE_DIR_SEND)
 
 /* sendfile(out_fd, in_fd, offset, count): the bytes come from a file; only the size is reported,
  * so the stream offsets stay right and user space sees a marked gap. */
@@ -466,27 +610,32 @@ int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_data_exit(ctx->ret);
+	struct pending_call c;
+
+	if (data_call(ctx->ret, TE_DIR_SEND, &c)) {
+		count(TE_CNT_SENDFILE_BYTES, ctx->ret);
+		te_emit_piece(WHO(c.fd), META(TE_DIR_SEND, TE_SYS_SENDFILE), 0, 0, ctx->ret);
+	}
+	return 0;
 }
 
 /* ---- connection lifecycle ---- */
 
 static __always_inline int on_accept_exit(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call *call = bpf_map_lookup_elem(&pending, &id);
-	struct policy *p;
+	struct pending_call call;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 mode;
 	struct sock *sk;
 
-	if (!call)
+	if (!take_call(&call) || ret < 0)
 		return 0;
-	bpf_map_delete_elem(&pending, &id);
-	p = selected(id >> 32);
-	if (ret < 0 || !p)
+	mode = policy_mode(tgid);
+	if (!mode)
 		return 0;
 	sk = tcp_sock_of_fd(ret);
 	if (sk)
-		open_conn(id >> 32, ret, TE_ROLE_SERVER, sk, p->mode);
+		open_conn(tgid, ret, TE_ROLE_SERVER, sk, mode);
 	return 0;
 }
 
@@ -523,22 +672,19 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call *call = bpf_map_lookup_elem(&pending, &id);
-	struct policy *p;
+	struct pending_call call;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 mode;
 	struct sock *sk;
-	int fd;
 
-	if (!call)
+	if (!take_call(&call) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
 		return 0;
-	fd = call->fd;
-	bpf_map_delete_elem(&pending, &id);
-	p = selected(id >> 32);
-	if ((ctx->ret != 0 && ctx->ret != -EINPROGRESS) || !p)
+	mode = policy_mode(tgid);
+	if (!mode)
 		return 0;
-	sk = tcp_sock_of_fd(fd);
+	sk = tcp_sock_of_fd(call.fd);
 	if (sk)
-		open_conn(id >> 32, fd, TE_ROLE_CLIENT, sk, p->mode);
+		open_conn(tgid, call.fd, TE_ROLE_CLIENT, sk, mode);
 	return 0;
 }
 
@@ -550,16 +696,18 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct conn *conn;
 	struct te_close_event ev = {};
 
-	if (!selected(key.tgid))
-		return 0;
 	conn = bpf_map_lookup_elem(&conns, &key);
 	if (!conn)
 		return 0;
+	count_in(&probe_stats, TE_SYS_CLOSE * 2, 1);
 	if (!conn->ignored) {
+		struct te_conn_key dk = { .tgid = key.tgid, .fd = key.fd, .gen = conn->gen };
+
 		fill_header(&ev.hdr, TE_EV_CLOSE, key.tgid, key.fd, conn->gen);
 		ev.sent_bytes = conn->sent;
 		ev.recv_bytes = conn->recv;
 		output(&ev, sizeof(ev), TE_CNT_CLOSE_EVENTS);
+		bpf_map_delete_elem(&disabled_conns, &dk);
 	}
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
@@ -577,7 +725,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ptgid == ctgid) /* a new thread, not a new process */
 		return 0;
-	p = selected(ptgid);
+	p = bpf_map_lookup_elem(&capture_pids, &ptgid);
 	if (!p)
 		return 0;
 	inherited = *p;

@@ -17,6 +17,8 @@ const STRUCTS = [
   'te_open_event',
   'te_close_event',
   'te_data_event',
+  'te_config',
+  'te_conn_key',
 ];
 
 const btf = JSON.parse(
@@ -110,6 +112,15 @@ for (const sname of STRUCTS) {
     .map(([n, e]) => `    ${camel(n)}: ${e},`)
     .join('\n')}\n  };\n}\n`;
 }
+
+// The run-time settings live in .bss as `te_cfg`; user space rewrites that whole section, so it
+// must hold nothing else (then te_cfg is at offset 0: libbpf only fixes offsets up at load).
+const bss = btf.types.find((t) => t.kind === 'DATASEC' && t.name === '.bss');
+const bssVars = (bss?.vars ?? []).map((v) => ({ ...v, name: byId.get(v.type_id)?.name }));
+if (bssVars.length !== 1 || bssVars[0].name !== 'te_cfg') {
+  throw new Error(`gen-layout: .bss must hold only te_cfg, found ${JSON.stringify(bssVars)}`);
+}
+out += `\n/** Size of the object's .bss section: \`struct te_config te_cfg\` alone, at offset 0. */\nexport const BSS_SIZE = ${byName.get('te_config').size};\n`;
 
 if (process.argv.includes('--check')) {
   const current = existsSync(target) ? readFileSync(target, 'utf8') : '';

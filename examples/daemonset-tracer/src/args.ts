@@ -7,17 +7,21 @@ export interface CliArgs {
   readonly help: boolean;
   readonly configPath?: string;
   readonly pids: number[];
+  readonly cgroups: string[];
+  readonly all: boolean;
   readonly exporter?: 'otlp' | 'console' | 'jsonl';
   readonly output?: string;
   readonly mode?: 'ingress' | 'egress' | 'ingress_and_egress';
 }
 
 /** Usage text. */
-export const USAGE = `usage: ebpf-tracer [--config FILE] [--pid PID]... [--mode ingress|egress|ingress_and_egress]
+export const USAGE = `usage: ebpf-tracer [--config FILE] [--pid PID]... [--cgroup PATH]... [--all]
+                   [--mode ingress|egress|ingress_and_egress]
                    [--exporter otlp|console|jsonl] [--output FILE]
 
-Captures the HTTP traffic of the given processes (and their children) with eBPF and exports
-one span per request. Needs root. OTLP settings come from OTEL_EXPORTER_OTLP_* variables.`;
+Captures the HTTP traffic of the given processes (and their children), of the processes in the
+given cgroups, or of every process (--all), with eBPF, and exports one span per request. Needs
+root. OTLP settings come from OTEL_EXPORTER_OTLP_* variables.`;
 
 const EXPORTERS = ['otlp', 'console', 'jsonl'] as const;
 const MODES = ['ingress', 'egress', 'ingress_and_egress'] as const;
@@ -34,6 +38,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         help: { type: 'boolean', short: 'h' },
         config: { type: 'string', short: 'c' },
         pid: { type: 'string', short: 'p', multiple: true },
+        cgroup: { type: 'string', multiple: true },
+        all: { type: 'boolean' },
         exporter: { type: 'string', short: 'e' },
         output: { type: 'string', short: 'o' },
         mode: { type: 'string', short: 'm' },
@@ -69,6 +75,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     help: values.help === true,
     configPath: values.config as string | undefined,
     pids,
+    cgroups: (values.cgroup as string[] | undefined) ?? [],
+    all: values.all === true,
     exporter: exporter as CliArgs['exporter'],
     output: values.output as string | undefined,
     mode: mode as CliArgs['mode'],

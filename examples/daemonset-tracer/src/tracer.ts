@@ -3,7 +3,7 @@
  * with stats logging and a clean stop that flushes everything already captured.
  */
 import { existsSync } from 'node:fs';
-import { Subject, lastValueFrom, defaultIfEmpty } from 'rxjs';
+import { Subject, lastValueFrom, defaultIfEmpty, of } from 'rxjs';
 import {
   ErrorCode,
   Stats,
@@ -30,6 +30,8 @@ export interface TracerOptions {
   readonly config: TracerConfig;
   readonly logger: Logger;
   readonly pids: readonly number[];
+  readonly cgroups?: readonly string[];
+  readonly all?: boolean;
   readonly mode?: CaptureMode;
   readonly exporter?: 'otlp' | 'console' | 'jsonl';
   readonly output?: string;
@@ -86,11 +88,14 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   const { config, logger } = opts;
   const stats = new Stats();
   const pids = [...new Set([...opts.pids, ...config.pids])];
-  if (pids.length === 0)
+  const cgroups = [...new Set([...(opts.cgroups ?? []), ...config.cgroups.map(String)])];
+  const all = opts.all === true || config.capture_all;
+  if (pids.length === 0 && cgroups.length === 0 && !all) {
     throw new TracerError(
       ErrorCode.Usage,
-      'no process selected: give --pid PID (or pids: in the config)',
+      'no process selected: give --pid PID, --cgroup PATH or --all (or pids:, cgroups:, capture_all: in the config)',
     );
+  }
   for (const pid of pids) {
     if (!existsSync(`${config.proc_fs_path}/${pid}`))
       throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
@@ -102,11 +107,18 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   logger.info({ config, exporter: kind, pids }, 'effective configuration');
 
   const stop$ = new Subject<void>();
+  const disable$ = new Subject<string>();
+  const mode = opts.mode ?? config.mode;
   let exportErrors = 0;
   const pipeline = bpfSource({
-    pids,
-    mode: opts.mode ?? config.mode,
+    policy$: of({
+      processes: pids.map((pid) => ({ pid, mode })),
+      cgroups: cgroups.map((cgroup) => ({ cgroup, mode })),
+      ...(all ? { all: mode } : {}),
+    }),
     ringBufferBytes: config.perfmap_queue_size,
+    maxCaptureBytes: config.max_syscall_capture_bytes,
+    disable$,
     stats,
     stopOn: stop$,
     onReady: (info) => {
@@ -124,13 +136,18 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       );
       logger.info('tracer ready');
     },
-    onPolicyApplied: ({ pids: selected, missing }) => {
-      logger.info({ pids: selected }, 'capture policy applied');
+    onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds }) => {
+      logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
       if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
     },
   }).pipe(
     reassemble({ stats }),
-    parseHttp1({ stats, maxBodyBytes: config.max_body_size }),
+    // Connections that turn out not to be HTTP/1 stop being copied in the kernel.
+    parseHttp1({
+      stats,
+      maxBodyBytes: config.max_body_size,
+      onUnsupported: (id) => disable$.next(id),
+    }),
     toSpans({
       redactHeaders: config.redact_headers,
       captureBodies: config.capture_bodies,
@@ -151,6 +168,10 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     defaultIfEmpty(undefined),
   );
 
+  const logStats = () => {
+    logger.info(stats.snapshot(), 'stats');
+    logger.info(stats.probeSnapshot(), 'probe stat');
+  };
   const statsTimer =
     config.stats_interval > 0
       ? setInterval(() => logger.info(stats.snapshot(), 'stats'), config.stats_interval * 1000)
@@ -160,7 +181,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   const done = lastValueFrom(pipeline).then(
     async () => {
       if (statsTimer) clearInterval(statsTimer);
-      logger.info(stats.snapshot(), 'stats');
+      logStats();
       await exporter.forceFlush?.();
       await exporter.shutdown();
     },

@@ -9,7 +9,7 @@ import {
   type KernelEvent,
 } from '@traceable-ebpf/core';
 import { decodeBatch } from './decode.js';
-import { Counter } from './generated/layout.js';
+import { Counter, Syscall } from './generated/layout.js';
 import type { CaptureMode, CapturePolicy, FromWorker, ToWorker, WorkerConfig } from './protocol.js';
 import { preflight, type SystemInfo } from './system.js';
 
@@ -31,6 +31,16 @@ export interface BpfSourceOptions {
    * memory stays bounded when the pipeline can't keep up. Default 8.
    */
   readonly maxBatchesInFlight?: number;
+  /**
+   * Bytes copied per syscall, in 16 KiB events (at most 128 KiB); the full size of larger calls
+   * is always reported. Default 64 KiB.
+   */
+  readonly maxCaptureBytes?: number;
+  /**
+   * Connection ids (`tgid:fd:generation`) the kernel should stop copying: a protocol nothing
+   * parses. The connection's offsets still advance; its close is still reported.
+   */
+  readonly disable$?: Obs<string>;
   /** How often the kernel counters are read. Default 1000 ms. */
   readonly countersIntervalMs?: number;
   /** The compiled BPF object. Default: the one built into this package. */
@@ -45,7 +55,11 @@ export interface BpfSourceOptions {
    */
   readonly stopOn?: Obs<unknown>;
   /** Called when the policy was written, with the pids selected and the ones that don't exist. */
-  readonly onPolicyApplied?: (applied: { pids: number[]; missing: number[] }) => void;
+  readonly onPolicyApplied?: (applied: {
+    pids: number[];
+    missing: number[];
+    cgroups: string[];
+  }) => void;
 }
 
 /** Default location of the compiled object inside this package. */
@@ -58,7 +72,13 @@ const KERNEL_COUNTERS = [
   [Counter.TE_CNT_CONN_TABLE_FULL, 'ConnTableFull'],
   [Counter.TE_CNT_COPY_FAILED, 'KernelCopyFailed'],
   [Counter.TE_CNT_SENDFILE_BYTES, 'SendfileBytes'],
+  [Counter.TE_CNT_DISABLED_BYTES, 'BytesOnDisabledConnections'],
+  [Counter.TE_CNT_MMSG_UNACCOUNTED, 'MmsgMessagesUnaccounted'],
 ] as const;
+
+const SYSCALL_NAMES = Object.entries(Syscall)
+  .filter(([k]) => k !== 'TE_SYS__MAX')
+  .map(([k, v]) => [v, k.replace(/^TE_SYS_/, '').toLowerCase()] as const);
 
 /**
  * Socket events of the selected processes, from the kernel. Subscribing loads and attaches the
@@ -89,10 +109,12 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       ringBufferBytes: options.ringBufferBytes ?? 16 << 20,
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
+      maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
     const send = (msg: ToWorker) => worker.postMessage(msg);
     let policySub: { unsubscribe(): void } | undefined;
+    let disableSub: { unsubscribe(): void } | undefined;
     let stopped = false;
     const stopSub = options.stopOn?.subscribe(() => {
       if (stopped) return;
@@ -113,16 +135,28 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
         }
         case 'counters':
           for (const [idx, name] of KERNEL_COUNTERS) stats.set(name, msg.values[idx] ?? 0);
+          for (const [idx, name] of SYSCALL_NAMES) {
+            const entries = msg.probes[idx * 2] ?? 0;
+            const exits = msg.probes[idx * 2 + 1] ?? 0;
+            if (entries || exits) stats.setProbe(name, entries, exits);
+          }
           break;
         case 'ready':
           policySub = policy$.subscribe({
             next: (policy) => send({ type: 'policy', policy }),
             error: (err) => subscriber.error(err),
           });
+          disableSub = options.disable$?.subscribe((id) => {
+            const [tgid, fd, gen] = id.split(':').map(Number);
+            if (tgid === undefined || fd === undefined || gen === undefined || Number.isNaN(gen))
+              return;
+            stats.inc('ConnectionsDisabled');
+            send({ type: 'disable', tgid, fd, gen });
+          });
           options.onReady?.({ ...info, libbpfVersion: msg.libbpfVersion, programs: msg.programs });
           break;
         case 'policy-applied':
-          options.onPolicyApplied?.({ pids: msg.pids, missing: msg.missing });
+          options.onPolicyApplied?.({ pids: msg.pids, missing: msg.missing, cgroups: msg.cgroups });
           break;
         case 'error':
           subscriber.error(new TracerError(msg.code as ErrorCodeValue, msg.message));
@@ -144,6 +178,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
 
     return () => {
       policySub?.unsubscribe();
+      disableSub?.unsubscribe();
       stopSub?.unsubscribe();
       if (!stopped) send({ type: 'stop' });
       stopped = true;

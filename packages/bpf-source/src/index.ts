@@ -3,6 +3,6 @@
  * @packageDocumentation
  */
 export { bpfSource, DEFAULT_OBJECT_PATH, type BpfSourceOptions } from './bpf-source.js';
-export type { CaptureMode, CapturePolicy, ProcessSelector } from './protocol.js';
+export type { CaptureMode, CapturePolicy, ProcessSelector, CgroupSelector } from './protocol.js';
 export { preflight, checkPrivileges, findBtf, ensureTracefs, type SystemInfo } from './system.js';
 export { decodeBatch, formatAddress } from './decode.js';

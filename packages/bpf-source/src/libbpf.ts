@@ -14,6 +14,9 @@ export interface Libbpf {
   objectLoad(obj: unknown): number;
   objectClose(obj: unknown): void;
   findMap(obj: unknown, name: string): unknown;
+  /** Iterates an object's maps (prev null: the first). */
+  nextMap(obj: unknown, prev: unknown): unknown;
+  mapName(map: unknown): string;
   nextProgram(obj: unknown, prev: unknown): unknown;
   programName(prog: unknown): string;
   programAttach(prog: unknown): unknown;
@@ -76,6 +79,8 @@ export function loadLibbpf(): Libbpf {
   const load = lib.func('int bpf_object__load(void *obj)');
   const close = lib.func('void bpf_object__close(void *obj)');
   const findMap = lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)');
+  const nextMap = lib.func('void *bpf_object__next_map(void *obj, void *prev)');
+  const mapName = lib.func('const char *bpf_map__name(void *map)');
   const nextProg = lib.func('void *bpf_object__next_program(void *obj, void *prev)');
   const progName = lib.func('const char *bpf_program__name(void *prog)');
   const attach = lib.func('void *bpf_program__attach(void *prog)');
@@ -104,6 +109,8 @@ export function loadLibbpf(): Libbpf {
     },
     objectClose: (obj) => close(obj),
     findMap: (obj, name) => findMap(obj, name),
+    nextMap: (obj, prev) => nextMap(obj, prev),
+    mapName: (map) => mapName(map) as string,
     nextProgram: (obj, prev) => nextProg(obj, prev),
     programName: (prog) => progName(prog) as string,
     programAttach: (prog) => attach(prog),

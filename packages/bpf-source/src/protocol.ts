@@ -9,9 +9,22 @@ export interface ProcessSelector {
   readonly mode: CaptureMode;
 }
 
-/** The capture policy: the full set of selected processes (children are added automatically). */
+/** Processes selected by cgroup (v2): every process in it, its children included. */
+export interface CgroupSelector {
+  /** The cgroup's directory under /sys/fs/cgroup, or its id (the directory's inode number). */
+  readonly cgroup: string | bigint;
+  readonly mode: CaptureMode;
+}
+
+/**
+ * The capture policy, whole: each value replaces the previous one. Selected processes' children
+ * are added automatically; the tracer's own process is never captured.
+ */
 export interface CapturePolicy {
   readonly processes: readonly ProcessSelector[];
+  readonly cgroups?: readonly CgroupSelector[];
+  /** Capture every process (but the tracer) in this mode. */
+  readonly all?: CaptureMode;
 }
 
 /** Start-up parameters of the worker. */
@@ -21,6 +34,8 @@ export interface WorkerConfig {
   readonly countersIntervalMs: number;
   /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
   readonly maxBatchesInFlight: number;
+  /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */
+  readonly maxCaptureBytes: number;
 }
 
 /** Main → worker. */
@@ -28,14 +43,17 @@ export type ToWorker =
   | { type: 'policy'; policy: CapturePolicy }
   /** The main thread finished one batch. */
   | { type: 'ack' }
+  /** Stop copying this connection's bytes (a protocol nobody parses). */
+  | { type: 'disable'; tgid: number; fd: number; gen: number }
   | { type: 'stop' };
 
 /** Worker → main. */
 export type FromWorker =
   | { type: 'ready'; libbpfVersion: string; programs: string[] }
   | { type: 'batch'; buffer: ArrayBuffer; length: number; records: number }
-  | { type: 'counters'; values: number[] }
-  | { type: 'policy-applied'; pids: number[]; missing: number[] }
+  /** Kernel counters (enum te_counter) and probe stats ([syscall * 2] entries, [+1] exits). */
+  | { type: 'counters'; values: number[]; probes: number[] }
+  | { type: 'policy-applied'; pids: number[]; missing: number[]; cgroups: string[] }
   | { type: 'error'; code: string; message: string }
   /** Capture has stopped and every captured event was posted; detaching goes on. */
   | { type: 'drained' }

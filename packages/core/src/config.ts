@@ -38,6 +38,18 @@ export const configSchema = z
     mode: mode.default('ingress_and_egress'),
     /** Processes to capture (with their descendants), besides --pid. */
     pids: z.array(z.number().int().positive()).default([]),
+    /** cgroup v2 directories (or ids) whose processes are captured, besides --cgroup. */
+    cgroups: z.array(z.union([z.string().min(1), z.number().int().positive()])).default([]),
+    /** Capture every process on the machine (the tracer excepted), besides --all. */
+    capture_all: z.boolean().default(false),
+    /** Bytes copied per syscall, in 16 KiB events; larger calls report their full size. */
+    max_syscall_capture_bytes: z
+      .number()
+      .int()
+      .min(16384)
+      .max(131072)
+      .refine((n) => n % 16384 === 0, 'must be a multiple of 16384')
+      .default(65536),
     /** Body bytes kept per message (the full size is always reported). */
     max_body_size: z
       .number()

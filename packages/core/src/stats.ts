@@ -12,6 +12,10 @@ export const COUNTERS = {
   ConnTableFull: 'connections the kernel could not track (conns map full)',
   KernelCopyFailed: 'kernel copies of user memory that failed',
   SendfileBytes: 'bytes sent with sendfile (sizes reported, contents not captured)',
+  BytesOnDisabledConnections:
+    'bytes on connections whose copying was disabled (unparsed protocols)',
+  MmsgMessagesUnaccounted: 'sendmmsg/recvmmsg messages past the 64 the kernel reports per call',
+  ConnectionsDisabled: 'connections the kernel was told to stop copying',
   GapsAbsorbedInBodies:
     'stream gaps that fell inside a message body of known length (message kept)',
   TotalRequestsParsed: 'HTTP requests parsed',
@@ -37,9 +41,20 @@ export const COUNTERS = {
 /** A counter name. */
 export type CounterName = keyof typeof COUNTERS;
 
-/** A set of named counters and high-water marks. */
+/** A set of named counters and high-water marks, and probe stats per syscall. */
 export class Stats {
   private readonly values = new Map<CounterName, number>();
+  private readonly probes = new Map<string, readonly [entries: number, exits: number]>();
+
+  /** Sets the probe stats of one syscall: calls entered and exited by captured processes. */
+  setProbe(syscall: string, entries: number, exits: number): void {
+    this.probes.set(syscall, [entries, exits]);
+  }
+
+  /** Probe stats as `{ syscall: [entries, exits] }`. */
+  probeSnapshot(): Record<string, readonly [number, number]> {
+    return Object.fromEntries(this.probes);
+  }
 
   /** Adds `n` (default 1) to a counter. */
   inc(name: CounterName, n = 1): void {

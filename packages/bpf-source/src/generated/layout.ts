@@ -13,6 +13,15 @@ export const TE_MAX_DATA = 16384;
 /** `TE_MAX_IOV` from bpf/events.h. */
 export const TE_MAX_IOV = 16;
 
+/** `TE_MAX_CHUNKS` from bpf/events.h. */
+export const TE_MAX_CHUNKS = 8;
+
+/** `TE_MAX_MMSG` from bpf/events.h. */
+export const TE_MAX_MMSG = 8;
+
+/** `TE_MAX_MMSG_SIZES` from bpf/events.h. */
+export const TE_MAX_MMSG_SIZES = 64;
+
 /** `enum te_event_kind` from bpf/events.h. */
 export const EventKind = {
   TE_EV_OPEN: 1,
@@ -48,6 +57,9 @@ export const Syscall = {
   TE_SYS_CONNECT: 11,
   TE_SYS_CLOSE: 12,
   TE_SYS_SENDFILE: 13,
+  TE_SYS_RECVMMSG: 14,
+  TE_SYS_SENDMMSG: 15,
+  TE_SYS__MAX: 16,
 } as const;
 
 /** `enum te_mode` from bpf/events.h. */
@@ -66,7 +78,9 @@ export const Counter = {
   TE_CNT_CONN_TABLE_FULL: 5,
   TE_CNT_COPY_FAILED: 6,
   TE_CNT_SENDFILE_BYTES: 7,
-  TE_CNT__MAX: 8,
+  TE_CNT_DISABLED_BYTES: 8,
+  TE_CNT_MMSG_UNACCOUNTED: 9,
+  TE_CNT__MAX: 10,
 } as const;
 
 /** Byte offsets of `struct te_conn_id` (size 16). */
@@ -218,3 +232,58 @@ export function readRawDataEvent(v: DataView, o: number): RawDataEvent {
     flags: v.getUint16(o + 54, true),
   };
 }
+
+/** Byte offsets of `struct te_config` (size 16). */
+export const CONFIG_OFFSETS = {
+  sizeof: 16,
+  self_tgid: 0,
+  capture_all_mode: 4,
+  cgroups_enabled: 5,
+  pad: 6,
+  max_capture_bytes: 8,
+} as const;
+
+/** `struct te_config` as read from a record (arrays are views, not copies). */
+export interface RawConfig {
+  selfTgid: number;
+  captureAllMode: number;
+  cgroupsEnabled: number;
+  maxCaptureBytes: number;
+}
+
+/** Reads `struct te_config` at byte offset `o` of `v`. */
+export function readRawConfig(v: DataView, o: number): RawConfig {
+  return {
+    selfTgid: v.getUint32(o + 0, true),
+    captureAllMode: v.getUint8(o + 4),
+    cgroupsEnabled: v.getUint8(o + 5),
+    maxCaptureBytes: u64(v, o + 8),
+  };
+}
+
+/** Byte offsets of `struct te_conn_key` (size 16). */
+export const CONN_KEY_OFFSETS = {
+  sizeof: 16,
+  tgid: 0,
+  fd: 4,
+  gen: 8,
+} as const;
+
+/** `struct te_conn_key` as read from a record (arrays are views, not copies). */
+export interface RawConnKey {
+  tgid: number;
+  fd: number;
+  gen: number;
+}
+
+/** Reads `struct te_conn_key` at byte offset `o` of `v`. */
+export function readRawConnKey(v: DataView, o: number): RawConnKey {
+  return {
+    tgid: v.getUint32(o + 0, true),
+    fd: v.getInt32(o + 4, true),
+    gen: u64(v, o + 8),
+  };
+}
+
+/** Size of the object's .bss section: `struct te_config te_cfg` alone, at offset 0. */
+export const BSS_SIZE = 16;

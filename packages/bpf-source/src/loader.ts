@@ -1,0 +1,245 @@
+/**
+ * The loaded BPF object, in the worker: open → load (signals blocked, retried on EAGAIN) →
+ * attach, and the maps user space writes: the run-time config (.bss), the capture policy, the
+ * per-connection disable map; and the counters it reads.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { ErrorCode, TracerError, type ErrorCodeValue } from '@traceable-ebpf/core';
+import { loadLibbpf, type Libbpf } from './libbpf.js';
+import {
+  BSS_SIZE,
+  CONFIG_OFFSETS,
+  CONN_KEY_OFFSETS,
+  Counter,
+  Mode,
+  Syscall,
+} from './generated/layout.js';
+import type { CaptureMode, CapturePolicy, WorkerConfig } from './protocol.js';
+import { parentPids, withDescendants } from './processes.js';
+
+const EPERM = 1;
+const EAGAIN = 11;
+const LOAD_ATTEMPTS = 5;
+const BPF_ANY = 0;
+
+/** Capture mode → enum te_mode bits. */
+export const MODE_BITS: Record<CaptureMode, number> = {
+  ingress: Mode.TE_MODE_INGRESS,
+  egress: Mode.TE_MODE_EGRESS,
+  ingress_and_egress: Mode.TE_MODE_INGRESS | Mode.TE_MODE_EGRESS,
+};
+
+function fail(code: ErrorCodeValue, what: string, lib: Libbpf): never {
+  const err = lib.errno();
+  if (err === EPERM) {
+    throw new TracerError(
+      ErrorCode.NoPrivilege,
+      `${what}: operation not permitted (run as root, or with CAP_BPF + CAP_PERFMON)`,
+    );
+  }
+  const reason = lib
+    .recentLog()
+    .filter((l) => /error|fail|invalid|unknown|not/i.test(l))
+    .slice(-3)
+    .join(' | ');
+  throw new TracerError(code, `${what} (errno ${err})${reason ? `: ${reason}` : ''}`);
+}
+
+/** The cgroup v2 id of a cgroup directory (its inode number), or the id itself. */
+export function cgroupId(cgroup: string | bigint): bigint {
+  if (typeof cgroup === 'bigint') return cgroup;
+  if (/^\d+$/.test(cgroup)) return BigInt(cgroup);
+  try {
+    return statSync(cgroup, { bigint: true }).ino;
+  } catch {
+    throw new TracerError(ErrorCode.Config, `cgroup ${cgroup} not found`);
+  }
+}
+
+/** A loaded and attached tracer object. */
+export class LoadedObject {
+  readonly lib: Libbpf;
+  readonly programs: string[] = [];
+  readonly ncpus: number;
+  private readonly obj: unknown;
+  private readonly links: unknown[] = [];
+  private readonly fds: Record<
+    'events' | 'pids' | 'cgroups' | 'disabled' | 'counters' | 'probes' | 'bss',
+    number
+  >;
+  private appliedPids = new Set<number>();
+  private appliedCgroups = new Set<bigint>();
+  private settings = { captureAllMode: 0, cgroupsEnabled: 0 };
+
+  constructor(private readonly config: WorkerConfig) {
+    if (!existsSync(config.objectPath)) {
+      throw new TracerError(
+        ErrorCode.NoBpfObject,
+        `BPF object ${config.objectPath} not found: run pnpm build`,
+      );
+    }
+    const lib = (this.lib = loadLibbpf());
+    this.ncpus = lib.numPossibleCpus();
+    // The verifier gives up with EAGAIN when a signal is pending; loading blocks signals, and a
+    // fresh object is tried a few times before the failure is reported.
+    let obj: unknown;
+    for (let attempt = 1; ; attempt++) {
+      const o = lib.objectOpenFile(config.objectPath);
+      if (!o) fail(ErrorCode.BpfLoad, `cannot open ${config.objectPath}`, lib);
+      lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
+      lib.mapSetMaxEntries(this.map(o, 'scratch'), this.ncpus);
+      if (lib.objectLoad(o) === 0) {
+        obj = o;
+        break;
+      }
+      const errno = lib.errno();
+      if (errno !== EAGAIN || attempt >= LOAD_ATTEMPTS)
+        fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
+      lib.objectClose(o);
+    }
+    this.obj = obj;
+    let bss: unknown;
+    for (let m = lib.nextMap(obj, null); m; m = lib.nextMap(obj, m))
+      if (lib.mapName(m).endsWith('.bss')) bss = m;
+    if (!bss) throw new TracerError(ErrorCode.BpfLoad, 'BPF object has no .bss map');
+    this.fds = {
+      events: lib.mapFd(this.map(obj, 'events')),
+      pids: lib.mapFd(this.map(obj, 'capture_pids')),
+      cgroups: lib.mapFd(this.map(obj, 'capture_cgroups')),
+      disabled: lib.mapFd(this.map(obj, 'disabled_conns')),
+      counters: lib.mapFd(this.map(obj, 'counters')),
+      probes: lib.mapFd(this.map(obj, 'probe_stats')),
+      bss: lib.mapFd(bss),
+    };
+    this.writeSettings();
+    for (let prog = lib.nextProgram(obj, null); prog; prog = lib.nextProgram(obj, prog)) {
+      const name = lib.programName(prog);
+      if (name === 'te_layout_anchor') continue;
+      const link = lib.programAttach(prog);
+      if (!link) {
+        for (const l of this.links) lib.linkDestroy(l);
+        fail(ErrorCode.BpfAttach, `cannot attach ${name}`, lib);
+      }
+      this.links.push(link);
+      this.programs.push(name);
+    }
+  }
+
+  /** The ring buffer's map fd. */
+  get eventsFd(): number {
+    return this.fds.events;
+  }
+
+  private map(obj: unknown, name: string): unknown {
+    const m = this.lib.findMap(obj, name);
+    if (!m) throw new TracerError(ErrorCode.BpfLoad, `BPF object has no map '${name}'`);
+    return m;
+  }
+
+  /** Rewrites te_cfg (the whole .bss). */
+  private writeSettings(): void {
+    const v = Buffer.alloc(BSS_SIZE);
+    v.writeUInt32LE(process.pid, CONFIG_OFFSETS.self_tgid);
+    v.writeUInt8(this.settings.captureAllMode, CONFIG_OFFSETS.capture_all_mode);
+    v.writeUInt8(this.settings.cgroupsEnabled, CONFIG_OFFSETS.cgroups_enabled);
+    v.writeBigUInt64LE(BigInt(this.config.maxCaptureBytes), CONFIG_OFFSETS.max_capture_bytes);
+    if (this.lib.mapUpdate(this.fds.bss, Buffer.alloc(4), v, BPF_ANY) !== 0)
+      fail(ErrorCode.BpfLoad, 'cannot write the tracer settings', this.lib);
+  }
+
+  /**
+   * Makes the kernel's policy maps match `policy`: selected processes with their living
+   * descendants (later children are added in the kernel at fork), cgroups, capture-all.
+   */
+  applyPolicy(policy: CapturePolicy): { pids: number[]; missing: number[]; cgroups: string[] } {
+    const parents = parentPids();
+    const wanted = new Map<number, { mode: number; inherited: boolean }>();
+    const missing: number[] = [];
+    for (const sel of policy.processes) {
+      if (!parents.has(sel.pid)) {
+        missing.push(sel.pid);
+        continue;
+      }
+      for (const pid of withDescendants([sel.pid], parents)) {
+        if (pid === process.pid) continue; // never capture the tracer itself
+        wanted.set(pid, { mode: MODE_BITS[sel.mode], inherited: pid !== sel.pid });
+      }
+    }
+    const key = Buffer.alloc(4);
+    const value = Buffer.alloc(4);
+    for (const pid of this.appliedPids) {
+      if (wanted.has(pid)) continue;
+      key.writeUInt32LE(pid);
+      this.lib.mapDelete(this.fds.pids, key);
+    }
+    for (const [pid, sel] of wanted) {
+      key.writeUInt32LE(pid);
+      value.writeUInt8(sel.mode, 0);
+      value.writeUInt8(sel.inherited ? 1 : 0, 1);
+      this.lib.mapUpdate(this.fds.pids, key, value, BPF_ANY);
+    }
+    this.appliedPids = new Set(wanted.keys());
+
+    const cgroups = new Map<bigint, number>();
+    for (const sel of policy.cgroups ?? []) cgroups.set(cgroupId(sel.cgroup), MODE_BITS[sel.mode]);
+    const ckey = Buffer.alloc(8);
+    for (const id of this.appliedCgroups) {
+      if (cgroups.has(id)) continue;
+      ckey.writeBigUInt64LE(id);
+      this.lib.mapDelete(this.fds.cgroups, ckey);
+    }
+    for (const [id, mode] of cgroups) {
+      ckey.writeBigUInt64LE(id);
+      value.fill(0);
+      value.writeUInt8(mode, 0);
+      this.lib.mapUpdate(this.fds.cgroups, ckey, value, BPF_ANY);
+    }
+    this.appliedCgroups = new Set(cgroups.keys());
+    this.settings = {
+      captureAllMode: policy.all ? MODE_BITS[policy.all] : 0,
+      cgroupsEnabled: cgroups.size > 0 ? 1 : 0,
+    };
+    this.writeSettings();
+    return { pids: [...wanted.keys()], missing, cgroups: [...cgroups.keys()].map(String) };
+  }
+
+  /** Stops copying one connection (the kernel still advances its offsets). */
+  disable(tgid: number, fd: number, gen: number): void {
+    const key = Buffer.alloc(CONN_KEY_OFFSETS.sizeof);
+    key.writeUInt32LE(tgid, CONN_KEY_OFFSETS.tgid);
+    key.writeInt32LE(fd, CONN_KEY_OFFSETS.fd);
+    key.writeBigUInt64LE(BigInt(gen), CONN_KEY_OFFSETS.gen);
+    this.lib.mapUpdate(this.fds.disabled, key, Buffer.from([1]), BPF_ANY);
+  }
+
+  private sumPerCpu(fd: number, n: number): number[] {
+    const key = Buffer.alloc(4);
+    const values = Buffer.alloc(8 * this.ncpus);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      key.writeUInt32LE(i);
+      let sum = 0;
+      if (this.lib.mapLookup(fd, key, values) === 0) {
+        for (let c = 0; c < this.ncpus; c++) sum += Number(values.readBigUInt64LE(8 * c));
+      }
+      out.push(sum);
+    }
+    return out;
+  }
+
+  /** Kernel counters (enum te_counter), summed over CPUs. */
+  counters(): number[] {
+    return this.sumPerCpu(this.fds.counters, Counter.TE_CNT__MAX);
+  }
+
+  /** Probe stats: [syscall * 2] entries, [syscall * 2 + 1] exits, summed over CPUs. */
+  probes(): number[] {
+    return this.sumPerCpu(this.fds.probes, Syscall.TE_SYS__MAX * 2);
+  }
+
+  /** Detaches every probe (in parallel: each waits for an RCU grace period) and closes. */
+  async close(): Promise<void> {
+    await Promise.all(this.links.map((link) => this.lib.linkDestroyAsync(link)));
+    this.lib.objectClose(this.obj);
+  }
+}
