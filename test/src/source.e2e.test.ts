@@ -1,0 +1,346 @@
+/**
+ * The kernel event source end to end: real programs use every socket syscall variant; the
+ * source (in this process, which it never captures) and reassembly must reproduce their byte
+ * streams exactly, with the right connections, roles, addresses and processes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray, type Observable } from 'rxjs';
+import {
+  reassemble,
+  type ConnectionEvent,
+  type ConnectionOpenEvent,
+  type KernelEvent,
+} from '@traceable-ebpf/core';
+import { bpfSource, type CapturePolicy } from '@traceable-ebpf/bpf-source';
+import { ROOT, kernelTestsPossible, kill } from './harness.js';
+
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const PEER = `${ROOT}test/fixtures/peer.py`;
+
+/** A peer.py process, driven one command at a time. */
+class Peer {
+  readonly child: ChildProcess;
+  private readonly replies: string[] = [];
+  private waiting: ((line: string) => void) | undefined;
+
+  constructor() {
+    this.child = spawn(PYTHON, [PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      if (this.waiting) {
+        const w = this.waiting;
+        this.waiting = undefined;
+        w(line);
+      } else this.replies.push(line);
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Runs one command; resolves with what follows 'ok'. */
+  async cmd(line: string): Promise<string> {
+    this.child.stdin!.write(`${line}\n`);
+    const reply =
+      this.replies.shift() ?? (await new Promise<string>((resolve) => (this.waiting = resolve)));
+    assert.match(reply, /^ok/, `${line} -> ${reply}`);
+    return reply.slice(3);
+  }
+
+  stop(): Promise<void> {
+    return kill(this.child);
+  }
+}
+
+/** Captures while `work` runs: the raw kernel events and the reassembled connection events. */
+async function capture(
+  policy$: Observable<CapturePolicy>,
+  work: () => Promise<void>,
+): Promise<{ events: KernelEvent[]; streams: ConnectionEvent[] }> {
+  const stop$ = new Subject<void>();
+  let applied!: () => void;
+  const ready = new Promise<void>((resolve) => (applied = resolve));
+  const done = lastValueFrom(
+    bpfSource({ policy$, stopOn: stop$, onPolicyApplied: () => applied() }).pipe(toArray()),
+  );
+  await Promise.race([ready, done]);
+  await work();
+  stop$.next();
+  const events = await done;
+  const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
+  return { events, streams };
+}
+
+const policyOf = (...pids: number[]) =>
+  of<CapturePolicy>({ processes: pids.map((pid) => ({ pid, mode: 'ingress_and_egress' })) });
+
+/** The bytes of one connection direction, and its gaps. */
+function stream(evs: ConnectionEvent[], conn: string, direction: 'send' | 'recv') {
+  const data: Buffer[] = [];
+  const gaps: Array<[number, number, string]> = [];
+  for (const e of evs) {
+    if (e.conn !== conn) continue;
+    if (e.kind === 'data' && e.direction === direction) data.push(Buffer.from(e.data));
+    if (e.kind === 'gap' && e.direction === direction) gaps.push([e.offset, e.length, e.reason]);
+  }
+  return { text: Buffer.concat(data).toString('latin1'), bytes: Buffer.concat(data), gaps };
+}
+
+const opens = (evs: KernelEvent[], tgid: number) =>
+  evs.filter((e): e is ConnectionOpenEvent => e.kind === 'open' && e.tgid === tgid);
+const connOf = (evs: KernelEvent[], tgid: number, fd: number) =>
+  opens(evs, tgid).find((e) => e.fd === fd)!;
+const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv') => [
+  ...new Set(
+    evs
+      .filter((e) => e.kind === 'data' && e.conn === conn && e.direction === direction)
+      .map((e) => (e.kind === 'data' ? e.syscall : '')),
+  ),
+];
+
+test('every data path: writev/readv, sendmsg/recvmsg, send/recv; roles and tuples', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fds: string[] = [];
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    fds = (await peer.cmd('open4')).split(' ');
+    await peer.cmd('writev abc|defg|hi');
+    await peer.cmd('sendmsg 12|345|6');
+    await peer.cmd('send plain');
+    await peer.cmd('close');
+  });
+  const [cfd, sfd, cport, sport] = fds.map(Number) as [number, number, number, number];
+  const client = connOf(events, peer.pid, cfd);
+  const server = connOf(events, peer.pid, sfd);
+  assert.equal(client.role, 'client');
+  assert.equal(server.role, 'server');
+  assert.deepEqual(
+    [client.local, client.remote],
+    [
+      { address: '127.0.0.1', port: cport },
+      { address: '127.0.0.1', port: sport },
+    ],
+  );
+  assert.deepEqual(
+    [server.local, server.remote],
+    [
+      { address: '127.0.0.1', port: sport },
+      { address: '127.0.0.1', port: cport },
+    ],
+  );
+  const expected = 'abcdefghi' + '123456' + 'plain';
+  assert.equal(stream(streams, client.conn, 'send').text, expected);
+  assert.equal(stream(streams, server.conn, 'recv').text, expected);
+  assert.deepEqual(stream(streams, server.conn, 'recv').gaps, []);
+  assert.deepEqual(syscallsOf(events, client.conn, 'send'), ['writev', 'sendmsg', 'sendto']);
+  assert.deepEqual(syscallsOf(events, server.conn, 'recv'), ['readv', 'recvmsg', 'recvfrom']);
+  for (const c of [client, server])
+    assert.ok(
+      events.some((e) => e.kind === 'close' && e.conn === c.conn),
+      `${c.conn} closed`,
+    );
+});
+
+test('a large write is split into 16 KiB events up to the cap; the rest is a truncated gap', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fds: string[] = [];
+  let sent = 0;
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    fds = (await peer.cmd('open4')).split(' ');
+    sent = Number(await peer.cmd('big 100000'));
+  });
+  const client = connOf(events, peer.pid, Number(fds[0]));
+  const writes = events.filter(
+    (e) => e.kind === 'data' && e.conn === client.conn && e.direction === 'send',
+  );
+  const expectedBytes = Buffer.from(Array.from({ length: sent }, (_, i) => (i * 7) & 0xff));
+  const s = stream(streams, client.conn, 'send');
+  const copied = Math.min(sent, 65536);
+  assert.deepEqual(s.bytes, expectedBytes.subarray(0, copied));
+  assert.deepEqual(s.gaps, sent > copied ? [[copied, sent - copied, 'truncated']] : []);
+  assert.ok(writes.length >= Math.min(4, Math.ceil(sent / 16384)), `${writes.length} events`);
+  assert.ok(writes.every((e) => e.kind === 'data' && e.data.length <= 16384));
+  // The receiving side accounts for every byte too: data + gaps = what was sent.
+  const server = connOf(events, peer.pid, Number(fds[1]));
+  const r = stream(streams, server.conn, 'recv');
+  assert.equal(r.bytes.length + r.gaps.reduce((n, g) => n + g[1], 0), sent);
+});
+
+test('sendfile: sizes only, a sendfile gap of the exact length; the reader sees the bytes', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fds: string[] = [];
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    fds = (await peer.cmd('open4')).split(' ');
+    await peer.cmd('sendfile 50000');
+  });
+  const server = connOf(events, peer.pid, Number(fds[1]));
+  const client = connOf(events, peer.pid, Number(fds[0]));
+  const sentGaps = stream(streams, server.conn, 'send').gaps;
+  assert.equal(
+    sentGaps.reduce((n, g) => n + g[1], 0),
+    50000,
+  );
+  assert.ok(sentGaps.every((g) => g[2] === 'sendfile'));
+  assert.equal(stream(streams, client.conn, 'recv').text, 'f'.repeat(50000));
+});
+
+test('sendmmsg/recvmmsg: every message, in order', async (t) => {
+  if (!kernelTestsPossible(t, ['gcc'])) return;
+  const bin = join(mkdtempSync(join(tmpdir(), 'te-mmsg-')), 'mmsg');
+  const cc = spawnSync('gcc', ['-O2', '-o', bin, `${ROOT}test/fixtures/mmsg.c`], {
+    encoding: 'utf8',
+  });
+  assert.equal(cc.status, 0, cc.stderr);
+  const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => kill(child));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  assert.equal((await lines.next()).value, 'ready');
+  const { events, streams } = await capture(policyOf(child.pid!), async () => {
+    child.stdin!.write('go\n');
+    assert.equal((await lines.next()).value, 'ok');
+  });
+  const conns = [...new Set(events.filter((e) => e.kind === 'data').map((e) => e.conn))];
+  const sendConn = conns.find((c) => syscallsOf(events, c, 'send').includes('sendmmsg'))!;
+  const recvConn = conns.find((c) => syscallsOf(events, c, 'recv').includes('recvmmsg'))!;
+  assert.equal(stream(streams, sendConn, 'send').text, 'alpha-one|beta-two|gamma-three');
+  assert.equal(stream(streams, recvConn, 'recv').text, 'alpha-one|beta-two|gamma-three');
+  // Pieces never span iovecs: 3 messages of 2 iovecs each are 6 events, in order.
+  const sent = events.filter((e) => e.kind === 'data' && e.conn === sendConn);
+  assert.deepEqual(
+    sent.map((e) => (e.kind === 'data' ? Buffer.from(e.data).toString() : '')),
+    ['alpha-', 'one|', 'beta-', 'two|', 'gamma-', 'three'],
+  );
+});
+
+test('fd reuse: close and reopen on the same fd number are two connections', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  const fds: string[][] = [];
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    fds.push((await peer.cmd('open4')).split(' '));
+    await peer.cmd('send one');
+    await peer.cmd('close');
+    fds.push((await peer.cmd('open4')).split(' '));
+    await peer.cmd('send two');
+    await peer.cmd('close');
+  });
+  assert.equal(fds[0]![0], fds[1]![0], 'the client fd number was reused');
+  const clients = opens(events, peer.pid).filter((e) => e.role === 'client');
+  assert.equal(clients.length, 2);
+  assert.notEqual(clients[0]!.conn, clients[1]!.conn);
+  assert.deepEqual(
+    clients.map((c) => stream(streams, c.conn, 'send').text),
+    ['one', 'two'],
+  );
+});
+
+test('fork inheritance: a selected process’s new child is captured under its own pid', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let child = 0;
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    await peer.cmd('open4');
+    child = Number(await peer.cmd('fork from-the-child'));
+  });
+  const c = opens(events, child);
+  assert.equal(c.length, 1, 'the child’s connection was captured');
+  assert.equal(c[0]!.role, 'client');
+  assert.equal(stream(streams, c[0]!.conn, 'send').text, 'from-the-child');
+});
+
+test('a policy change applies while running; unselected processes produce nothing', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const a = new Peer();
+  const b = new Peer();
+  const never = new Peer();
+  t.after(async () => {
+    await a.stop();
+    await b.stop();
+    await never.stop();
+  });
+  const policy$ = new BehaviorSubject<CapturePolicy>({
+    processes: [{ pid: a.pid, mode: 'ingress_and_egress' }],
+  });
+  let appliedTwice!: () => void;
+  const second = new Promise<void>((resolve) => (appliedTwice = resolve));
+  let applications = 0;
+  const stop$ = new Subject<void>();
+  const done = lastValueFrom(
+    bpfSource({
+      policy$,
+      stopOn: stop$,
+      onPolicyApplied: () => (++applications === 2 ? appliedTwice() : undefined),
+    }).pipe(toArray()),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  await a.cmd('open4');
+  await never.cmd('open4');
+  // Wait until the first policy is in the kernel: the source was loading meanwhile.
+  while (applications < 1) await new Promise((r) => setTimeout(r, 20));
+  await a.cmd('send a1');
+  await never.cmd('send n1');
+  policy$.next({ processes: [{ pid: b.pid, mode: 'ingress_and_egress' }] });
+  await second;
+  await a.cmd('send a2');
+  await b.cmd('open4');
+  await b.cmd('send b1');
+  stop$.next();
+  const events = await done;
+  const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
+  const sentBy = (pid: number) =>
+    opens(events, pid)
+      .filter((o) => o.role !== 'server')
+      .map((o) => stream(streams, o.conn, 'send').text)
+      .join('');
+  assert.equal(sentBy(a.pid), 'a1', 'a2 was sent after a was deselected');
+  assert.equal(sentBy(b.pid), 'b1');
+  assert.equal(events.filter((e) => e.tgid === never.pid).length, 0);
+});
+
+test('a connection opened before capture began: role inferred later, tuple from the socket', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  const [cfd, , cport, sport] = (await peer.cmd('open4')).split(' ').map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    await peer.cmd('send late-bytes');
+  });
+  const c = connOf(events, peer.pid, cfd);
+  assert.equal(c.role, 'unknown');
+  assert.deepEqual([c.local.port, c.remote.port], [cport, sport]);
+  assert.equal(stream(streams, c.conn, 'send').text, 'late-bytes');
+});
+
+test('IPv6: addresses and family', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fds: string[] = [];
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    fds = (await peer.cmd('open6')).split(' ');
+    await peer.cmd('send over-six');
+  });
+  const c = connOf(events, peer.pid, Number(fds[0]));
+  assert.equal(c.family, 6);
+  assert.deepEqual([c.local.address, c.remote.address], ['::1', '::1']);
+  assert.deepEqual([c.local.port, c.remote.port], [Number(fds[2]), Number(fds[3])]);
+  assert.equal(stream(streams, c.conn, 'send').text, 'over-six');
+});
