@@ -120,6 +120,7 @@ struct te_open_event {
 	__u16 remote_port; /* host byte order */
 	__u8 local_addr[16]; /* IPv4: first 4 bytes */
 	__u8 remote_addr[16];
+	char comm[16]; /* the process's name when the connection was seen (short-lived clients exit) */
 };
 
 struct te_close_event {

@@ -243,6 +243,7 @@ static __always_inline struct conn *open_conn(__u32 tgid, int fd, __u8 role, str
 		return bpf_map_lookup_elem(&conns, &key);
 
 	fill_header(&ev.hdr, TE_EV_OPEN, tgid, fd, c.gen);
+	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	ev.role = role;
 	ev.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);

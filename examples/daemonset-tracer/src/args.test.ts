@@ -36,6 +36,8 @@ test('valid arguments', () => {
       pids: [12, 34],
       cgroups: ['/sys/fs/cgroup/a'],
       all: true,
+      record: undefined,
+      replay: undefined,
       exporter: 'jsonl',
       output: '/tmp/x',
       mode: 'ingress',

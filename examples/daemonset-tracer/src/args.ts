@@ -9,6 +9,8 @@ export interface CliArgs {
   readonly pids: number[];
   readonly cgroups: string[];
   readonly all: boolean;
+  readonly record?: string;
+  readonly replay?: string;
   readonly exporter?: 'otlp' | 'console' | 'jsonl';
   readonly output?: string;
   readonly mode?: 'ingress' | 'egress' | 'ingress_and_egress';
@@ -17,11 +19,13 @@ export interface CliArgs {
 /** Usage text. */
 export const USAGE = `usage: ebpf-tracer [--config FILE] [--pid PID]... [--cgroup PATH]... [--all]
                    [--mode ingress|egress|ingress_and_egress]
-                   [--exporter otlp|console|jsonl] [--output FILE]
+                   [--exporter otlp|console|jsonl] [--output FILE] [--record FILE]
+       ebpf-tracer --replay FILE [--exporter …] [--output FILE]
 
 Captures the HTTP traffic of the given processes (and their children), of the processes in the
 given cgroups, or of every process (--all), with eBPF, and exports one span per request. Needs
-root. OTLP settings come from OTEL_EXPORTER_OTLP_* variables.`;
+root. --record also writes the raw kernel events to FILE; --replay runs the pipeline on such a
+file instead of the kernel (no root needed). OTLP settings come from OTEL_EXPORTER_OTLP_*.`;
 
 const EXPORTERS = ['otlp', 'console', 'jsonl'] as const;
 const MODES = ['ingress', 'egress', 'ingress_and_egress'] as const;
@@ -40,6 +44,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
         pid: { type: 'string', short: 'p', multiple: true },
         cgroup: { type: 'string', multiple: true },
         all: { type: 'boolean' },
+        record: { type: 'string' },
+        replay: { type: 'string' },
         exporter: { type: 'string', short: 'e' },
         output: { type: 'string', short: 'o' },
         mode: { type: 'string', short: 'm' },
@@ -68,6 +74,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       `--mode '${mode}': use ingress, egress or ingress_and_egress`,
     );
   }
+  if (
+    values.replay !== undefined &&
+    (pids.length > 0 || values.cgroup || values.all || values.record)
+  ) {
+    throw new TracerError(
+      ErrorCode.Usage,
+      '--replay reads a recording: it takes no --pid, --cgroup, --all or --record',
+    );
+  }
   if (values.output !== undefined && exporter !== 'jsonl' && exporter !== 'console') {
     throw new TracerError(ErrorCode.Usage, '--output goes with --exporter jsonl or console');
   }
@@ -77,6 +92,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     pids,
     cgroups: (values.cgroup as string[] | undefined) ?? [],
     all: values.all === true,
+    record: values.record as string | undefined,
+    replay: values.replay as string | undefined,
     exporter: exporter as CliArgs['exporter'],
     output: values.output as string | undefined,
     mode: mode as CliArgs['mode'],

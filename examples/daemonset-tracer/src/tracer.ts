@@ -3,16 +3,27 @@
  * with stats logging and a clean stop that flushes everything already captured.
  */
 import { existsSync } from 'node:fs';
-import { Subject, lastValueFrom, defaultIfEmpty, of } from 'rxjs';
+import { Subject, lastValueFrom, defaultIfEmpty, of, takeUntil, type Observable } from 'rxjs';
 import {
   ErrorCode,
   Stats,
   TracerError,
+  clockFromOffset,
+  createMonotonicClock,
   reassemble,
+  type KernelEvent,
   type Logger,
+  type MonotonicClock,
   type TracerConfig,
 } from '@traceable-ebpf/core';
-import { bpfSource, checkPrivileges, findBtf, type CaptureMode } from '@traceable-ebpf/bpf-source';
+import {
+  bpfSource,
+  checkPrivileges,
+  findBtf,
+  readRecordingInfo,
+  replaySource,
+  type CaptureMode,
+} from '@traceable-ebpf/bpf-source';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
 import {
   ConsoleLineExporter,
@@ -32,6 +43,10 @@ export interface TracerOptions {
   readonly pids: readonly number[];
   readonly cgroups?: readonly string[];
   readonly all?: boolean;
+  /** Also write the raw kernel events here. */
+  readonly record?: string;
+  /** Read events from this recording instead of the kernel. */
+  readonly replay?: string;
   readonly mode?: CaptureMode;
   readonly exporter?: 'otlp' | 'console' | 'jsonl';
   readonly output?: string;
@@ -87,60 +102,86 @@ function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: st
 export function startTracer(opts: TracerOptions): RunningTracer {
   const { config, logger } = opts;
   const stats = new Stats();
-  const pids = [...new Set([...opts.pids, ...config.pids])];
-  const cgroups = [...new Set([...(opts.cgroups ?? []), ...config.cgroups.map(String)])];
-  const all = opts.all === true || config.capture_all;
-  if (pids.length === 0 && cgroups.length === 0 && !all) {
-    throw new TracerError(
-      ErrorCode.Usage,
-      'no process selected: give --pid PID, --cgroup PATH or --all (or pids:, cgroups:, capture_all: in the config)',
-    );
-  }
-  for (const pid of pids) {
-    if (!existsSync(`${config.proc_fs_path}/${pid}`))
-      throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
-  }
-  // The commonest failures first, before anything is logged: the user sees one line.
-  checkPrivileges();
-  findBtf();
-  const { exporter, kind } = createExporter(opts);
-  logger.info({ config, exporter: kind, pids }, 'effective configuration');
-
   const stop$ = new Subject<void>();
   const disable$ = new Subject<string>();
-  const mode = opts.mode ?? config.mode;
-  let exportErrors = 0;
-  const pipeline = bpfSource({
-    policy$: of({
-      processes: pids.map((pid) => ({ pid, mode })),
-      cgroups: cgroups.map((cgroup) => ({ cgroup, mode })),
-      ...(all ? { all: mode } : {}),
-    }),
-    ringBufferBytes: config.perfmap_queue_size,
-    maxCaptureBytes: config.max_syscall_capture_bytes,
-    disable$,
-    stats,
-    stopOn: stop$,
-    onReady: (info) => {
-      logger.info(
-        {
-          os: info.os,
-          kernel: info.kernel,
-          arch: info.arch,
-          btf: info.btfSource,
-          transport: info.transport,
-          libbpf: info.libbpfVersion,
-          probes: info.programs.length,
-        },
-        'system info',
+  let source: Observable<KernelEvent>;
+  // One clock for the live pipeline and the recording, so replays reproduce span times exactly.
+  let clock: MonotonicClock = createMonotonicClock();
+  let exporterInfo: ReturnType<typeof createExporter>;
+  if (opts.replay) {
+    // A recording instead of the kernel: no privileges, and the recording machine's clock.
+    const info = readRecordingInfo(opts.replay);
+    clock = clockFromOffset(BigInt(info.epochOffsetNs));
+    exporterInfo = createExporter(opts);
+    logger.info(
+      {
+        config,
+        exporter: exporterInfo.kind,
+        replay: opts.replay,
+        recorded: info.created,
+        kernel: info.kernel,
+      },
+      'effective configuration',
+    );
+    source = replaySource(opts.replay).pipe(takeUntil(stop$));
+    logger.info('tracer ready');
+  } else {
+    const pids = [...new Set([...opts.pids, ...config.pids])];
+    const cgroups = [...new Set([...(opts.cgroups ?? []), ...config.cgroups.map(String)])];
+    const all = opts.all === true || config.capture_all;
+    if (pids.length === 0 && cgroups.length === 0 && !all) {
+      throw new TracerError(
+        ErrorCode.Usage,
+        'no process selected: give --pid PID, --cgroup PATH or --all (or pids:, cgroups:, capture_all: in the config)',
       );
-      logger.info('tracer ready');
-    },
-    onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds }) => {
-      logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
-      if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
-    },
-  }).pipe(
+    }
+    for (const pid of pids) {
+      if (!existsSync(`${config.proc_fs_path}/${pid}`))
+        throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
+    }
+    // The commonest failures first, before anything is logged: the user sees one line.
+    checkPrivileges();
+    findBtf();
+    exporterInfo = createExporter(opts);
+    logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
+    const mode = opts.mode ?? config.mode;
+    source = bpfSource({
+      policy$: of({
+        processes: pids.map((pid) => ({ pid, mode })),
+        cgroups: cgroups.map((cgroup) => ({ cgroup, mode })),
+        ...(all ? { all: mode } : {}),
+      }),
+      ringBufferBytes: config.perfmap_queue_size,
+      maxCaptureBytes: config.max_syscall_capture_bytes,
+      ...(opts.record ? { recordPath: opts.record } : {}),
+      clock,
+      disable$,
+      stats,
+      stopOn: stop$,
+      onReady: (info) => {
+        logger.info(
+          {
+            os: info.os,
+            kernel: info.kernel,
+            arch: info.arch,
+            btf: info.btfSource,
+            transport: info.transport,
+            libbpf: info.libbpfVersion,
+            probes: info.programs.length,
+          },
+          'system info',
+        );
+        logger.info('tracer ready');
+      },
+      onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds }) => {
+        logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
+        if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
+      },
+    });
+  }
+  const { exporter } = exporterInfo;
+  let exportErrors = 0;
+  const pipeline = source.pipe(
     reassemble({ stats }),
     // Connections that turn out not to be HTTP/1 stop being copied in the kernel.
     parseHttp1({
@@ -153,6 +194,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       captureBodies: config.capture_bodies,
       procFsPath: config.proc_fs_path,
       ...(config.service_name ? { serviceName: config.service_name } : {}),
+      clock,
     }),
     exportSpans(exporter, {
       stats,
@@ -173,9 +215,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     logger.info(stats.probeSnapshot(), 'probe stat');
   };
   const statsTimer =
-    config.stats_interval > 0
-      ? setInterval(() => logger.info(stats.snapshot(), 'stats'), config.stats_interval * 1000)
-      : undefined;
+    config.stats_interval > 0 ? setInterval(logStats, config.stats_interval * 1000) : undefined;
   statsTimer?.unref();
 
   const done = lastValueFrom(pipeline).then(

@@ -5,8 +5,10 @@ import {
   ErrorCode,
   Stats,
   TracerError,
+  sampleEpochOffsetNs,
   type ErrorCodeValue,
   type KernelEvent,
+  type MonotonicClock,
 } from '@traceable-ebpf/core';
 import { decodeBatch } from './decode.js';
 import { Counter, Syscall } from './generated/layout.js';
@@ -41,6 +43,13 @@ export interface BpfSourceOptions {
    * parses. The connection's offsets still advance; its close is still reported.
    */
   readonly disable$?: Obs<string>;
+  /** Also write the raw event stream to this file (replay it with `replaySource`). */
+  readonly recordPath?: string;
+  /**
+   * The clock the rest of the pipeline converts kernel times with (its offset goes into a
+   * recording, so replayed spans get the same times). Default: sampled at subscription.
+   */
+  readonly clock?: MonotonicClock;
   /** How often the kernel counters are read. Default 1000 ms. */
   readonly countersIntervalMs?: number;
   /** The compiled BPF object. Default: the one built into this package. */
@@ -110,6 +119,8 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
       maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
+      ...(options.recordPath ? { recordPath: options.recordPath } : {}),
+      epochOffsetNs: String(options.clock?.offsetNs ?? sampleEpochOffsetNs()),
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
     const send = (msg: ToWorker) => worker.postMessage(msg);

@@ -64,6 +64,7 @@ test('decodes open, data and close records; counts bad ones', () => {
   ov.setUint16(OPEN_EVENT_OFFSETS.remote_port, 40000, true);
   open.set([127, 0, 0, 1], OPEN_EVENT_OFFSETS.local_addr);
   open.set([10, 1, 2, 3], OPEN_EVENT_OFFSETS.remote_addr);
+  open.set(Buffer.from('nginx\0junk'), OPEN_EVENT_OFFSETS.comm);
 
   const payload = Buffer.from('GET / HTTP/1.1\r\n');
   const data = new Uint8Array(DATA_EVENT_OFFSETS.data + payload.length);
@@ -106,6 +107,7 @@ test('decodes open, data and close records; counts bad ones', () => {
     tls: false,
     local: { address: '127.0.0.1', port: 8080 },
     remote: { address: '10.1.2.3', port: 40000 },
+    comm: 'nginx',
   });
   assert.equal(d!.kind, 'data');
   if (d?.kind === 'data') {

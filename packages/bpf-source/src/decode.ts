@@ -118,6 +118,7 @@ export function decodeBatch(
           local: { address: formatAddress(ev.family, ev.localAddr), port: ev.localPort },
           remote: { address: formatAddress(ev.family, ev.remoteAddr), port: ev.remotePort },
           tls: false,
+          comm: ev.comm,
         });
         break;
       }

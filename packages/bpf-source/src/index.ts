@@ -6,3 +6,10 @@ export { bpfSource, DEFAULT_OBJECT_PATH, type BpfSourceOptions } from './bpf-sou
 export type { CaptureMode, CapturePolicy, ProcessSelector, CgroupSelector } from './protocol.js';
 export { preflight, checkPrivileges, findBtf, ensureTracefs, type SystemInfo } from './system.js';
 export { decodeBatch, formatAddress } from './decode.js';
+export {
+  replaySource,
+  readRecordingInfo,
+  layoutFingerprint,
+  RecordingWriter,
+  type RecordingInfo,
+} from './recording.js';

@@ -36,6 +36,10 @@ export interface WorkerConfig {
   readonly maxBatchesInFlight: number;
   /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */
   readonly maxCaptureBytes: number;
+  /** Also write every batch to this recording file. */
+  readonly recordPath?: string;
+  /** The clock offset (epoch − monotonic ns) the recording states, as a decimal string. */
+  readonly epochOffsetNs: string;
 }
 
 /** Main → worker. */

@@ -9,6 +9,7 @@ import koffi from 'koffi';
 import { ErrorCode, TracerError, isTracerError } from '@traceable-ebpf/core';
 import { LoadedObject } from './loader.js';
 import { RingbufReader } from './ringbuf-reader.js';
+import { RecordingWriter } from './recording.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
 
 const port = parentPort!;
@@ -24,8 +25,11 @@ let batchRecords = 0;
 let inFlight = 0;
 let paused = false;
 
+let recorder: RecordingWriter | undefined;
+
 function flush() {
   if (batchRecords === 0) return;
+  recorder?.write(batch, batchPos, batchRecords);
   const buffer = batch.buffer as ArrayBuffer;
   post({ type: 'batch', buffer, length: batchPos, records: batchRecords }, [buffer]);
   inFlight++;
@@ -72,6 +76,8 @@ const postCounters = (o: LoadedObject) =>
   post({ type: 'counters', values: o.counters(), probes: o.probes() });
 
 function start(): Running {
+  if (config.recordPath)
+    recorder = new RecordingWriter(config.recordPath, BigInt(config.epochOffsetNs));
   const object = new LoadedObject(config);
   const ring = new RingbufReader(object.eventsFd, config.ringBufferBytes);
   const running: Running = {
@@ -93,6 +99,7 @@ async function stop(r: Running | undefined) {
     r.poll.close();
     drain(r, true);
     postCounters(r.object);
+    recorder?.close();
     post({ type: 'drained' });
     r.ring.close();
     await r.object.close();

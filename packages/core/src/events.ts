@@ -36,6 +36,8 @@ export interface ConnectionOpenEvent extends EventBase {
   readonly remote: Endpoint;
   /** Bytes are TLS plaintext taken from a TLS library, not socket bytes. */
   readonly tls: boolean;
+  /** The process's name (comm) when the connection was seen; empty if unknown. */
+  readonly comm: string;
 }
 
 /** Bytes one syscall moved. `data.length < size` when the kernel copied only the start. */

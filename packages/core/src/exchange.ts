@@ -41,6 +41,8 @@ export interface ConnectionInfo {
   readonly local: Endpoint;
   readonly remote: Endpoint;
   readonly tls: boolean;
+  /** The process's name (comm) when the connection was seen; empty if unknown. */
+  readonly comm: string;
 }
 
 /** A request paired with its response: what parsers emit and exporters turn into spans. */

@@ -31,6 +31,11 @@ export type {
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
 export { COUNTERS, Stats, type CounterName } from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';
-export { createMonotonicClock, type MonotonicClock } from './clock.js';
+export {
+  createMonotonicClock,
+  clockFromOffset,
+  sampleEpochOffsetNs,
+  type MonotonicClock,
+} from './clock.js';
 export { configSchema, parseConfig, loadConfig, type TracerConfig } from './config.js';
 export { createLogger, type Logger } from './logger.js';

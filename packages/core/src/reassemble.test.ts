@@ -17,6 +17,7 @@ const open: KernelEvent = {
   role: 'server',
   family: 4,
   tls: false,
+  comm: 'test',
   local: { address: '127.0.0.1', port: 80 },
   remote: { address: '127.0.0.1', port: 5555 },
 };

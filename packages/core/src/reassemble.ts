@@ -289,5 +289,6 @@ function orphanOpen(ev: SocketDataEvent): ConnectionOpenEvent {
     local: { address: '0.0.0.0', port: 0 },
     remote: { address: '0.0.0.0', port: 0 },
     tls: false,
+    comm: '',
   };
 }

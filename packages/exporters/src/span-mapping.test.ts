@@ -5,7 +5,10 @@ import type { ApiExchange, MonotonicClock } from '@traceable-ebpf/core';
 import { createSpanMapper, parseTraceparent, REDACTED } from './span-mapping.js';
 import { formatSpanLine, spanToJson } from './line-exporters.js';
 
-const clock: MonotonicClock = { toEpochNs: (ns) => 1_700_000_000_000_000_000n + BigInt(ns) };
+const clock: MonotonicClock = {
+  offsetNs: 1_700_000_000_000_000_000n,
+  toEpochNs: (ns) => 1_700_000_000_000_000_000n + BigInt(ns),
+};
 
 function exchange(
   over: Partial<ApiExchange> = {},
@@ -21,6 +24,7 @@ function exchange(
       role,
       family: 4,
       tls: false,
+      comm: 'shop',
       local: { address: '10.0.0.1', port: role === 'server' ? 8080 : 51000 },
       remote: { address: '10.0.0.2', port: role === 'server' ? 51000 : 8080 },
     },

@@ -97,14 +97,18 @@ export function createSpanMapper(
   const resources = new Map<number, Resource>();
   const host = hostname();
 
-  const resourceOf = (pid: number): Resource => {
+  const resourceOf = (pid: number, comm: string): Resource => {
     let r = resources.get(pid);
     if (!r) {
-      let exe = 'unknown';
-      try {
-        exe = readFileSync(`${options.procFsPath ?? '/proc'}/${pid}/comm`, 'utf8').trim();
-      } catch {
-        // The process is gone; keep the pid.
+      // The kernel's name for the process when the connection was seen; /proc only as a fallback
+      // (a short-lived client is gone by export time).
+      let exe = comm || 'unknown';
+      if (!comm) {
+        try {
+          exe = readFileSync(`${options.procFsPath ?? '/proc'}/${pid}/comm`, 'utf8').trim();
+        } catch {
+          // The process is gone; keep the pid.
+        }
       }
       if (resources.size >= 4096) resources.delete(resources.keys().next().value!);
       r = resourceFromAttributes({
@@ -209,7 +213,7 @@ export function createSpanMapper(
       links: [],
       events: [],
       ended: true,
-      resource: resourceOf(conn.tgid),
+      resource: resourceOf(conn.tgid, conn.comm),
       instrumentationScope: SCOPE,
       droppedAttributesCount: 0,
       droppedEventsCount: 0,

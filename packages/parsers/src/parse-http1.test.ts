@@ -25,6 +25,7 @@ function open(role: Role): KernelEvent {
     role,
     family: 4,
     tls: false,
+    comm: 'test',
     local: { address: '127.0.0.1', port: 8080 },
     remote: { address: '127.0.0.1', port: 40000 },
   };

@@ -72,6 +72,7 @@ export function parseHttp1(
         local: c.open.local,
         remote: c.open.remote,
         tls: c.open.tls,
+        comm: c.open.comm,
       });
 
       const emit = (ex: ApiExchange | undefined) => {

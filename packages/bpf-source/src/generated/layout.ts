@@ -7,6 +7,12 @@ function u64(v: DataView, o: number): number {
   return v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
 }
 
+function cString(v: DataView, o: number, max: number): string {
+  let end = 0;
+  while (end < max && v.getUint8(o + end) !== 0) end++;
+  return Buffer.from(v.buffer, v.byteOffset + o, end).toString('utf8');
+}
+
 /** `TE_MAX_DATA` from bpf/events.h. */
 export const TE_MAX_DATA = 16384;
 
@@ -135,9 +141,9 @@ export function readRawEventHeader(v: DataView, o: number): RawEventHeader {
   };
 }
 
-/** Byte offsets of `struct te_open_event` (size 72). */
+/** Byte offsets of `struct te_open_event` (size 88). */
 export const OPEN_EVENT_OFFSETS = {
-  sizeof: 72,
+  sizeof: 88,
   hdr: 0,
   role: 32,
   pad: 33,
@@ -146,6 +152,7 @@ export const OPEN_EVENT_OFFSETS = {
   remote_port: 38,
   local_addr: 40,
   remote_addr: 56,
+  comm: 72,
 } as const;
 
 /** `struct te_open_event` as read from a record (arrays are views, not copies). */
@@ -157,6 +164,7 @@ export interface RawOpenEvent {
   remotePort: number;
   localAddr: Uint8Array;
   remoteAddr: Uint8Array;
+  comm: string;
 }
 
 /** Reads `struct te_open_event` at byte offset `o` of `v`. */
@@ -169,6 +177,7 @@ export function readRawOpenEvent(v: DataView, o: number): RawOpenEvent {
     remotePort: v.getUint16(o + 38, true),
     localAddr: new Uint8Array(v.buffer, v.byteOffset + o + 40, 16),
     remoteAddr: new Uint8Array(v.buffer, v.byteOffset + o + 56, 16),
+    comm: cString(v, o + 72, 16),
   };
 }
 
