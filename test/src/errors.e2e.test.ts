@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lastValueFrom } from 'rxjs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
 import { bpfSource } from '@traceable-ebpf/bpf-source';
 import { ROOT, kernelTestsPossible } from './harness.js';
@@ -64,6 +67,55 @@ test('a missing BPF object: a TracerError saying how to build it', async (t) => 
       assert.ok(isTracerError(err));
       assert.equal(err.code, ErrorCode.NoBpfObject);
       assert.equal(err.message, 'BPF object /nonexistent/tracer.bpf.o not found: run pnpm build');
+      return true;
+    },
+  );
+});
+
+test('no kernel BTF but a BTF file in btf_dir (BTFHub layout): the programs load with it (CO-RE against that file)', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const dir = mkdtempSync(join(tmpdir(), 'te-btf-'));
+  const osr = readFileSync('/etc/os-release', 'utf8');
+  const id = /^ID="?([^"\n]*)/m.exec(osr)![1]!;
+  const version = /^VERSION_ID="?([^"\n]*)/m.exec(osr)![1]!;
+  const arch = process.arch === 'x64' ? 'x86_64' : process.arch;
+  const target = join(dir, id, version, arch, `${release()}.btf`);
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync('/sys/kernel/btf/vmlinux', target);
+  let btfSource = '';
+  const stop$ = new Subject<void>();
+  const events = lastValueFrom(
+    bpfSource({
+      pids: [process.ppid],
+      btfPath: '/nonexistent/vmlinux',
+      btfDir: dir,
+      stopOn: stop$,
+      onReady: (info) => {
+        btfSource = info.btfSource;
+        stop$.next();
+      },
+    }).pipe(toArray()),
+  );
+  await events;
+  assert.equal(btfSource, target);
+  // And without the file: one line naming where it should be.
+  await assert.rejects(
+    lastValueFrom(
+      bpfSource({
+        pids: [process.pid],
+        btfPath: '/nonexistent/vmlinux',
+        btfDir: join(dir, 'empty'),
+      }),
+    ),
+    (err: unknown) => {
+      assert.ok(isTracerError(err));
+      assert.equal(err.code, ErrorCode.NoBtf);
+      assert.match(
+        err.message,
+        new RegExp(
+          `put this kernel's BTF file at .*/${id}/${version}/${arch}/${release().replace(/[.+]/g, '\\$&')}\\.btf$`,
+        ),
+      );
       return true;
     },
   );

@@ -141,7 +141,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     }
     // The commonest failures first, before anything is logged: the user sees one line.
     checkPrivileges();
-    findBtf();
+    findBtf(undefined, config.btf_dir);
     exporterInfo = createExporter(opts);
     logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
     const mode = opts.mode ?? config.mode;
@@ -152,6 +152,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
         ...(all ? { all: mode } : {}),
       }),
       ringBufferBytes: config.perfmap_queue_size,
+      ...(config.btf_dir ? { btfDir: config.btf_dir } : {}),
       maxCaptureBytes: config.max_syscall_capture_bytes,
       ...(opts.record ? { recordPath: opts.record } : {}),
       clock,

@@ -56,6 +56,8 @@ export interface BpfSourceOptions {
   readonly objectPath?: string;
   /** Kernel BTF. Default `/sys/kernel/btf/vmlinux`. */
   readonly btfPath?: string;
+  /** Where to look for this kernel's BTF file when it has none (BTFHub's layout). */
+  readonly btfDir?: string;
   /** Called once every probe is attached, with the system-info record. */
   readonly onReady?: (info: SystemInfo & { programs: string[] }) => void;
   /**
@@ -108,7 +110,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
   return new Observable<KernelEvent>((subscriber) => {
     let info: SystemInfo;
     try {
-      info = preflight(options.btfPath);
+      info = preflight(options.btfPath, options.btfDir);
     } catch (err) {
       subscriber.error(err);
       return;
@@ -121,6 +123,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
       ...(options.recordPath ? { recordPath: options.recordPath } : {}),
       epochOffsetNs: String(options.clock?.offsetNs ?? sampleEpochOffsetNs()),
+      ...(info.btfCustomPath ? { btfCustomPath: info.btfCustomPath } : {}),
     };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: config });
     const send = (msg: ToWorker) => worker.postMessage(msg);

@@ -4,7 +4,14 @@
  */
 export { bpfSource, DEFAULT_OBJECT_PATH, type BpfSourceOptions } from './bpf-source.js';
 export type { CaptureMode, CapturePolicy, ProcessSelector, CgroupSelector } from './protocol.js';
-export { preflight, checkPrivileges, findBtf, ensureTracefs, type SystemInfo } from './system.js';
+export {
+  preflight,
+  checkPrivileges,
+  findBtf,
+  ensureTracefs,
+  type SystemInfo,
+  type BtfLocation,
+} from './system.js';
 export { decodeBatch, formatAddress } from './decode.js';
 export {
   replaySource,

@@ -8,7 +8,8 @@ import { ErrorCode, TracerError } from '@traceable-ebpf/core';
 /** Bound libbpf functions. Pointers are koffi externals. */
 export interface Libbpf {
   readonly version: string;
-  objectOpenFile(path: string): unknown;
+  /** Opens an object; `btfCustomPath`: the kernel's BTF when it has none of its own. */
+  objectOpenFile(path: string, btfCustomPath?: string): unknown;
   /** Loads (verifies) the programs with this thread's signals blocked: the verifier gives up
    * with EAGAIN when a signal is pending, and a sampling profiler signals every few ms. */
   objectLoad(obj: unknown): number;
@@ -75,7 +76,19 @@ export function loadLibbpf(): Libbpf {
 
   const major = lib.func('uint32_t libbpf_major_version()');
   const minor = lib.func('uint32_t libbpf_minor_version()');
-  const openFile = lib.func('void *bpf_object__open_file(const char *path, void *opts)');
+  // The fields of struct bpf_object_open_opts up to btf_custom_path (sz tells libbpf how many).
+  const OpenOpts = koffi.struct('te_bpf_object_open_opts', {
+    sz: 'size_t',
+    object_name: 'const char *',
+    relaxed_maps: 'bool',
+    pin_root_path: 'const char *',
+    attach_prog_fd_stub: 'uint32_t',
+    kconfig: 'const char *',
+    btf_custom_path: 'const char *',
+  });
+  const openFile = lib.func(
+    'void *bpf_object__open_file(const char *path, const te_bpf_object_open_opts *opts)',
+  );
   const load = lib.func('int bpf_object__load(void *obj)');
   const close = lib.func('void bpf_object__close(void *obj)');
   const findMap = lib.func('void *bpf_object__find_map_by_name(void *obj, const char *name)');
@@ -96,7 +109,11 @@ export function loadLibbpf(): Libbpf {
 
   return {
     version: `${major()}.${minor()}`,
-    objectOpenFile: (path) => openFile(path, null),
+    objectOpenFile: (path, btfCustomPath) =>
+      openFile(
+        path,
+        btfCustomPath ? { sz: koffi.sizeof(OpenOpts), btf_custom_path: btfCustomPath } : null,
+      ),
     objectLoad(obj) {
       const all = Buffer.alloc(SIGSET_BYTES, 0xff);
       const old = Buffer.alloc(SIGSET_BYTES);

@@ -84,7 +84,7 @@ export class LoadedObject {
     // fresh object is tried a few times before the failure is reported.
     let obj: unknown;
     for (let attempt = 1; ; attempt++) {
-      const o = lib.objectOpenFile(config.objectPath);
+      const o = lib.objectOpenFile(config.objectPath, config.btfCustomPath);
       if (!o) fail(ErrorCode.BpfLoad, `cannot open ${config.objectPath}`, lib);
       lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
       lib.mapSetMaxEntries(this.map(o, 'scratch'), this.ncpus);

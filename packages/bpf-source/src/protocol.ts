@@ -36,6 +36,8 @@ export interface WorkerConfig {
   readonly maxBatchesInFlight: number;
   /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */
   readonly maxCaptureBytes: number;
+  /** BTF file for CO-RE when the kernel has none of its own. */
+  readonly btfCustomPath?: string;
   /** Also write every batch to this recording file. */
   readonly recordPath?: string;
   /** The clock offset (epoch − monotonic ns) the recording states, as a decimal string. */

@@ -20,6 +20,8 @@ export interface SystemInfo {
   readonly kernel: string;
   readonly arch: string;
   readonly btfSource: string;
+  /** Set when the BTF is a file, not the kernel's own: passed to libbpf for CO-RE. */
+  readonly btfCustomPath?: string;
   readonly transport: 'ringbuf';
   libbpfVersion?: string;
 }
@@ -51,12 +53,43 @@ export function checkPrivileges(): void {
   );
 }
 
-/** Finds the kernel's BTF, or throws naming the OS and kernel. */
-export function findBtf(btfPath = '/sys/kernel/btf/vmlinux'): string {
-  if (existsSync(btfPath)) return btfPath;
+function osIds(): { id: string; version: string } {
+  try {
+    const text = readFileSync('/etc/os-release', 'utf8');
+    const get = (k: string) => new RegExp(`^${k}="?([^"\\n]*)"?`, 'm').exec(text)?.[1] ?? '';
+    return { id: get('ID'), version: get('VERSION_ID') };
+  } catch {
+    return { id: '', version: '' };
+  }
+}
+
+/** Where the kernel's BTF came from. */
+export interface BtfLocation {
+  readonly path: string;
+  /** `kernel`: the kernel's own; `file`: a BTF file for this kernel from `btfDir`. */
+  readonly source: 'kernel' | 'file';
+}
+
+/**
+ * Finds BTF for the running kernel: its own (`btfPath`), else a file in `btfDir` laid out as
+ * BTFHub does (`<dir>/<os id>/<os version>/<arch>/<kernel release>.btf`, or
+ * `<dir>/<kernel release>.btf`); else throws one line naming the OS, the kernel and the path.
+ */
+export function findBtf(btfPath = '/sys/kernel/btf/vmlinux', btfDir?: string): BtfLocation {
+  if (existsSync(btfPath)) return { path: btfPath, source: 'kernel' };
+  const release = os.release();
+  const { id, version } = osIds();
+  const arch = { x64: 'x86_64', arm64: 'arm64' }[process.arch as string] ?? process.arch;
+  const candidates = btfDir
+    ? [`${btfDir}/${id}/${version}/${arch}/${release}.btf`, `${btfDir}/${release}.btf`]
+    : [];
+  for (const c of candidates) if (existsSync(c)) return { path: c, source: 'file' };
   throw new TracerError(
     ErrorCode.NoBtf,
-    `no kernel BTF at ${btfPath} on ${osRelease()} (kernel ${os.release()}): use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+    `no kernel BTF at ${btfPath} on ${osRelease()} (kernel ${release}): ` +
+      (btfDir
+        ? `put this kernel's BTF file at ${candidates[0]}`
+        : 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y, or set btf_dir to a directory of BTF files (BTFHub layout)'),
   );
 }
 
@@ -78,7 +111,7 @@ export function ensureTracefs(): string {
 }
 
 /** Runs every preflight check and returns the system-info record. */
-export function preflight(btfPath?: string): SystemInfo {
+export function preflight(btfPath?: string, btfDir?: string): SystemInfo {
   if (process.platform !== 'linux') {
     throw new TracerError(
       ErrorCode.BpfLoad,
@@ -86,13 +119,14 @@ export function preflight(btfPath?: string): SystemInfo {
     );
   }
   checkPrivileges();
-  const btf = findBtf(btfPath);
+  const btf = findBtf(btfPath, btfDir);
   ensureTracefs();
   return {
     os: osRelease(),
     kernel: os.release(),
     arch: process.arch,
-    btfSource: btf,
+    btfSource: btf.path,
+    btfCustomPath: btf.source === 'file' ? btf.path : undefined,
     transport: 'ringbuf',
   };
 }

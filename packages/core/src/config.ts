@@ -25,6 +25,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Directory of BTF files (BTFHub layout) for kernels without /sys/kernel/btf/vmlinux. */
+    btf_dir: z.string().min(1).optional(),
     /** Where the host's /proc is mounted (a DaemonSet mounts it elsewhere). */
     proc_fs_path: z.string().min(1).default('/proc'),
     /** Ring buffer size in bytes: a power of two, at least 4 KiB. */
