@@ -65,6 +65,11 @@ enum te_mode {
 	TE_MODE_EGRESS = 2, /* client side: connected ones */
 };
 
+/* Capture mode per process, indexed by tgid: PID_MAX_LIMIT on 64-bit, so every pid fits. */
+#define TE_PID_MODES 4194304
+/* In a te_pid_modes byte: the entry came from fork inheritance, not from user space. */
+#define TE_MODE_INHERITED 128
+
 /* Indexes of the per-CPU counters map. */
 enum te_counter {
 	TE_CNT_OPEN_EVENTS = 0,

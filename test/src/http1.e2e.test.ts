@@ -125,10 +125,16 @@ http {
     await receiver.close();
   });
   await waitForPort(port);
-  const workers = readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
-    .trim()
-    .split(/\s+/)
-    .map(Number);
+  // The port opens before the master has forked both workers: wait for them.
+  let workers: number[] = [];
+  for (let i = 0; i < 100 && workers.length < 2; i++) {
+    workers = readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+    if (workers.length < 2) await new Promise((r) => setTimeout(r, 50));
+  }
   assert.equal(workers.length, 2);
   const tracer = await startTracer([nginx.pid!], {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,

@@ -13,7 +13,10 @@ import {
   Counter,
   Mode,
   Syscall,
+  TE_MODE_INHERITED,
+  TE_PID_MODES,
 } from './generated/layout.js';
+import { mapFd, type Mapping } from './mmap.js';
 import type { CaptureMode, CapturePolicy, WorkerConfig } from './protocol.js';
 import { parentPids, withDescendants } from './processes.js';
 
@@ -64,9 +67,12 @@ export class LoadedObject {
   private readonly obj: unknown;
   private readonly links: unknown[] = [];
   private readonly fds: Record<
-    'events' | 'pids' | 'cgroups' | 'disabled' | 'counters' | 'probes' | 'bss',
+    'events' | 'cgroups' | 'disabled' | 'counters' | 'probes' | 'bss',
     number
   >;
+  /** te_pid_modes, mapped: one byte per tgid. */
+  private readonly pidModesMap: Mapping;
+  private readonly pidModes: Uint8Array;
   private appliedPids = new Set<number>();
   private appliedCgroups = new Set<bigint>();
   private settings = { captureAllMode: 0, cgroupsEnabled: 0 };
@@ -99,12 +105,18 @@ export class LoadedObject {
     }
     this.obj = obj;
     let bss: unknown;
-    for (let m = lib.nextMap(obj, null); m; m = lib.nextMap(obj, m))
-      if (lib.mapName(m).endsWith('.bss')) bss = m;
-    if (!bss) throw new TracerError(ErrorCode.BpfLoad, 'BPF object has no .bss map');
+    let pids: unknown;
+    for (let m = lib.nextMap(obj, null); m; m = lib.nextMap(obj, m)) {
+      const name = lib.mapName(m);
+      if (name.endsWith('.bss')) bss = m;
+      if (name.endsWith('.data.pids')) pids = m;
+    }
+    if (!bss || !pids)
+      throw new TracerError(ErrorCode.BpfLoad, 'BPF object has no .bss or .data.pids map');
+    this.pidModesMap = mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
+    this.pidModes = new Uint8Array(this.pidModesMap.buffer);
     this.fds = {
       events: lib.mapFd(this.map(obj, 'events')),
-      pids: lib.mapFd(this.map(obj, 'capture_pids')),
       cgroups: lib.mapFd(this.map(obj, 'capture_cgroups')),
       disabled: lib.mapFd(this.map(obj, 'disabled_conns')),
       counters: lib.mapFd(this.map(obj, 'counters')),
@@ -165,20 +177,18 @@ export class LoadedObject {
         wanted.set(pid, { mode: MODE_BITS[sel.mode], inherited: pid !== sel.pid });
       }
     }
-    const key = Buffer.alloc(4);
-    const value = Buffer.alloc(4);
-    for (const pid of this.appliedPids) {
-      if (wanted.has(pid)) continue;
-      key.writeUInt32LE(pid);
-      this.lib.mapDelete(this.fds.pids, key);
+    // One byte per pid in the kernel's te_pid_modes (mapped): deselected ones first, including
+    // children the kernel added at fork since the last policy, then the wanted ones.
+    const modes = this.pidModes;
+    for (const pid of this.appliedPids) if (!wanted.has(pid) && pid < TE_PID_MODES) modes[pid] = 0;
+    for (let pid = 0; pid < modes.length; pid++) {
+      const m = modes[pid]!;
+      if (m & TE_MODE_INHERITED && !wanted.has(pid)) modes[pid] = 0;
     }
-    for (const [pid, sel] of wanted) {
-      key.writeUInt32LE(pid);
-      value.writeUInt8(sel.mode, 0);
-      value.writeUInt8(sel.inherited ? 1 : 0, 1);
-      this.lib.mapUpdate(this.fds.pids, key, value, BPF_ANY);
-    }
+    for (const [pid, sel] of wanted)
+      if (pid < TE_PID_MODES) modes[pid] = sel.mode | (sel.inherited ? TE_MODE_INHERITED : 0);
     this.appliedPids = new Set(wanted.keys());
+    const value = Buffer.alloc(4);
 
     const cgroups = new Map<bigint, number>();
     for (const sel of policy.cgroups ?? []) cgroups.set(cgroupId(sel.cgroup), MODE_BITS[sel.mode]);
@@ -240,6 +250,7 @@ export class LoadedObject {
   /** Detaches every probe (in parallel: each waits for an RCU grace period) and closes. */
   async close(): Promise<void> {
     await Promise.all(this.links.map((link) => this.lib.linkDestroyAsync(link)));
+    this.pidModesMap.unmap();
     this.lib.objectClose(this.obj);
   }
 }

@@ -9,80 +9,37 @@
  * contiguous. Each record: u32 length with BUSY (bit 31) and DISCARD (bit 30) flags, u32 page
  * offset, then the sample, padded to 8 bytes.
  */
-import koffi from 'koffi';
-import { ErrorCode, TracerError } from '@traceable-ebpf/core';
+import { mapFd, pageSize, type Mapping } from './mmap.js';
 
 /** Record header bits. */
 export const RINGBUF_BUSY_BIT = 0x80000000;
 export const RINGBUF_DISCARD_BIT = 0x40000000;
 export const RINGBUF_HEADER_BYTES = 8;
 
-const PROT_READ = 1;
-const PROT_WRITE = 2;
-const MAP_SHARED = 1;
-const SC_PAGESIZE = 30;
-
-interface Libc {
-  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
-  munmap(addr: unknown, len: number): number;
-  pageSize: number;
-}
-
-let libc: Libc | undefined;
-function loadLibc(): Libc {
-  if (!libc) {
-    const lib = koffi.load('libc.so.6');
-    const mmap = lib.func(
-      'void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)',
-    );
-    const munmap = lib.func('int munmap(void *addr, size_t len)');
-    const sysconf = lib.func('long sysconf(int name)');
-    libc = {
-      mmap: (...a) => mmap(...a),
-      munmap: (p, n) => munmap(p, n) as number,
-      pageSize: Number(sysconf(SC_PAGESIZE)),
-    };
-  }
-  return libc;
-}
-
 const u64 = (v: DataView, o: number) =>
   v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
 
 /** A mapped ring buffer. */
 export class RingbufReader {
-  private readonly consumerPtr: unknown;
-  private readonly dataPtr: unknown;
+  private readonly consumerMap: Mapping;
+  private readonly dataMap: Mapping;
   private readonly consumer: DataView;
   private readonly producer: DataView;
   /** The data area (twice `size` long: the second copy makes wrapped records contiguous). */
   private readonly data: Uint8Array;
   private readonly dataView: DataView;
   private readonly mask: number;
-  private readonly page: number;
 
   /** Maps the ring buffer behind `mapFd`, `size` bytes (its max_entries). */
-  constructor(
-    mapFd: number,
-    private readonly size: number,
-  ) {
-    const c = loadLibc();
-    this.page = c.pageSize;
+  constructor(fd: number, size: number) {
+    const page = pageSize();
     this.mask = size - 1;
-    this.consumerPtr = c.mmap(null, this.page, PROT_READ | PROT_WRITE, MAP_SHARED, mapFd, 0);
-    this.dataPtr = c.mmap(null, this.page + 2 * size, PROT_READ, MAP_SHARED, mapFd, this.page);
-    const failed = (p: unknown) => !p || koffi.address(p) === 0xffffffffffffffffn;
-    if (failed(this.consumerPtr) || failed(this.dataPtr)) {
-      throw new TracerError(
-        ErrorCode.BpfLoad,
-        `cannot map the ring buffer (errno ${koffi.errno()})`,
-      );
-    }
-    this.consumer = new DataView(koffi.view(this.consumerPtr, this.page));
-    const all = koffi.view(this.dataPtr, this.page + 2 * size);
-    this.producer = new DataView(all, 0, this.page);
-    this.data = new Uint8Array(all, this.page, 2 * size);
-    this.dataView = new DataView(all, this.page, 2 * size);
+    this.consumerMap = mapFd(fd, page, 0, true);
+    this.dataMap = mapFd(fd, page + 2 * size, page, false);
+    this.consumer = new DataView(this.consumerMap.buffer);
+    this.producer = new DataView(this.dataMap.buffer, 0, page);
+    this.data = new Uint8Array(this.dataMap.buffer, page, 2 * size);
+    this.dataView = new DataView(this.dataMap.buffer, page, 2 * size);
   }
 
   /** Bytes committed or reserved by producers and not yet consumed. */
@@ -122,8 +79,7 @@ export class RingbufReader {
 
   /** Unmaps the ring buffer. */
   close(): void {
-    const c = loadLibc();
-    c.munmap(this.consumerPtr, this.page);
-    c.munmap(this.dataPtr, this.page + 2 * this.size);
+    this.consumerMap.unmap();
+    this.dataMap.unmap();
   }
 }

@@ -28,6 +28,12 @@ export const TE_MAX_MMSG = 8;
 /** `TE_MAX_MMSG_SIZES` from bpf/events.h. */
 export const TE_MAX_MMSG_SIZES = 64;
 
+/** `TE_PID_MODES` from bpf/events.h. */
+export const TE_PID_MODES = 4194304;
+
+/** `TE_MODE_INHERITED` from bpf/events.h. */
+export const TE_MODE_INHERITED = 128;
+
 /** `enum te_event_kind` from bpf/events.h. */
 export const EventKind = {
   TE_EV_OPEN: 1,

@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+// Benchmarks (not tests: nothing here passes or fails on time). Needs root and a build.
+//   node bench/run.mjs [source] [kernel] [nginx] [pipeline]     (default: all)
+// Prints rates and ratios measured side by side in this one run.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { Subject, from, lastValueFrom, of, count } from 'rxjs';
+import { Stats, reassemble, clockFromOffset } from '@traceable-ebpf/core';
+import { bpfSource, replaySource, readRecordingInfo } from '@traceable-ebpf/bpf-source';
+import { parseHttp1 } from '@traceable-ebpf/parsers';
+import { toSpans } from '@traceable-ebpf/exporters';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, '.tmp', 'bench');
+mkdirSync(work, { recursive: true });
+const wanted = new Set(process.argv.slice(2));
+const want = (name) => wanted.size === 0 || wanted.has(name);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+if (process.getuid() !== 0) {
+  console.error('bench: needs root (eBPF)');
+  process.exit(1);
+}
+
+const loadBin = join(work, 'smallwrites');
+execFileSync('gcc', [
+  '-O2',
+  '-pthread',
+  '-o',
+  loadBin,
+  join(root, 'bench', 'load', 'smallwrites.c'),
+]);
+
+/** Runs the load generator; `during(pid)` runs between 'ready' and 'go'. */
+async function load({ seconds, size, rate }, during) {
+  const child = spawn(loadBin, [String(seconds), String(size), String(rate)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  await lines.next(); // ready
+  const ctl = await during(child.pid);
+  child.stdin.write('go\n');
+  const [, writes, , reads, , secs] = (await lines.next()).value.split(' ');
+  await new Promise((r) => child.once('exit', r));
+  return { writes: Number(writes), reads: Number(reads), seconds: Number(secs), ctl };
+}
+
+/** Starts the source on `pids`; resolves once the policy is in the kernel. */
+async function source(pids, stats) {
+  const stop$ = new Subject();
+  let events = 0;
+  let first = 0;
+  let last = 0;
+  let ready;
+  const applied = new Promise((r) => (ready = r));
+  const done = new Promise((resolve, reject) =>
+    bpfSource({ pids, stats, stopOn: stop$, onPolicyApplied: () => ready() }).subscribe({
+      next() {
+        events++;
+        last = performance.now();
+        if (!first) first = last;
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
+  await applied;
+  return {
+    async stop() {
+      stop$.next();
+      await done;
+      return { events, spanMs: last - first };
+    },
+  };
+}
+
+async function benchSource() {
+  console.log('\n## Source: events decoded under small writes (64 B), 3 s each');
+  console.log(
+    '| load rate (writes/s) | achieved writes/s | events decoded | events/s decoded | lost (ring buffer full) |',
+  );
+  console.log('|---|---|---|---|---|');
+  for (const rate of [0, 500_000, 200_000, 100_000]) {
+    const stats = new Stats();
+    let src;
+    const r = await load(
+      { seconds: 3, size: 64, rate },
+      async (pid) => (src = await source([pid], stats)),
+    );
+    const { events } = await src.stop();
+    const lost = stats.get('EventLost');
+    console.log(
+      `| ${rate ? fmt(rate) : 'unlimited'} | ${fmt(r.writes / r.seconds)} | ${fmt(events)} | ${fmt(events / r.seconds)} | ${fmt(lost)} (${((100 * lost) / (events + lost || 1)).toFixed(2)}%) |`,
+    );
+  }
+}
+
+function progStats() {
+  const out = new Map();
+  for (const p of JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show']).toString())) {
+    if (p.run_cnt !== undefined)
+      out.set(`${p.name}:${p.id}`, { name: p.name, ns: p.run_time_ns, cnt: p.run_cnt });
+  }
+  return out;
+}
+
+function costOf(before, after, names) {
+  let ns = 0;
+  let cnt = 0;
+  for (const [k, a] of after) {
+    if (!names.includes(a.name)) continue;
+    const b = before.get(k) ?? { ns: 0, cnt: 0 };
+    ns += a.ns - b.ns;
+    cnt += a.cnt - b.cnt;
+  }
+  return { ns, cnt };
+}
+
+async function benchKernel() {
+  console.log(
+    '\n## Kernel cost per write (bpf_stats run time of sys_enter_write + sys_exit_write)',
+  );
+  execFileSync('sysctl', ['-q', 'kernel.bpf_stats_enabled=1']);
+  try {
+    const rows = [];
+    for (const captured of [false, true]) {
+      const idle = spawn('sleep', ['60']);
+      let src;
+      let before;
+      const r = await load({ seconds: 2, size: 64, rate: 0 }, async (pid) => {
+        src = await source([captured ? pid : idle.pid], new Stats());
+        before = progStats();
+        return undefined;
+      });
+      const after = progStats();
+      await src.stop();
+      idle.kill();
+      const enter = costOf(before, after, ['enter_write']);
+      const exit = costOf(before, after, ['exit_write']);
+      rows.push([
+        captured ? 'captured (small writes, copied)' : 'filtered out (process not selected)',
+        enter,
+        exit,
+        r.writes,
+      ]);
+    }
+    console.log('| writes | calls | enter ns/call | exit ns/call | total ns/write |');
+    console.log('|---|---|---|---|---|');
+    for (const [label, enter, exit] of rows) {
+      const e = enter.ns / (enter.cnt || 1);
+      const x = exit.ns / (exit.cnt || 1);
+      console.log(
+        `| ${label} | ${fmt(enter.cnt)} | ${e.toFixed(0)} | ${x.toFixed(0)} | ${(e + x).toFixed(0)} |`,
+      );
+    }
+    console.log('(bpf_stats adds its own ~20-40 ns per program run.)');
+  } finally {
+    execFileSync('sysctl', ['-q', 'kernel.bpf_stats_enabled=0']);
+  }
+}
+
+function nginxPid() {
+  let pid = spawnSync('pgrep', ['-o', 'nginx'], { encoding: 'utf8' }).stdout.trim();
+  if (!pid) {
+    execFileSync('nginx');
+    pid = spawnSync('pgrep', ['-o', 'nginx'], { encoding: 'utf8' }).stdout.trim();
+  }
+  writeFileSync('/var/www/html/bench.html', '<p>bench</p>\n');
+  return Number(pid);
+}
+
+function wrk(seconds) {
+  const out = execFileSync('wrk', [
+    '-t2',
+    '-c20',
+    `-d${seconds}s`,
+    'http://127.0.0.1/bench.html',
+  ]).toString();
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
+    requests: Number(/(\d+) requests in/.exec(out)[1]),
+  };
+}
+
+async function tracer(pid, extra) {
+  const child = spawn(
+    process.execPath,
+    [join(root, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid), ...extra],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  await new Promise((resolve, reject) => {
+    child.stderr.on('data', (c) => {
+      err += c;
+      if (err.includes('capture policy applied')) resolve();
+    });
+    child.once('exit', () => reject(new Error(err)));
+  });
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      const stats = JSON.parse(
+        err
+          .trim()
+          .split('\n')
+          .filter((l) => l.includes('"msg":"stats"'))
+          .at(-1),
+      );
+      return stats;
+    },
+  };
+}
+
+async function benchNginx() {
+  console.log(
+    '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, 4 s rounds, alternating',
+  );
+  const pid = nginxPid();
+  const without = [];
+  const withTracer = [];
+  let completeness = '';
+  for (let round = 0; round < 3; round++) {
+    without.push(wrk(4).rps);
+    const rec = round === 0 ? ['--record', join(work, 'nginx.rec')] : [];
+    const t = await tracer(pid, ['--exporter', 'jsonl', '--output', '/dev/null', ...rec]);
+    const w = wrk(4);
+    await new Promise((r) => setTimeout(r, 500));
+    const stats = await t.stop();
+    withTracer.push(w.rps);
+    completeness += `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}\n`;
+  }
+  console.log(
+    `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s`,
+  );
+  console.log(
+    `ratio (median with / median without): ${((100 * median(withTracer)) / median(without)).toFixed(1)}%`,
+  );
+  process.stdout.write(completeness);
+}
+
+async function benchPipeline() {
+  const rec = join(work, 'nginx.rec');
+  if (!existsSync(rec)) {
+    console.log('\n## Pipeline: no recording (run the nginx benchmark first)');
+    return;
+  }
+  console.log(
+    '\n## Pipeline from a recording (nginx under wrk): reassemble + HTTP/1 + span mapping, no export, one core',
+  );
+  const info = readRecordingInfo(rec);
+  const events = [];
+  await lastValueFrom(replaySource(rec), { defaultValue: undefined }).catch(() => undefined);
+  await new Promise((resolve) =>
+    replaySource(rec).subscribe({ next: (e) => events.push(e), complete: resolve }),
+  );
+  const runs = [];
+  let exchanges = 0;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    exchanges = await lastValueFrom(
+      from(events).pipe(
+        reassemble(),
+        parseHttp1(),
+        toSpans({ clock: clockFromOffset(BigInt(info.epochOffsetNs)) }),
+        count(),
+      ),
+    );
+    runs.push(performance.now() - t0);
+  }
+  const ms = median(runs);
+  console.log(
+    `${fmt(events.length)} kernel events → ${fmt(exchanges)} exchanges in ${ms.toFixed(0)} ms (median of 3): ${fmt((exchanges * 1000) / ms)} exchanges/s, ${fmt((events.length * 1000) / ms)} events/s`,
+  );
+}
+
+console.log(
+  `# traceable-ebpf benchmarks — ${new Date().toISOString()}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)[1]}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores`,
+);
+if (want('source')) await benchSource();
+if (want('kernel')) await benchKernel();
+if (want('nginx')) await benchNginx();
+if (want('pipeline')) await benchPipeline();
+void of;
