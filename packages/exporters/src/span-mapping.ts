@@ -125,13 +125,28 @@ export function createSpanMapper(
     return r;
   };
 
+  // Attribute key and redaction per raw header name and prefix, memoised (bounded): header names
+  // repeat endlessly, and lower-casing and concatenating them per span was the mapper's top cost.
+  const headerKeys = new Map<string, { key: string; redacted: boolean }>();
+  const headerKey = (prefix: string, name: string) => {
+    const memo = `${prefix}\0${name}`;
+    let k = headerKeys.get(memo);
+    if (!k) {
+      const lower = name.toLowerCase();
+      k = { key: `${prefix}.${lower}`, redacted: redact.has(lower) };
+      if (headerKeys.size >= 4096) headerKeys.clear();
+      headerKeys.set(memo, k);
+    }
+    return k;
+  };
   const addHeaders = (attrs: Attributes, prefix: string, headers: HeaderList) => {
     if (!captureHeaders) return;
-    for (const [k, v] of headers) {
-      const key = `${prefix}.${k.toLowerCase()}`;
-      const value = redact.has(k.toLowerCase()) ? REDACTED : v;
+    for (const [name, v] of headers) {
+      const { key, redacted } = headerKey(prefix, name);
+      const value = redacted ? REDACTED : v;
       const prev = attrs[key] as string[] | undefined;
-      attrs[key] = prev ? [...prev, value] : [value];
+      if (prev) prev.push(value);
+      else attrs[key] = [value];
     }
   };
 

@@ -278,7 +278,7 @@ export class Http1MessageParser {
     const room = this.options.maxBodyBytes - this.bodyKept;
     if (room <= 0) return;
     const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
-    this.body.push(kept.slice()); // copy out of wasm memory
+    this.body.push(new Uint8Array(kept)); // a copy: the bytes live in wasm memory (Buffer#slice would be a view)
     this.bodyKept += kept.length;
   }
 

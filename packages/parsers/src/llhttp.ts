@@ -80,11 +80,12 @@ export class LlhttpRuntime {
   private readonly handlers = new Map<number, LlhttpHandler>();
   private buf = 0;
   private bufSize = 0;
+  private memBuffer: Buffer | undefined;
 
   constructor() {
     const text = (p: number, at: number, len: number, f: (h: LlhttpHandler, s: string) => void) => {
       const h = this.handlers.get(p);
-      if (h) f(h, Buffer.from(this.x.memory.buffer, at, len).toString('latin1'));
+      if (h) f(h, this.memory().toString('latin1', at, at + len));
       return 0;
     };
     const instance = new WebAssembly.Instance(wasmModule(), {
@@ -100,13 +101,20 @@ export class LlhttpRuntime {
         wasm_on_headers_complete: (p: number, status: number, upgrade: number, keepAlive: number) =>
           this.handlers.get(p)?.onHeadersComplete(status, upgrade === 1, keepAlive === 1) ?? 0,
         wasm_on_body: (p: number, at: number, len: number) => {
-          this.handlers.get(p)?.onBody(new Uint8Array(this.x.memory.buffer, at, len));
+          this.handlers.get(p)?.onBody(this.memory().subarray(at, at + len));
           return 0;
         },
         wasm_on_message_complete: (p: number) => (this.handlers.get(p)?.onMessageComplete(), 0),
       },
     });
     this.x = instance.exports as unknown as Exports;
+  }
+
+  /** A Buffer over the wasm memory, made again only when the memory grew (callbacks run often). */
+  private memory(): Buffer {
+    const buffer = this.x.memory.buffer;
+    if (this.memBuffer?.buffer !== buffer) this.memBuffer = Buffer.from(buffer);
+    return this.memBuffer;
   }
 
   /** Allocates a parser of `type` whose callbacks go to `handler`; returns its pointer. */
@@ -133,7 +141,7 @@ export class LlhttpRuntime {
       this.bufSize = Math.max(data.length, 64 * 1024);
       this.buf = this.x.malloc(this.bufSize);
     }
-    new Uint8Array(this.x.memory.buffer, this.buf, data.length).set(data);
+    this.memory().set(data, this.buf);
     const errno = this.x.llhttp_execute(p, this.buf, data.length);
     if (errno === LlhttpErrno.OK) return { errno, consumed: data.length, reason: '' };
     return {
