@@ -67,10 +67,19 @@ struct pending_call {
 	__u8 pad[7];
 };
 
+#ifdef TE_PERFBUF
+/* Kernels before 5.8: a perf event array, one buffer per CPU (libbpf sizes it to the CPUs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+#else
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20); /* resized by user space before load */
 } events SEC(".maps");
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -215,17 +224,23 @@ static __always_inline void fill_header(struct te_event_header *hdr, __u8 kind, 
 	hdr->kind = kind;
 }
 
-static __always_inline void output(void *rec, __u64 size, __u32 counter)
+/* `ctx` is the program's context (perf buffers need it); ring buffer builds may pass NULL. */
+static __always_inline void output(void *ctx, void *rec, __u64 size, __u32 counter)
 {
-	if (bpf_ringbuf_output(&events, rec, size, 0) == 0)
+#ifdef TE_PERFBUF
+	long err = bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, rec, size);
+#else
+	long err = bpf_ringbuf_output(&events, rec, size, 0);
+#endif
+	if (err == 0)
 		count(counter, 1);
 	else
 		count(TE_CNT_EVENTS_LOST, 1);
 }
 
 /* Start tracking a connection and report it (unless its role is outside the process's mode). */
-static __always_inline struct conn *open_conn(__u32 tgid, int fd, __u8 role, struct sock *sk,
-					      __u8 mode)
+static __always_inline struct conn *open_conn(void *ctx, __u32 tgid, int fd, __u8 role,
+					      struct sock *sk, __u8 mode)
 {
 	struct conn_key key = { .tgid = tgid, .fd = fd };
 	struct conn c = { .gen = bpf_ktime_get_ns(), .role = role };
@@ -254,7 +269,7 @@ static __always_inline struct conn *open_conn(__u32 tgid, int fd, __u8 role, str
 		BPF_CORE_READ_INTO(&ev.local_addr, sk, __sk_common.skc_v6_rcv_saddr);
 		BPF_CORE_READ_INTO(&ev.remote_addr, sk, __sk_common.skc_v6_daddr);
 	}
-	output(&ev, sizeof(ev), TE_CNT_OPEN_EVENTS);
+	output(ctx, &ev, sizeof(ev), TE_CNT_OPEN_EVENTS);
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
@@ -293,7 +308,7 @@ static __always_inline bool take_call(struct pending_call *out)
  * captured (tracked, or found open and tracked now as role unknown), not disabled by user space,
  * and moved something.
  */
-static __always_inline bool data_call(long ret, __u8 dir, struct pending_call *call)
+static __always_inline bool data_call(void *ctx, long ret, __u8 dir, struct pending_call *call)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct conn_key key;
@@ -311,7 +326,7 @@ static __always_inline bool data_call(long ret, __u8 dir, struct pending_call *c
 
 		if (!mode || !sk)
 			return false;
-		conn = open_conn(tgid, call->fd, TE_ROLE_UNKNOWN, sk, mode);
+		conn = open_conn(ctx, tgid, call->fd, TE_ROLE_UNKNOWN, sk, mode);
 		if (!conn)
 			return false;
 	}
@@ -333,7 +348,7 @@ static __always_inline bool data_call(long ret, __u8 dir, struct pending_call *c
 #define META(dir, sys) (((__u32)(dir) << 8) | (sys))
 
 /* Bytes copied per syscall: te_cfg.max_capture_bytes, within [TE_MAX_DATA, chunks * TE_MAX_DATA]. */
-static __always_inline __u64 capture_cap(void)
+static __always_inline __attribute__((unused)) __u64 capture_cap(void)
 {
 	__u64 cap = te_cfg.max_capture_bytes;
 
@@ -344,6 +359,107 @@ static __always_inline __u64 capture_cap(void)
 	return cap;
 }
 
+#ifdef TE_PERFBUF
+/*
+ * Perf buffer build (kernels before 5.8): one event per syscall (per message for mmsg), its first
+ * TE_MAX_DATA bytes copied (iovecs gathered), the full size always reported. Static and inlined:
+ * perf output needs the program's context, which global functions can't take on old kernels.
+ */
+static __always_inline void pb_emit(void *ctx, struct te_scratch *s, __u64 who, __u32 meta,
+				    __u32 len, __u64 size)
+{
+	struct conn_key key = { .tgid = who >> 32, .fd = (__s32)who };
+	struct conn *conn = bpf_map_lookup_elem(&conns, &key);
+	__u8 dir = meta >> 8;
+	__u8 sys = meta & 0xff;
+
+	if (!conn)
+		return;
+	fill_header(&s->ev.hdr, TE_EV_DATA, key.tgid, key.fd, conn->gen);
+	s->ev.offset = __sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, size);
+	s->ev.size = size;
+	s->ev.len = len;
+	s->ev.direction = dir;
+	s->ev.syscall = sys;
+	s->ev.flags = 0;
+	if (size > len && sys != TE_SYS_SENDFILE)
+		count(TE_CNT_BYTES_TRUNCATED, size - len);
+	output(ctx, &s->ev, offsetof(struct te_data_event, data) + (len & (2 * TE_MAX_DATA - 1)),
+	       TE_CNT_DATA_EVENTS);
+}
+
+static __always_inline struct te_scratch *pb_scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
+static __always_inline void pb_emit_flat(void *ctx, __u64 who, __u32 meta, __u64 ubuf, __u64 total)
+{
+	struct te_scratch *s = pb_scratch();
+	__u32 len = total > TE_MAX_DATA ? TE_MAX_DATA : total;
+
+	if (!s)
+		return;
+	barrier_var(len);
+	if (len > TE_MAX_DATA)
+		return;
+	if (bpf_probe_read_user(s->ev.data, len, (void *)ubuf) != 0) {
+		count(TE_CNT_COPY_FAILED, 1);
+		len = 0;
+	}
+	pb_emit(ctx, s, who, meta, len, total);
+}
+
+static __always_inline void pb_emit_iov(void *ctx, __u64 who, __u32 meta, __u64 uiov, __u64 iovcnt,
+					__u64 total)
+{
+	struct te_scratch *s = pb_scratch();
+	__u32 want = total > TE_MAX_DATA ? TE_MAX_DATA : total;
+	__u32 pos = 0;
+
+	if (!s)
+		return;
+	for (int i = 0; i < TE_MAX_IOV; i++) {
+		struct iovec iov;
+		__u64 n;
+
+		if (i >= iovcnt || pos >= want)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(iov))) != 0)
+			break;
+		n = iov.iov_len;
+		if (n > want - pos)
+			n = want - pos;
+		barrier_var(n);
+		if (n > TE_MAX_DATA)
+			break;
+		if (bpf_probe_read_user(&s->ev.data[pos & (TE_MAX_DATA - 1)], n, iov.iov_base) != 0) {
+			count(TE_CNT_COPY_FAILED, 1);
+			break;
+		}
+		pos += n;
+	}
+	pb_emit(ctx, s, who, meta, pos, total);
+}
+
+static __always_inline void pb_emit_size(void *ctx, __u64 who, __u32 meta, __u64 size)
+{
+	struct te_scratch *s = pb_scratch();
+
+	if (s)
+		pb_emit(ctx, s, who, meta, 0, size);
+}
+
+#define EMIT_FLAT(ctx, who, meta, ubuf, total) pb_emit_flat(ctx, who, meta, ubuf, total)
+#define EMIT_IOV(ctx, who, meta, uiov, n, total) pb_emit_iov(ctx, who, meta, uiov, n, total)
+#define EMIT_SIZE(ctx, who, meta, size) pb_emit_size(ctx, who, meta, size)
+/* mmsg: the first message copied, the others by size (the copy loop per message is too much for
+ * the verifier inlined). */
+#define MMSG_COPIED 1
+
+#else
 /*
  * One data event: `len` bytes copied from user memory at `ubuf` (at most TE_MAX_DATA) stand for
  * the next `size` bytes of the stream (len < size: the rest was not copied). A global function:
@@ -384,7 +500,7 @@ __noinline int te_emit_piece(__u64 who, __u32 meta, __u64 ubuf, __u64 len, __u64
 		count(TE_CNT_BYTES_TRUNCATED, size - len);
 	/* len <= TE_MAX_DATA; the mask bounds the size for the verifier (clang may pass a register
 	 * it never clamped). */
-	output(&s->ev, offsetof(struct te_data_event, data) + (len & (2 * TE_MAX_DATA - 1)),
+	output(NULL, &s->ev, offsetof(struct te_data_event, data) + (len & (2 * TE_MAX_DATA - 1)),
 	       TE_CNT_DATA_EVENTS);
 	return 0;
 }
@@ -450,6 +566,13 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	return 0;
 }
 
+#define EMIT_FLAT(ctx, who, meta, ubuf, total) te_emit_flat(who, meta, ubuf, total)
+#define EMIT_IOV(ctx, who, meta, uiov, n, total) te_emit_iov(who, meta, uiov, n, total)
+#define EMIT_SIZE(ctx, who, meta, size) te_emit_piece(who, meta, 0, 0, size)
+#define MMSG_COPIED TE_MAX_MMSG
+
+#endif
+
 /* ---- data syscalls ---- */
 
 /* tgid and fd in one argument (BPF functions take at most five). */
@@ -460,8 +583,8 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		if (data_call(ctx->ret, dir, &c))                                                  \
-			te_emit_flat(WHO(c.fd), META(dir, c.syscall), c.buf, ctx->ret);        \
+		if (data_call(ctx, ctx->ret, dir, &c))                                             \
+			EMIT_FLAT(ctx, WHO(c.fd), META(dir, c.syscall), c.buf, ctx->ret);          \
 		return 0;                                                                          \
 	}
 
@@ -470,8 +593,8 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		if (data_call(ctx->ret, dir, &c))                                                  \
-			te_emit_iov(WHO(c.fd), META(dir, c.syscall), c.buf, c.count, ctx->ret); \
+		if (data_call(ctx, ctx->ret, dir, &c))                                             \
+			EMIT_IOV(ctx, WHO(c.fd), META(dir, c.syscall), c.buf, c.count, ctx->ret);  \
 		return 0;                                                                          \
 	}
 
@@ -481,27 +604,27 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		struct user_msghdr msg;                                                            \
-		if (!data_call(ctx->ret, dir, &c))                                                 \
+		if (!data_call(ctx, ctx->ret, dir, &c))                                            \
 			return 0;                                                                  \
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {                  \
 			count(TE_CNT_COPY_FAILED, 1);                                              \
-			te_emit_piece(WHO(c.fd), META(dir, c.syscall), 0, 0, ctx->ret);         \
+			EMIT_SIZE(ctx, WHO(c.fd), META(dir, c.syscall), ctx->ret);                 \
 			return 0;                                                                  \
 		}                                                                                  \
-		te_emit_iov(WHO(c.fd), META(dir, c.syscall), (__u64)msg.msg_iov,                \
-			    msg.msg_iovlen, ctx->ret);                                             \
+		EMIT_IOV(ctx, WHO(c.fd), META(dir, c.syscall), (__u64)msg.msg_iov,                 \
+			 msg.msg_iovlen, ctx->ret);                                                \
 		return 0;                                                                          \
 	}
 
 /* sendmmsg/recvmmsg return a message count; each mmsghdr says how many bytes its message moved.
- * TE_MAX_MMSG messages are copied, up to TE_MAX_MMSG_SIZES reported (the rest by size only). */
+ * MMSG_COPIED messages are copied, up to TE_MAX_MMSG_SIZES reported (the rest by size only). */
 #define MMSG_EXIT(name, dir)                                                                       \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		long n = ctx->ret;                                                                 \
-		if (!data_call(n, dir, &c))                                                        \
+		if (!data_call(ctx, n, dir, &c))                                                   \
 			return 0;                                                                  \
 		for (int i = 0; i < TE_MAX_MMSG_SIZES; i++) {                                      \
 			struct mmsghdr m;                                                          \
@@ -514,13 +637,12 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 			}                                                                          \
 			if (m.msg_len == 0)                                                        \
 				continue;                                                          \
-			if (i < TE_MAX_MMSG)                                                       \
-				te_emit_iov(WHO(c.fd), META(dir, c.syscall),                    \
-					    (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen,        \
-					    m.msg_len);                                            \
+			if (i < MMSG_COPIED)                                                       \
+				EMIT_IOV(ctx, WHO(c.fd), META(dir, c.syscall),                     \
+					 (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen,           \
+					 m.msg_len);                                               \
 			else                                                                       \
-				te_emit_piece(WHO(c.fd), META(dir, c.syscall), 0, 0,            \
-					      m.msg_len);                                          \
+				EMIT_SIZE(ctx, WHO(c.fd), META(dir, c.syscall), m.msg_len);        \
 		}                                                                                  \
 		if (n > TE_MAX_MMSG_SIZES)                                                         \
 			count(TE_CNT_MMSG_UNACCOUNTED, n - TE_MAX_MMSG_SIZES);                     \
@@ -616,16 +738,16 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending_call c;
 
-	if (data_call(ctx->ret, TE_DIR_SEND, &c)) {
+	if (data_call(ctx, ctx->ret, TE_DIR_SEND, &c)) {
 		count(TE_CNT_SENDFILE_BYTES, ctx->ret);
-		te_emit_piece(WHO(c.fd), META(TE_DIR_SEND, TE_SYS_SENDFILE), 0, 0, ctx->ret);
+		EMIT_SIZE(ctx, WHO(c.fd), META(TE_DIR_SEND, TE_SYS_SENDFILE), ctx->ret);
 	}
 	return 0;
 }
 
 /* ---- connection lifecycle ---- */
 
-static __always_inline int on_accept_exit(long ret)
+static __always_inline int on_accept_exit(void *ctx, long ret)
 {
 	struct pending_call call;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -639,7 +761,7 @@ static __always_inline int on_accept_exit(long ret)
 		return 0;
 	sk = tcp_sock_of_fd(ret);
 	if (sk)
-		open_conn(tgid, ret, TE_ROLE_SERVER, sk, mode);
+		open_conn(ctx, tgid, ret, TE_ROLE_SERVER, sk, mode);
 	return 0;
 }
 
@@ -652,7 +774,7 @@ int enter_accept(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_accept_exit(ctx->ret);
+	return on_accept_exit(ctx, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
@@ -664,7 +786,7 @@ int enter_accept4(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_accept_exit(ctx->ret);
+	return on_accept_exit(ctx, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_connect")
@@ -688,7 +810,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	sk = tcp_sock_of_fd(call.fd);
 	if (sk)
-		open_conn(tgid, call.fd, TE_ROLE_CLIENT, sk, mode);
+		open_conn(ctx, tgid, call.fd, TE_ROLE_CLIENT, sk, mode);
 	return 0;
 }
 
@@ -710,7 +832,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		fill_header(&ev.hdr, TE_EV_CLOSE, key.tgid, key.fd, conn->gen);
 		ev.sent_bytes = conn->sent;
 		ev.recv_bytes = conn->recv;
-		output(&ev, sizeof(ev), TE_CNT_CLOSE_EVENTS);
+		output(ctx, &ev, sizeof(ev), TE_CNT_CLOSE_EVENTS);
 		bpf_map_delete_elem(&disabled_conns, &dk);
 	}
 	bpf_map_delete_elem(&conns, &key);

@@ -40,24 +40,31 @@ writeFileSync(
 );
 const arch = { x64: 'x86', arm64: 'arm64' }[process.arch] ?? process.arch;
 const object = join(outDir, 'tracer.bpf.o');
-run('clang', [
-  '-g',
-  '-O2',
-  '-target',
-  'bpf',
-  `-D__TARGET_ARCH_${arch}`,
-  '-Wall',
-  '-Werror',
-  '-I',
-  buildDir,
-  '-I',
-  join(root, 'bpf'),
-  '-c',
-  join(root, 'bpf', 'tracer.bpf.c'),
-  '-o',
-  object,
-]);
+const compile = (out, defines) =>
+  run('clang', [
+    '-g',
+    '-O2',
+    '-target',
+    'bpf',
+    `-D__TARGET_ARCH_${arch}`,
+    ...defines,
+    '-Wall',
+    '-Werror',
+    '-I',
+    buildDir,
+    '-I',
+    join(root, 'bpf'),
+    '-c',
+    join(root, 'bpf', 'tracer.bpf.c'),
+    '-o',
+    out,
+  ]);
+// The ring buffer build (kernels 5.8+), and the perf buffer build for older kernels.
+compile(object, []);
+const perfObject = join(outDir, 'tracer-perfbuf.bpf.o');
+compile(perfObject, ['-DTE_PERFBUF']);
 // Drop DWARF; keep .BTF and .BTF.ext, which CO-RE relocation needs.
 run('llvm-strip', ['-g', object]);
+run('llvm-strip', ['-g', perfObject]);
 run(process.execPath, [join(root, 'scripts', 'gen-layout.mjs'), '--write'], { stdio: 'inherit' });
 console.log(`build-bpf: ${object}`);

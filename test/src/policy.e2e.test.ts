@@ -188,3 +188,41 @@ test('--all: every process is captured, the tracer itself never', async (t) => {
   );
   assert.equal(spans.filter((s) => s.resource['process.pid'] === tracer.child.pid).length, 0);
 });
+
+test('event_transport: perfbuf (kernels before 5.8) exports the same HTTP spans', async (t) => {
+  if (!kernelTestsPossible(t, ['curl'])) return;
+  const { server, port, dir } = await pythonServer(t);
+  const out = join(dir, 'spans.jsonl');
+  const config = join(dir, 'ebpf-tracer-config.yaml');
+  writeFileSync(config, 'event_transport: perfbuf\n');
+  const tracer = await startTracer([server.pid!], {}, [
+    '--config',
+    config,
+    '--exporter',
+    'jsonl',
+    '--output',
+    out,
+  ]);
+  try {
+    for (const path of ['/x.txt', '/nope', '/x.txt?a=1'])
+      run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${port}${path}`]);
+  } finally {
+    assert.equal(await tracer.stop(), 0, tracer.stderr());
+  }
+  assert.match(tracer.stderr(), /"transport":"perfbuf"/);
+  const spans = readJsonl(out);
+  // Exact sizes for the file this test wrote; the 404 page's size is Python's own.
+  const sized = (s: JsonSpan) =>
+    s.attributes['url.path'] === '/x.txt'
+      ? ` ${String(s.attributes['http.response.body.size'])}`
+      : '';
+  assert.deepEqual(
+    spans
+      .map(
+        (s) =>
+          `${String(s.attributes['url.path'])} ${String(s.attributes['http.response.status_code'])}${sized(s)}`,
+      )
+      .sort(),
+    ['/nope 404', '/x.txt 200 321', '/x.txt 200 321'],
+  );
+});

@@ -17,7 +17,7 @@ import {
   type ConnectionOpenEvent,
   type KernelEvent,
 } from '@traceable-ebpf/core';
-import { bpfSource, type CapturePolicy } from '@traceable-ebpf/bpf-source';
+import { bpfSource, type CapturePolicy, type EventTransport } from '@traceable-ebpf/bpf-source';
 import { ROOT, kernelTestsPossible, kill } from './harness.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -62,19 +62,27 @@ class Peer {
 async function capture(
   policy$: Observable<CapturePolicy>,
   work: () => Promise<void>,
-): Promise<{ events: KernelEvent[]; streams: ConnectionEvent[] }> {
+  transport: EventTransport = 'ringbuf',
+): Promise<{ events: KernelEvent[]; streams: ConnectionEvent[]; transport: string }> {
   const stop$ = new Subject<void>();
   let applied!: () => void;
+  let used = '';
   const ready = new Promise<void>((resolve) => (applied = resolve));
   const done = lastValueFrom(
-    bpfSource({ policy$, stopOn: stop$, onPolicyApplied: () => applied() }).pipe(toArray()),
+    bpfSource({
+      policy$,
+      transport,
+      stopOn: stop$,
+      onReady: (i) => (used = i.transport),
+      onPolicyApplied: () => applied(),
+    }).pipe(toArray()),
   );
   await Promise.race([ready, done]);
   await work();
   stop$.next();
   const events = await done;
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
-  return { events, streams };
+  return { events, streams, transport: used };
 }
 
 const policyOf = (...pids: number[]) =>
@@ -104,49 +112,59 @@ const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv'
   ),
 ];
 
-test('every data path: writev/readv, sendmsg/recvmsg, send/recv; roles and tuples', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  let fds: string[] = [];
-  const { events, streams } = await capture(policyOf(peer.pid), async () => {
-    fds = (await peer.cmd('open4')).split(' ');
-    await peer.cmd('writev abc|defg|hi');
-    await peer.cmd('sendmsg 12|345|6');
-    await peer.cmd('send plain');
-    await peer.cmd('close');
-  });
-  const [cfd, sfd, cport, sport] = fds.map(Number) as [number, number, number, number];
-  const client = connOf(events, peer.pid, cfd);
-  const server = connOf(events, peer.pid, sfd);
-  assert.equal(client.role, 'client');
-  assert.equal(server.role, 'server');
-  assert.deepEqual(
-    [client.local, client.remote],
-    [
-      { address: '127.0.0.1', port: cport },
-      { address: '127.0.0.1', port: sport },
-    ],
-  );
-  assert.deepEqual(
-    [server.local, server.remote],
-    [
-      { address: '127.0.0.1', port: sport },
-      { address: '127.0.0.1', port: cport },
-    ],
-  );
-  const expected = 'abcdefghi' + '123456' + 'plain';
-  assert.equal(stream(streams, client.conn, 'send').text, expected);
-  assert.equal(stream(streams, server.conn, 'recv').text, expected);
-  assert.deepEqual(stream(streams, server.conn, 'recv').gaps, []);
-  assert.deepEqual(syscallsOf(events, client.conn, 'send'), ['writev', 'sendmsg', 'sendto']);
-  assert.deepEqual(syscallsOf(events, server.conn, 'recv'), ['readv', 'recvmsg', 'recvfrom']);
-  for (const c of [client, server])
-    assert.ok(
-      events.some((e) => e.kind === 'close' && e.conn === c.conn),
-      `${c.conn} closed`,
+for (const transport of ['ringbuf', 'perfbuf'] as const)
+  test(`every data path (${transport}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    let fds: string[] = [];
+    const {
+      events,
+      streams,
+      transport: used,
+    } = await capture(
+      policyOf(peer.pid),
+      async () => {
+        fds = (await peer.cmd('open4')).split(' ');
+        await peer.cmd('writev abc|defg|hi');
+        await peer.cmd('sendmsg 12|345|6');
+        await peer.cmd('send plain');
+        await peer.cmd('close');
+      },
+      transport,
     );
-});
+    assert.equal(used, transport);
+    const [cfd, sfd, cport, sport] = fds.map(Number) as [number, number, number, number];
+    const client = connOf(events, peer.pid, cfd);
+    const server = connOf(events, peer.pid, sfd);
+    assert.equal(client.role, 'client');
+    assert.equal(server.role, 'server');
+    assert.deepEqual(
+      [client.local, client.remote],
+      [
+        { address: '127.0.0.1', port: cport },
+        { address: '127.0.0.1', port: sport },
+      ],
+    );
+    assert.deepEqual(
+      [server.local, server.remote],
+      [
+        { address: '127.0.0.1', port: sport },
+        { address: '127.0.0.1', port: cport },
+      ],
+    );
+    const expected = 'abcdefghi' + '123456' + 'plain';
+    assert.equal(stream(streams, client.conn, 'send').text, expected);
+    assert.equal(stream(streams, server.conn, 'recv').text, expected);
+    assert.deepEqual(stream(streams, server.conn, 'recv').gaps, []);
+    assert.deepEqual(syscallsOf(events, client.conn, 'send'), ['writev', 'sendmsg', 'sendto']);
+    assert.deepEqual(syscallsOf(events, server.conn, 'recv'), ['readv', 'recvmsg', 'recvfrom']);
+    for (const c of [client, server])
+      assert.ok(
+        events.some((e) => e.kind === 'close' && e.conn === c.conn),
+        `${c.conn} closed`,
+      );
+  });
 
 test('a large write is split into 16 KiB events up to the cap; the rest is a truncated gap', async (t) => {
   if (!kernelTestsPossible(t)) return;
@@ -343,4 +361,29 @@ test('IPv6: addresses and family', async (t) => {
   assert.deepEqual([c.local.address, c.remote.address], ['::1', '::1']);
   assert.deepEqual([c.local.port, c.remote.port], [Number(fds[2]), Number(fds[3])]);
   assert.equal(stream(streams, c.conn, 'send').text, 'over-six');
+});
+
+test('perf buffer transport: a write larger than 16 KiB is one event, its full size kept', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fds: string[] = [];
+  let sent = 0;
+  const { events, streams } = await capture(
+    policyOf(peer.pid),
+    async () => {
+      fds = (await peer.cmd('open4')).split(' ');
+      sent = Number(await peer.cmd('big 100000'));
+    },
+    'perfbuf',
+  );
+  const client = connOf(events, peer.pid, Number(fds[0]));
+  const writes = events.filter(
+    (e) => e.kind === 'data' && e.conn === client.conn && e.direction === 'send',
+  );
+  assert.equal(writes.length, 1);
+  const s = stream(streams, client.conn, 'send');
+  const expected = Buffer.from(Array.from({ length: sent }, (_, i) => (i * 7) & 0xff));
+  assert.deepEqual(s.bytes, expected.subarray(0, 16384));
+  assert.deepEqual(s.gaps, [[16384, sent - 16384, 'truncated']]);
 });

@@ -152,6 +152,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
         ...(all ? { all: mode } : {}),
       }),
       ringBufferBytes: config.perfmap_queue_size,
+      transport: config.event_transport,
       ...(config.btf_dir ? { btfDir: config.btf_dir } : {}),
       maxCaptureBytes: config.max_syscall_capture_bytes,
       ...(opts.record ? { recordPath: opts.record } : {}),

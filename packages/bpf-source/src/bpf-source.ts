@@ -12,7 +12,14 @@ import {
 } from '@traceable-ebpf/core';
 import { decodeBatch } from './decode.js';
 import { Counter, Syscall } from './generated/layout.js';
-import type { CaptureMode, CapturePolicy, FromWorker, ToWorker, WorkerConfig } from './protocol.js';
+import type {
+  CaptureMode,
+  CapturePolicy,
+  EventTransport,
+  FromWorker,
+  ToWorker,
+  WorkerConfig,
+} from './protocol.js';
 import { preflight, type SystemInfo } from './system.js';
 
 /** Options of {@link bpfSource}. */
@@ -52,8 +59,16 @@ export interface BpfSourceOptions {
   readonly clock?: MonotonicClock;
   /** How often the kernel counters are read. Default 1000 ms. */
   readonly countersIntervalMs?: number;
-  /** The compiled BPF object. Default: the one built into this package. */
+  /** The compiled BPF object (ring buffer build). Default: the one built into this package. */
   readonly objectPath?: string;
+  /** The perf buffer build. Default: the one built into this package. */
+  readonly perfbufObjectPath?: string;
+  /**
+   * How events leave the kernel: `ringbuf` (5.8+), `perfbuf` (per-CPU perf buffers, for older
+   * kernels; one event per syscall, first 16 KiB copied), or `auto` (default: the ring buffer
+   * when the kernel has it).
+   */
+  readonly transport?: 'auto' | EventTransport;
   /** Kernel BTF. Default `/sys/kernel/btf/vmlinux`. */
   readonly btfPath?: string;
   /** Where to look for this kernel's BTF file when it has none (BTFHub's layout). */
@@ -73,8 +88,12 @@ export interface BpfSourceOptions {
   }) => void;
 }
 
-/** Default location of the compiled object inside this package. */
+/** Default location of the compiled object (ring buffer build) inside this package. */
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../bpf/tracer.bpf.o', import.meta.url));
+/** Default location of the perf buffer build (kernels before 5.8). */
+export const DEFAULT_PERFBUF_OBJECT_PATH = fileURLToPath(
+  new URL('../bpf/tracer-perfbuf.bpf.o', import.meta.url),
+);
 
 /** Kernel counters (enum te_counter) and the Stats names they feed. */
 const KERNEL_COUNTERS = [
@@ -116,7 +135,11 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       return;
     }
     const config: WorkerConfig = {
-      objectPath: options.objectPath ?? DEFAULT_OBJECT_PATH,
+      objects: {
+        ringbuf: options.objectPath ?? DEFAULT_OBJECT_PATH,
+        perfbuf: options.perfbufObjectPath ?? DEFAULT_PERFBUF_OBJECT_PATH,
+      },
+      transport: options.transport ?? 'auto',
       ringBufferBytes: options.ringBufferBytes ?? 16 << 20,
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
@@ -167,7 +190,12 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
             stats.inc('ConnectionsDisabled');
             send({ type: 'disable', tgid, fd, gen });
           });
-          options.onReady?.({ ...info, libbpfVersion: msg.libbpfVersion, programs: msg.programs });
+          options.onReady?.({
+            ...info,
+            transport: msg.transport,
+            libbpfVersion: msg.libbpfVersion,
+            programs: msg.programs,
+          });
           break;
         case 'policy-applied':
           options.onPolicyApplied?.({ pids: msg.pids, missing: msg.missing, cgroups: msg.cgroups });

@@ -2,8 +2,19 @@
  * @traceable-ebpf/bpf-source: socket events of chosen processes from the kernel, through eBPF.
  * @packageDocumentation
  */
-export { bpfSource, DEFAULT_OBJECT_PATH, type BpfSourceOptions } from './bpf-source.js';
-export type { CaptureMode, CapturePolicy, ProcessSelector, CgroupSelector } from './protocol.js';
+export {
+  bpfSource,
+  DEFAULT_OBJECT_PATH,
+  DEFAULT_PERFBUF_OBJECT_PATH,
+  type BpfSourceOptions,
+} from './bpf-source.js';
+export type {
+  CaptureMode,
+  CapturePolicy,
+  ProcessSelector,
+  CgroupSelector,
+  EventTransport,
+} from './protocol.js';
 export {
   preflight,
   checkPrivileges,

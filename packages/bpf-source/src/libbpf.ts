@@ -30,6 +30,16 @@ export interface Libbpf {
   mapDelete(fd: number, key: Buffer): number;
   mapLookup(fd: number, key: Buffer, value: Buffer): number;
   numPossibleCpus(): number;
+  /** 1 if the kernel supports this map type (libbpf_probe_bpf_map_type), 0 if not, < 0 on error. */
+  probeMapType(type: number): number;
+  /** A perf buffer reader: `onSample` gets each record's pointer and size (called from consume). */
+  perfBufferNew(
+    mapFd: number,
+    pageCount: number,
+    onSample: (data: unknown, size: number) => void,
+  ): { pb: unknown; free(): void };
+  perfBufferEpollFd(pb: unknown): number;
+  perfBufferConsume(pb: unknown): number;
   /** -errno of a NULL-returning call (libbpf 1.x sets errno). */
   errno(): number;
   /** libbpf's recent log lines (warnings and errors). */
@@ -106,6 +116,16 @@ export function loadLibbpf(): Libbpf {
   const del = lib.func('int bpf_map_delete_elem(int fd, void *key)');
   const lookup = lib.func('int bpf_map_lookup_elem(int fd, void *key, _Out_ void *value)');
   const ncpus = lib.func('int libbpf_num_possible_cpus()');
+  const probeMap = lib.func('int libbpf_probe_bpf_map_type(int map_type, const void *opts)');
+  const PerfSample = koffi.proto(
+    'void te_perf_buffer_sample_fn(void *ctx, int cpu, void *data, uint32_t size)',
+  );
+  const pbNew = lib.func(
+    'void *perf_buffer__new(int map_fd, size_t page_cnt, te_perf_buffer_sample_fn *sample_cb, void *lost_cb, void *ctx, const void *opts)',
+  );
+  const pbFree = lib.func('void perf_buffer__free(void *pb)');
+  const pbEpoll = lib.func('int perf_buffer__epoll_fd(void *pb)');
+  const pbConsume = lib.func('int perf_buffer__consume(void *pb)');
 
   return {
     version: `${major()}.${minor()}`,
@@ -145,6 +165,23 @@ export function loadLibbpf(): Libbpf {
     mapDelete: (fd, key) => del(fd, key) as number,
     mapLookup: (fd, key, value) => lookup(fd, key, value) as number,
     numPossibleCpus: () => ncpus() as number,
+    probeMapType: (type) => probeMap(type, null) as number,
+    perfBufferNew(fd, pageCount, onSample) {
+      const cb = koffi.register(
+        (_ctx: unknown, _cpu: number, data: unknown, size: number) => onSample(data, size),
+        koffi.pointer(PerfSample),
+      );
+      const pb = pbNew(fd, pageCount, cb, null, null, null);
+      return {
+        pb,
+        free() {
+          if (pb) pbFree(pb);
+          koffi.unregister(cb);
+        },
+      };
+    },
+    perfBufferEpollFd: (pb) => pbEpoll(pb) as number,
+    perfBufferConsume: (pb) => pbConsume(pb) as number,
     errno: () => koffi.errno(),
     recentLog: () => [...log],
   };

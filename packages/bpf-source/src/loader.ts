@@ -17,13 +17,14 @@ import {
   TE_PID_MODES,
 } from './generated/layout.js';
 import { mapFd, type Mapping } from './mmap.js';
-import type { CaptureMode, CapturePolicy, WorkerConfig } from './protocol.js';
+import type { CaptureMode, CapturePolicy, EventTransport, WorkerConfig } from './protocol.js';
 import { parentPids, withDescendants } from './processes.js';
 
 const EPERM = 1;
 const EAGAIN = 11;
 const LOAD_ATTEMPTS = 5;
 const BPF_ANY = 0;
+const BPF_MAP_TYPE_RINGBUF = 27;
 
 /** Capture mode → enum te_mode bits. */
 export const MODE_BITS: Record<CaptureMode, number> = {
@@ -77,22 +78,33 @@ export class LoadedObject {
   private appliedCgroups = new Set<bigint>();
   private settings = { captureAllMode: 0, cgroupsEnabled: 0 };
 
+  /** The transport in use. */
+  readonly transport: EventTransport;
+
   constructor(private readonly config: WorkerConfig) {
-    if (!existsSync(config.objectPath)) {
+    const lib = (this.lib = loadLibbpf());
+    this.transport =
+      config.transport === 'auto'
+        ? lib.probeMapType(BPF_MAP_TYPE_RINGBUF) === 1
+          ? 'ringbuf'
+          : 'perfbuf'
+        : config.transport;
+    const objectPath = config.objects[this.transport];
+    if (!existsSync(objectPath)) {
       throw new TracerError(
         ErrorCode.NoBpfObject,
-        `BPF object ${config.objectPath} not found: run pnpm build`,
+        `BPF object ${objectPath} not found: run pnpm build`,
       );
     }
-    const lib = (this.lib = loadLibbpf());
     this.ncpus = lib.numPossibleCpus();
     // The verifier gives up with EAGAIN when a signal is pending; loading blocks signals, and a
     // fresh object is tried a few times before the failure is reported.
     let obj: unknown;
     for (let attempt = 1; ; attempt++) {
-      const o = lib.objectOpenFile(config.objectPath, config.btfCustomPath);
-      if (!o) fail(ErrorCode.BpfLoad, `cannot open ${config.objectPath}`, lib);
-      lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
+      const o = lib.objectOpenFile(objectPath, config.btfCustomPath);
+      if (!o) fail(ErrorCode.BpfLoad, `cannot open ${objectPath}`, lib);
+      if (this.transport === 'ringbuf')
+        lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
       lib.mapSetMaxEntries(this.map(o, 'scratch'), this.ncpus);
       if (lib.objectLoad(o) === 0) {
         obj = o;

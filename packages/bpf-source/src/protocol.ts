@@ -27,9 +27,15 @@ export interface CapturePolicy {
   readonly all?: CaptureMode;
 }
 
+/** How events travel from the kernel: a ring buffer (5.8+) or per-CPU perf buffers. */
+export type EventTransport = 'ringbuf' | 'perfbuf';
+
 /** Start-up parameters of the worker. */
 export interface WorkerConfig {
-  readonly objectPath: string;
+  /** The compiled objects: the ring buffer build and the perf buffer build. */
+  readonly objects: Readonly<Record<EventTransport, string>>;
+  /** `auto`: the ring buffer when the kernel has it, else perf buffers. */
+  readonly transport: 'auto' | EventTransport;
   readonly ringBufferBytes: number;
   readonly countersIntervalMs: number;
   /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
@@ -55,7 +61,7 @@ export type ToWorker =
 
 /** Worker → main. */
 export type FromWorker =
-  | { type: 'ready'; libbpfVersion: string; programs: string[] }
+  | { type: 'ready'; libbpfVersion: string; programs: string[]; transport: EventTransport }
   | { type: 'batch'; buffer: ArrayBuffer; length: number; records: number }
   /** Kernel counters (enum te_counter) and probe stats ([syscall * 2] entries, [+1] exits). */
   | { type: 'counters'; values: number[]; probes: number[] }

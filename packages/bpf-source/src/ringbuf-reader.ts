@@ -19,8 +19,17 @@ export const RINGBUF_HEADER_BYTES = 8;
 const u64 = (v: DataView, o: number) =>
   v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
 
+/** Where the worker gets kernel records from: the ring buffer, or the perf buffer. */
+export interface EventReader {
+  /** The fd to poll for readability. */
+  readonly fd: number;
+  /** Copies records (ring buffer framing) into `dst` from `pos`, as many as fit. */
+  readInto(dst: Uint8Array, pos: number): { bytes: number; records: number };
+  close(): void;
+}
+
 /** A mapped ring buffer. */
-export class RingbufReader {
+export class RingbufReader implements EventReader {
   private readonly consumerMap: Mapping;
   private readonly dataMap: Mapping;
   private readonly consumer: DataView;
@@ -31,7 +40,10 @@ export class RingbufReader {
   private readonly mask: number;
 
   /** Maps the ring buffer behind `mapFd`, `size` bytes (its max_entries). */
-  constructor(fd: number, size: number) {
+  constructor(
+    readonly fd: number,
+    size: number,
+  ) {
     const page = pageSize();
     this.mask = size - 1;
     this.consumerMap = mapFd(fd, page, 0, true);

@@ -22,7 +22,8 @@ export interface SystemInfo {
   readonly btfSource: string;
   /** Set when the BTF is a file, not the kernel's own: passed to libbpf for CO-RE. */
   readonly btfCustomPath?: string;
-  readonly transport: 'ringbuf';
+  /** Decided when the programs are loaded (see BpfSourceOptions.transport). */
+  readonly transport: 'ringbuf' | 'perfbuf' | 'auto';
   libbpfVersion?: string;
 }
 
@@ -127,6 +128,6 @@ export function preflight(btfPath?: string, btfDir?: string): SystemInfo {
     arch: process.arch,
     btfSource: btf.path,
     btfCustomPath: btf.source === 'file' ? btf.path : undefined,
-    transport: 'ringbuf',
+    transport: 'auto',
   };
 }

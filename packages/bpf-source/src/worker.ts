@@ -8,7 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import koffi from 'koffi';
 import { ErrorCode, TracerError, isTracerError } from '@traceable-ebpf/core';
 import { LoadedObject } from './loader.js';
-import { RingbufReader } from './ringbuf-reader.js';
+import { RingbufReader, type EventReader } from './ringbuf-reader.js';
+import { PerfbufReader } from './perfbuf-reader.js';
 import { RecordingWriter } from './recording.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
 
@@ -40,7 +41,7 @@ function flush() {
 
 interface Running {
   object: LoadedObject;
-  ring: RingbufReader;
+  ring: EventReader;
   poll: ReturnType<typeof koffi.node.poll>;
   timer: NodeJS.Timeout;
 }
@@ -79,14 +80,22 @@ function start(): Running {
   if (config.recordPath)
     recorder = new RecordingWriter(config.recordPath, BigInt(config.epochOffsetNs));
   const object = new LoadedObject(config);
-  const ring = new RingbufReader(object.eventsFd, config.ringBufferBytes);
+  const ring: EventReader =
+    object.transport === 'perfbuf'
+      ? new PerfbufReader(object.lib, object.eventsFd, config.ringBufferBytes)
+      : new RingbufReader(object.eventsFd, config.ringBufferBytes);
   const running: Running = {
     object,
     ring,
-    poll: koffi.node.poll(object.eventsFd, { readable: true }, () => drain(running)),
+    poll: koffi.node.poll(ring.fd, { readable: true }, () => drain(running)),
     timer: setInterval(() => postCounters(object), config.countersIntervalMs),
   };
-  post({ type: 'ready', libbpfVersion: object.lib.version, programs: object.programs });
+  post({
+    type: 'ready',
+    libbpfVersion: object.lib.version,
+    programs: object.programs,
+    transport: object.transport,
+  });
   return running;
 }
 

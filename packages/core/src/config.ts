@@ -25,6 +25,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** How events leave the kernel: ring buffer (5.8+), perf buffers (older kernels), or auto. */
+    event_transport: z.enum(['auto', 'ringbuf', 'perfbuf']).default('auto'),
     /** Directory of BTF files (BTFHub layout) for kernels without /sys/kernel/btf/vmlinux. */
     btf_dir: z.string().min(1).optional(),
     /** Where the host's /proc is mounted (a DaemonSet mounts it elsewhere). */
