@@ -90,7 +90,8 @@ struct te_config {
 	__u32 self_tgid; /* the tracer: never captured */
 	__u8 capture_all_mode; /* enum te_mode bits for every process; 0: only the selected ones */
 	__u8 cgroups_enabled; /* look processes up in capture_cgroups too */
-	__u8 pad[2];
+	__u8 disabled_any; /* some connection was disabled: consult disabled_conns */
+	__u8 pad;
 	__u64 max_capture_bytes; /* bytes copied per syscall (a multiple of TE_MAX_DATA) */
 };
 

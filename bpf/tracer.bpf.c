@@ -304,18 +304,17 @@ static __always_inline bool take_call(struct pending_call *out)
 }
 
 /*
- * Common sys_exit prologue of the data syscalls: the saved call, and whether its connection is
- * captured (tracked, or found open and tracked now as role unknown), not disabled by user space,
- * and moved something.
+ * Common sys_exit prologue of the data syscalls: the saved call, and its connection if it is
+ * captured (tracked, or found open and tracked now as role unknown) and moved something.
  */
-static __always_inline bool data_call(void *ctx, long ret, __u8 dir, struct pending_call *call)
+static __always_inline struct conn *data_conn(void *ctx, long ret, struct pending_call *call)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct conn_key key;
 	struct conn *conn;
 
 	if (!take_call(call) || ret <= 0)
-		return false;
+		return NULL;
 	key.tgid = tgid;
 	key.fd = call->fd;
 	conn = bpf_map_lookup_elem(&conns, &key);
@@ -325,27 +324,57 @@ static __always_inline bool data_call(void *ctx, long ret, __u8 dir, struct pend
 		struct sock *sk = tcp_sock_of_fd(call->fd);
 
 		if (!mode || !sk)
-			return false;
+			return NULL;
 		conn = open_conn(ctx, tgid, call->fd, TE_ROLE_UNKNOWN, sk, mode);
 		if (!conn)
-			return false;
+			return NULL;
 	}
-	if (conn->ignored)
-		return false;
-	{
+	return conn->ignored ? NULL : conn;
+}
+
+/*
+ * Gives the call's `bytes` their stream offsets at once and prepares the event header every
+ * piece of the call shares (time and sizes are set per piece). False when nothing is to be
+ * copied: the connection was disabled by user space.
+ */
+static __always_inline bool data_begin(struct conn *conn, struct pending_call *call, __u8 dir,
+				       __u64 bytes)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct te_scratch *s;
+	__u64 base = __sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, bytes);
+
+	if (te_cfg.disabled_any) {
 		struct te_conn_key dk = { .tgid = tgid, .fd = call->fd, .gen = conn->gen };
 
 		if (bpf_map_lookup_elem(&disabled_conns, &dk)) {
-			__sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, (__u64)ret);
-			count(TE_CNT_DISABLED_BYTES, ret);
+			count(TE_CNT_DISABLED_BYTES, bytes);
 			return false;
 		}
 	}
+	s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return false;
+	s->ev.hdr.conn.tgid = tgid;
+	s->ev.hdr.conn.fd = call->fd;
+	s->ev.hdr.conn.gen = conn->gen;
+	s->ev.hdr.tid = (__u32)bpf_get_current_pid_tgid();
+	s->ev.hdr.kind = TE_EV_DATA;
+	s->ev.offset = base;
+	s->ev.direction = dir;
+	s->ev.syscall = call->syscall;
+	s->ev.flags = 0;
 	return true;
 }
 
-/* Packs direction and syscall into one scalar argument of the global functions below. */
-#define META(dir, sys) (((__u32)(dir) << 8) | (sys))
+/* Both, for calls whose return value is their byte count. */
+static __always_inline bool data_call(void *ctx, long ret, __u8 dir, struct pending_call *call)
+{
+	struct conn *conn = data_conn(ctx, ret, call);
+
+	return conn && data_begin(conn, call, dir, ret);
+}
 
 /* Bytes copied per syscall: te_cfg.max_capture_bytes, within [TE_MAX_DATA, chunks * TE_MAX_DATA]. */
 static __always_inline __attribute__((unused)) __u64 capture_cap(void)
@@ -365,27 +394,16 @@ static __always_inline __attribute__((unused)) __u64 capture_cap(void)
  * TE_MAX_DATA bytes copied (iovecs gathered), the full size always reported. Static and inlined:
  * perf output needs the program's context, which global functions can't take on old kernels.
  */
-static __always_inline void pb_emit(void *ctx, struct te_scratch *s, __u64 who, __u32 meta,
-				    __u32 len, __u64 size)
+static __always_inline void pb_emit(void *ctx, struct te_scratch *s, __u32 len, __u64 size)
 {
-	struct conn_key key = { .tgid = who >> 32, .fd = (__s32)who };
-	struct conn *conn = bpf_map_lookup_elem(&conns, &key);
-	__u8 dir = meta >> 8;
-	__u8 sys = meta & 0xff;
-
-	if (!conn)
-		return;
-	fill_header(&s->ev.hdr, TE_EV_DATA, key.tgid, key.fd, conn->gen);
-	s->ev.offset = __sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, size);
+	s->ev.hdr.ts_ns = bpf_ktime_get_ns();
 	s->ev.size = size;
 	s->ev.len = len;
-	s->ev.direction = dir;
-	s->ev.syscall = sys;
-	s->ev.flags = 0;
-	if (size > len && sys != TE_SYS_SENDFILE)
+	if (size > len && s->ev.syscall != TE_SYS_SENDFILE)
 		count(TE_CNT_BYTES_TRUNCATED, size - len);
 	output(ctx, &s->ev, offsetof(struct te_data_event, data) + (len & (2 * TE_MAX_DATA - 1)),
 	       TE_CNT_DATA_EVENTS);
+	s->ev.offset += size;
 }
 
 static __always_inline struct te_scratch *pb_scratch(void)
@@ -395,7 +413,7 @@ static __always_inline struct te_scratch *pb_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &cpu);
 }
 
-static __always_inline void pb_emit_flat(void *ctx, __u64 who, __u32 meta, __u64 ubuf, __u64 total)
+static __always_inline void pb_emit_flat(void *ctx, __u64 ubuf, __u64 total)
 {
 	struct te_scratch *s = pb_scratch();
 	__u32 len = total > TE_MAX_DATA ? TE_MAX_DATA : total;
@@ -409,11 +427,10 @@ static __always_inline void pb_emit_flat(void *ctx, __u64 who, __u32 meta, __u64
 		count(TE_CNT_COPY_FAILED, 1);
 		len = 0;
 	}
-	pb_emit(ctx, s, who, meta, len, total);
+	pb_emit(ctx, s, len, total);
 }
 
-static __always_inline void pb_emit_iov(void *ctx, __u64 who, __u32 meta, __u64 uiov, __u64 iovcnt,
-					__u64 total)
+static __always_inline void pb_emit_iov(void *ctx, __u64 uiov, __u64 iovcnt, __u64 total)
 {
 	struct te_scratch *s = pb_scratch();
 	__u32 want = total > TE_MAX_DATA ? TE_MAX_DATA : total;
@@ -441,20 +458,20 @@ static __always_inline void pb_emit_iov(void *ctx, __u64 who, __u32 meta, __u64 
 		}
 		pos += n;
 	}
-	pb_emit(ctx, s, who, meta, pos, total);
+	pb_emit(ctx, s, pos, total);
 }
 
-static __always_inline void pb_emit_size(void *ctx, __u64 who, __u32 meta, __u64 size)
+static __always_inline void pb_emit_size(void *ctx, __u64 size)
 {
 	struct te_scratch *s = pb_scratch();
 
 	if (s)
-		pb_emit(ctx, s, who, meta, 0, size);
+		pb_emit(ctx, s, 0, size);
 }
 
-#define EMIT_FLAT(ctx, who, meta, ubuf, total) pb_emit_flat(ctx, who, meta, ubuf, total)
-#define EMIT_IOV(ctx, who, meta, uiov, n, total) pb_emit_iov(ctx, who, meta, uiov, n, total)
-#define EMIT_SIZE(ctx, who, meta, size) pb_emit_size(ctx, who, meta, size)
+#define EMIT_FLAT(ctx, ubuf, total) pb_emit_flat(ctx, ubuf, total)
+#define EMIT_IOV(ctx, uiov, n, total) pb_emit_iov(ctx, uiov, n, total)
+#define EMIT_SIZE(ctx, size) pb_emit_size(ctx, size)
 /* mmsg: the first message copied, the others by size (the copy loop per message is too much for
  * the verifier inlined). */
 #define MMSG_COPIED 1
@@ -462,23 +479,16 @@ static __always_inline void pb_emit_size(void *ctx, __u64 who, __u32 meta, __u64
 #else
 /*
  * One data event: `len` bytes copied from user memory at `ubuf` (at most TE_MAX_DATA) stand for
- * the next `size` bytes of the stream (len < size: the rest was not copied). A global function:
+ * the next `size` bytes of the stream (len < size: the rest was not copied). The header, the
+ * call's base offset and direction were set in the scratch slot by data_call. A global function:
  * the verifier checks it once, not at every call site, which keeps the walkers below cheap.
  */
-__noinline int te_emit_piece(__u64 who, __u32 meta, __u64 ubuf, __u64 len, __u64 size)
+__noinline int te_emit_piece(__u64 ubuf, __u64 len, __u64 size)
 {
-	__u32 tgid = who >> 32;
-	__s32 fd = (__s32)who;
-	struct conn_key key = { .tgid = tgid, .fd = fd };
 	__u32 cpu = bpf_get_smp_processor_id();
-	__u8 dir = meta >> 8;
-	__u8 sys = meta & 0xff;
-	struct te_scratch *s;
-	struct conn *conn;
+	struct te_scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
 
-	conn = bpf_map_lookup_elem(&conns, &key);
-	s = bpf_map_lookup_elem(&scratch, &cpu);
-	if (!conn || !s)
+	if (!s)
 		return -1;
 	if (len > TE_MAX_DATA)
 		len = TE_MAX_DATA;
@@ -489,19 +499,16 @@ __noinline int te_emit_piece(__u64 who, __u32 meta, __u64 ubuf, __u64 len, __u64
 		count(TE_CNT_COPY_FAILED, 1);
 		len = 0;
 	}
-	fill_header(&s->ev.hdr, TE_EV_DATA, tgid, fd, conn->gen);
-	s->ev.offset = __sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, size);
+	s->ev.hdr.ts_ns = bpf_ktime_get_ns();
 	s->ev.size = size;
 	s->ev.len = len;
-	s->ev.direction = dir;
-	s->ev.syscall = sys;
-	s->ev.flags = 0;
-	if (size > len && sys != TE_SYS_SENDFILE)
+	if (size > len && s->ev.syscall != TE_SYS_SENDFILE)
 		count(TE_CNT_BYTES_TRUNCATED, size - len);
 	/* len <= TE_MAX_DATA; the mask bounds the size for the verifier (clang may pass a register
 	 * it never clamped). */
 	output(NULL, &s->ev, offsetof(struct te_data_event, data) + (len & (2 * TE_MAX_DATA - 1)),
 	       TE_CNT_DATA_EVENTS);
+	s->ev.offset += size;
 	return 0;
 }
 
@@ -509,7 +516,7 @@ __noinline int te_emit_piece(__u64 who, __u32 meta, __u64 ubuf, __u64 len, __u64
  * `total` bytes at `ubuf`: TE_MAX_DATA pieces while `budget` (bytes still to copy) lasts; the last
  * event carries whatever was not copied. Returns the bytes copied.
  */
-__noinline __u64 te_emit_range(__u64 who, __u32 meta, __u64 ubuf, __u64 total, __u64 budget)
+__noinline __u64 te_emit_range(__u64 ubuf, __u64 total, __u64 budget)
 {
 	__u64 done = 0;
 	__u64 copied = 0;
@@ -522,7 +529,7 @@ __noinline __u64 te_emit_range(__u64 who, __u32 meta, __u64 ubuf, __u64 total, _
 		if (len > budget - copied)
 			len = budget - copied;
 		size = len < left && (copied + len >= budget || i == TE_MAX_CHUNKS - 1) ? left : len;
-		te_emit_piece(who, meta, ubuf + done, len, size);
+		te_emit_piece(ubuf + done, len, size);
 		done += size;
 		copied += len;
 		if (done >= total)
@@ -532,9 +539,9 @@ __noinline __u64 te_emit_range(__u64 who, __u32 meta, __u64 ubuf, __u64 total, _
 }
 
 /* A flat buffer, up to the per-syscall cap. */
-__noinline int te_emit_flat(__u64 who, __u32 meta, __u64 ubuf, __u64 total)
+__noinline int te_emit_flat(__u64 ubuf, __u64 total)
 {
-	te_emit_range(who, meta, ubuf, total, capture_cap());
+	te_emit_range(ubuf, total, capture_cap());
 	return 0;
 }
 
@@ -542,7 +549,7 @@ __noinline int te_emit_flat(__u64 who, __u32 meta, __u64 ubuf, __u64 total)
  * An iovec array: each iovec as a range (pieces never span two iovecs), sharing the per-syscall
  * cap; iovecs past TE_MAX_IOV are one size-only event.
  */
-__noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u64 total)
+__noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
 {
 	__u64 budget = capture_cap();
 	__u64 done = 0;
@@ -558,25 +565,23 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 		take = iov.iov_len < total - done ? iov.iov_len : total - done;
 		if (take == 0)
 			continue;
-		budget -= te_emit_range(who, meta, (__u64)iov.iov_base, take, budget);
+		budget -= te_emit_range((__u64)iov.iov_base, take, budget);
 		done += take;
 	}
 	if (done < total)
-		te_emit_piece(who, meta, 0, 0, total - done);
+		te_emit_piece(0, 0, total - done);
 	return 0;
 }
 
-#define EMIT_FLAT(ctx, who, meta, ubuf, total) te_emit_flat(who, meta, ubuf, total)
-#define EMIT_IOV(ctx, who, meta, uiov, n, total) te_emit_iov(who, meta, uiov, n, total)
-#define EMIT_SIZE(ctx, who, meta, size) te_emit_piece(who, meta, 0, 0, size)
+#define EMIT_FLAT(ctx, ubuf, total) te_emit_flat(ubuf, total)
+#define EMIT_IOV(ctx, uiov, n, total) te_emit_iov(uiov, n, total)
+#define EMIT_SIZE(ctx, size) te_emit_piece(0, 0, size)
 #define MMSG_COPIED TE_MAX_MMSG
 
 #endif
 
 /* ---- data syscalls ---- */
 
-/* tgid and fd in one argument (BPF functions take at most five). */
-#define WHO(fd) ((bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)(fd))
 
 #define FLAT_EXIT(name, dir)                                                                       \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
@@ -584,7 +589,7 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		if (data_call(ctx, ctx->ret, dir, &c))                                             \
-			EMIT_FLAT(ctx, WHO(c.fd), META(dir, c.syscall), c.buf, ctx->ret);          \
+			EMIT_FLAT(ctx, c.buf, ctx->ret);          \
 		return 0;                                                                          \
 	}
 
@@ -594,7 +599,7 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		if (data_call(ctx, ctx->ret, dir, &c))                                             \
-			EMIT_IOV(ctx, WHO(c.fd), META(dir, c.syscall), c.buf, c.count, ctx->ret);  \
+			EMIT_IOV(ctx, c.buf, c.count, ctx->ret);  \
 		return 0;                                                                          \
 	}
 
@@ -608,10 +613,10 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 			return 0;                                                                  \
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {                  \
 			count(TE_CNT_COPY_FAILED, 1);                                              \
-			EMIT_SIZE(ctx, WHO(c.fd), META(dir, c.syscall), ctx->ret);                 \
+			EMIT_SIZE(ctx, ctx->ret);                 \
 			return 0;                                                                  \
 		}                                                                                  \
-		EMIT_IOV(ctx, WHO(c.fd), META(dir, c.syscall), (__u64)msg.msg_iov,                 \
+		EMIT_IOV(ctx, (__u64)msg.msg_iov,                 \
 			 msg.msg_iovlen, ctx->ret);                                                \
 		return 0;                                                                          \
 	}
@@ -624,7 +629,22 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		long n = ctx->ret;                                                                 \
-		if (!data_call(ctx, n, dir, &c))                                                   \
+		__u64 bytes = 0;                                                                   \
+		struct conn *conn = data_conn(ctx, n, &c);                                         \
+		if (!conn)                                                                         \
+			return 0;                                                                  \
+		/* The return value counts messages: sum their sizes to reserve the offsets. */    \
+		for (int i = 0; i < TE_MAX_MMSG_SIZES; i++) {                                      \
+			unsigned int len;                                                          \
+			if (i >= n)                                                                \
+				break;                                                             \
+			if (bpf_probe_read_user(&len, sizeof(len),                                 \
+						(void *)(c.buf + i * sizeof(struct mmsghdr) +      \
+							 offsetof(struct mmsghdr, msg_len))))      \
+				break;                                                             \
+			bytes += len;                                                              \
+		}                                                                                  \
+		if (!data_begin(conn, &c, dir, bytes))                                             \
 			return 0;                                                                  \
 		for (int i = 0; i < TE_MAX_MMSG_SIZES; i++) {                                      \
 			struct mmsghdr m;                                                          \
@@ -638,11 +658,10 @@ __noinline int te_emit_iov(__u64 who, __u32 meta, __u64 uiov, __u64 iovcnt, __u6
 			if (m.msg_len == 0)                                                        \
 				continue;                                                          \
 			if (i < MMSG_COPIED)                                                       \
-				EMIT_IOV(ctx, WHO(c.fd), META(dir, c.syscall),                     \
-					 (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen,           \
+				EMIT_IOV(ctx, (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen,      \
 					 m.msg_len);                                               \
 			else                                                                       \
-				EMIT_SIZE(ctx, WHO(c.fd), META(dir, c.syscall), m.msg_len);        \
+				EMIT_SIZE(ctx, m.msg_len);                                         \
 		}                                                                                  \
 		if (n > TE_MAX_MMSG_SIZES)                                                         \
 			count(TE_CNT_MMSG_UNACCOUNTED, n - TE_MAX_MMSG_SIZES);                     \
@@ -740,7 +759,7 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 
 	if (data_call(ctx, ctx->ret, TE_DIR_SEND, &c)) {
 		count(TE_CNT_SENDFILE_BYTES, ctx->ret);
-		EMIT_SIZE(ctx, WHO(c.fd), META(TE_DIR_SEND, TE_SYS_SENDFILE), ctx->ret);
+		EMIT_SIZE(ctx, ctx->ret);
 	}
 	return 0;
 }

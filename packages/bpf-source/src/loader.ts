@@ -76,7 +76,7 @@ export class LoadedObject {
   private readonly pidModes: Uint8Array;
   private appliedPids = new Set<number>();
   private appliedCgroups = new Set<bigint>();
-  private settings = { captureAllMode: 0, cgroupsEnabled: 0 };
+  private settings = { captureAllMode: 0, cgroupsEnabled: 0, disabledAny: 0 };
 
   /** The transport in use. */
   readonly transport: EventTransport;
@@ -166,6 +166,7 @@ export class LoadedObject {
     v.writeUInt32LE(process.pid, CONFIG_OFFSETS.self_tgid);
     v.writeUInt8(this.settings.captureAllMode, CONFIG_OFFSETS.capture_all_mode);
     v.writeUInt8(this.settings.cgroupsEnabled, CONFIG_OFFSETS.cgroups_enabled);
+    v.writeUInt8(this.settings.disabledAny, CONFIG_OFFSETS.disabled_any);
     v.writeBigUInt64LE(BigInt(this.config.maxCaptureBytes), CONFIG_OFFSETS.max_capture_bytes);
     if (this.lib.mapUpdate(this.fds.bss, Buffer.alloc(4), v, BPF_ANY) !== 0)
       fail(ErrorCode.BpfLoad, 'cannot write the tracer settings', this.lib);
@@ -218,6 +219,7 @@ export class LoadedObject {
     }
     this.appliedCgroups = new Set(cgroups.keys());
     this.settings = {
+      ...this.settings,
       captureAllMode: policy.all ? MODE_BITS[policy.all] : 0,
       cgroupsEnabled: cgroups.size > 0 ? 1 : 0,
     };
@@ -232,6 +234,11 @@ export class LoadedObject {
     key.writeInt32LE(fd, CONN_KEY_OFFSETS.fd);
     key.writeBigUInt64LE(BigInt(gen), CONN_KEY_OFFSETS.gen);
     this.lib.mapUpdate(this.fds.disabled, key, Buffer.from([1]), BPF_ANY);
+    if (!this.settings.disabledAny) {
+      // The kernel consults disabled_conns only from now on (a lookup per data event saved).
+      this.settings = { ...this.settings, disabledAny: 1 };
+      this.writeSettings();
+    }
   }
 
   private sumPerCpu(fd: number, n: number): number[] {

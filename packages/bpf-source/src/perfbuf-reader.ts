@@ -39,7 +39,18 @@ export class PerfbufReader implements EventReader {
   }
 
   readInto(dst: Uint8Array, pos: number): { bytes: number; records: number } {
-    if (this.pending.length === 0) this.lib.perfBufferConsume(this.pb.pb);
+    if (this.pending.length === 0) {
+      this.lib.perfBufferConsume(this.pb.pb);
+      // Perf buffers are per CPU and consumed one CPU after another: merge by the kernel
+      // timestamp (the first field of every record), or a response written on one CPU could be
+      // handed over before the request read on another.
+      const ts = (r: Uint8Array) =>
+        new DataView(r.buffer, r.byteOffset + 8, 8).getBigUint64(0, true);
+      this.pending.sort((a, b) => {
+        const d = ts(a) - ts(b);
+        return d < 0n ? -1 : d > 0n ? 1 : 0;
+      });
+    }
     let bytes = 0;
     let records = 0;
     while (this.pending.length > 0 && pos + bytes + this.pending[0]!.length <= dst.length) {

@@ -254,7 +254,8 @@ export const CONFIG_OFFSETS = {
   self_tgid: 0,
   capture_all_mode: 4,
   cgroups_enabled: 5,
-  pad: 6,
+  disabled_any: 6,
+  pad: 7,
   max_capture_bytes: 8,
 } as const;
 
@@ -263,6 +264,7 @@ export interface RawConfig {
   selfTgid: number;
   captureAllMode: number;
   cgroupsEnabled: number;
+  disabledAny: number;
   maxCaptureBytes: number;
 }
 
@@ -272,6 +274,7 @@ export function readRawConfig(v: DataView, o: number): RawConfig {
     selfTgid: v.getUint32(o + 0, true),
     captureAllMode: v.getUint8(o + 4),
     cgroupsEnabled: v.getUint8(o + 5),
+    disabledAny: v.getUint8(o + 6),
     maxCaptureBytes: u64(v, o + 8),
   };
 }
