@@ -11,6 +11,7 @@ import {
   clockFromOffset,
   createMonotonicClock,
   reassemble,
+  stats$,
   type KernelEvent,
   type Logger,
   type MonotonicClock,
@@ -216,19 +217,20 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     logger.info(stats.snapshot(), 'stats');
     logger.info(stats.probeSnapshot(), 'probe stat');
   };
-  const statsTimer =
-    config.stats_interval > 0 ? setInterval(logStats, config.stats_interval * 1000) : undefined;
-  statsTimer?.unref();
+  const statsLog =
+    config.stats_interval > 0
+      ? stats$(stats, config.stats_interval * 1000).subscribe(logStats)
+      : undefined;
 
   const done = lastValueFrom(pipeline).then(
     async () => {
-      if (statsTimer) clearInterval(statsTimer);
+      statsLog?.unsubscribe();
       logStats();
       await exporter.forceFlush?.();
       await exporter.shutdown();
     },
     async (err: unknown) => {
-      if (statsTimer) clearInterval(statsTimer);
+      statsLog?.unsubscribe();
       await exporter.shutdown().catch(() => undefined);
       throw err;
     },

@@ -29,7 +29,7 @@ export type {
   ApiExchange,
 } from './exchange.js';
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
-export { COUNTERS, Stats, type CounterName } from './stats.js';
+export { COUNTERS, Stats, stats$, type CounterName, type StatsSnapshot } from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';
 export {
   createMonotonicClock,

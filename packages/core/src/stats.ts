@@ -1,3 +1,5 @@
+import { Observable } from 'rxjs';
+
 /**
  * Named counters. Every place that can drop data increments one; the tracer logs them every
  * `stats_interval` and serves them as metrics. Names follow the product the project models.
@@ -82,4 +84,19 @@ export class Stats {
     for (const name of Object.keys(COUNTERS) as CounterName[]) out[name] = this.get(name);
     return out;
   }
+}
+
+/** One reading of a Stats set. */
+export interface StatsSnapshot {
+  readonly counters: Record<CounterName, number>;
+  readonly probes: Record<string, readonly [number, number]>;
+}
+
+/** The counters and probe stats every `intervalMs`, as an Observable (cold; one timer per subscriber). */
+export function stats$(stats: Stats, intervalMs: number): Observable<StatsSnapshot> {
+  return new Observable<StatsSnapshot>((subscriber) => {
+    const timer = setInterval(() => subscriber.next({ counters: stats.snapshot(), probes: stats.probeSnapshot() }), intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  });
 }
