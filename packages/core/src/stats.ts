@@ -95,7 +95,10 @@ export interface StatsSnapshot {
 /** The counters and probe stats every `intervalMs`, as an Observable (cold; one timer per subscriber). */
 export function stats$(stats: Stats, intervalMs: number): Observable<StatsSnapshot> {
   return new Observable<StatsSnapshot>((subscriber) => {
-    const timer = setInterval(() => subscriber.next({ counters: stats.snapshot(), probes: stats.probeSnapshot() }), intervalMs);
+    const timer = setInterval(
+      () => subscriber.next({ counters: stats.snapshot(), probes: stats.probeSnapshot() }),
+      intervalMs,
+    );
     timer.unref();
     return () => clearInterval(timer);
   });
