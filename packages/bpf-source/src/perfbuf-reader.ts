@@ -15,7 +15,7 @@ export class PerfbufReader implements EventReader {
   readonly fd: number;
   private readonly pb: { pb: unknown; free(): void };
   /** Records consumed but not yet handed out (bounded by what one consume returns). */
-  private pending: Uint8Array[] = [];
+  private queued: Uint8Array[] = [];
 
   constructor(
     private readonly lib: Libbpf,
@@ -28,7 +28,7 @@ export class PerfbufReader implements EventReader {
       const rec = new Uint8Array(8 + ((size + 7) & ~7));
       new DataView(rec.buffer).setUint32(0, size, true);
       rec.set(new Uint8Array(koffi.view(ptr, size)), 8);
-      this.pending.push(rec);
+      this.queued.push(rec);
     });
     if (!this.pb.pb)
       throw new TracerError(
@@ -39,27 +39,31 @@ export class PerfbufReader implements EventReader {
   }
 
   readInto(dst: Uint8Array, pos: number): { bytes: number; records: number } {
-    if (this.pending.length === 0) {
+    if (this.queued.length === 0) {
       this.lib.perfBufferConsume(this.pb.pb);
       // Perf buffers are per CPU and consumed one CPU after another: merge by the kernel
       // timestamp (the first field of every record), or a response written on one CPU could be
       // handed over before the request read on another.
       const ts = (r: Uint8Array) =>
         new DataView(r.buffer, r.byteOffset + 8, 8).getBigUint64(0, true);
-      this.pending.sort((a, b) => {
+      this.queued.sort((a, b) => {
         const d = ts(a) - ts(b);
         return d < 0n ? -1 : d > 0n ? 1 : 0;
       });
     }
     let bytes = 0;
     let records = 0;
-    while (this.pending.length > 0 && pos + bytes + this.pending[0]!.length <= dst.length) {
-      const rec = this.pending.shift()!;
+    while (this.queued.length > 0 && pos + bytes + this.queued[0]!.length <= dst.length) {
+      const rec = this.queued.shift()!;
       dst.set(rec, pos + bytes);
       bytes += rec.length;
       records++;
     }
     return { bytes, records };
+  }
+
+  pending(): number {
+    return 1 << 20; // unknown until consumed
   }
 
   close(): void {

@@ -25,6 +25,8 @@ export interface EventReader {
   readonly fd: number;
   /** Copies records (ring buffer framing) into `dst` from `pos`, as many as fit. */
   readInto(dst: Uint8Array, pos: number): { bytes: number; records: number };
+  /** Bytes waiting, if known (sizes the next batch). */
+  pending(): number;
   close(): void;
 }
 

@@ -125,17 +125,18 @@ export function createSpanMapper(
     return r;
   };
 
-  // Attribute key and redaction per raw header name and prefix, memoised (bounded): header names
+  // Attribute key and redaction per raw header name, per prefix, memoised (bounded): header names
   // repeat endlessly, and lower-casing and concatenating them per span was the mapper's top cost.
-  const headerKeys = new Map<string, { key: string; redacted: boolean }>();
+  const headerKeys = new Map<string, Map<string, { key: string; redacted: boolean }>>();
   const headerKey = (prefix: string, name: string) => {
-    const memo = `${prefix}\0${name}`;
-    let k = headerKeys.get(memo);
+    let byName = headerKeys.get(prefix);
+    if (!byName) headerKeys.set(prefix, (byName = new Map()));
+    let k = byName.get(name);
     if (!k) {
       const lower = name.toLowerCase();
       k = { key: `${prefix}.${lower}`, redacted: redact.has(lower) };
-      if (headerKeys.size >= 4096) headerKeys.clear();
-      headerKeys.set(memo, k);
+      if (byName.size >= 4096) byName.clear();
+      byName.set(name, k);
     }
     return k;
   };
