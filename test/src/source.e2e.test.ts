@@ -12,11 +12,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BehaviorSubject, Subject, from, lastValueFrom, of, toArray, type Observable } from 'rxjs';
 import {
+  Stats,
   reassemble,
   type ConnectionEvent,
   type ConnectionOpenEvent,
   type KernelEvent,
 } from '@traceable-ebpf/core';
+import { parseHttp1 } from '@traceable-ebpf/parsers';
 import { bpfSource, type CapturePolicy, type EventTransport } from '@traceable-ebpf/bpf-source';
 import { ROOT, kernelTestsPossible, kill } from './harness.js';
 
@@ -386,4 +388,47 @@ test('perf buffer transport: a write larger than 16 KiB is one event, its full s
   const expected = Buffer.from(Array.from({ length: sent }, (_, i) => (i * 7) & 0xff));
   assert.deepEqual(s.bytes, expected.subarray(0, 16384));
   assert.deepEqual(s.gaps, [[16384, sent - 16384, 'truncated']]);
+});
+
+test('a connection that is not HTTP is disabled in the kernel: later bytes are not copied', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  const stats = new Stats();
+  const disable$ = new Subject<string>();
+  const stop$ = new Subject<void>();
+  let applied!: () => void;
+  const ready = new Promise<void>((resolve) => (applied = resolve));
+  const exchanges = lastValueFrom(
+    bpfSource({
+      pids: [peer.pid],
+      stats,
+      disable$,
+      stopOn: stop$,
+      countersIntervalMs: 50,
+      onPolicyApplied: () => applied(),
+    }).pipe(
+      reassemble({ stats }),
+      parseHttp1({ stats, onUnsupported: (id) => disable$.next(id) }),
+      toArray(),
+    ),
+  );
+  await ready;
+  await peer.cmd('open4');
+  await peer.cmd('send HELLO-this-is-not-http');
+  // The parser decides on the first bytes and tells the kernel; wait until it has. The peer
+  // holds both ends of the connection, so both (client and server side) are disabled.
+  for (let i = 0; i < 100 && stats.get('ConnectionsDisabled') < 2; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(stats.get('ConnectionsDisabled'), 2);
+  await new Promise((r) => setTimeout(r, 50));
+  await peer.cmd('send more-bytes-on-the-disabled-connection');
+  await new Promise((r) => setTimeout(r, 150)); // a counters read
+  stop$.next();
+  assert.deepEqual(await exchanges, []);
+  // Both ends of the connection are the peer's: the sender's and the receiver's bytes are skipped.
+  assert.equal(
+    stats.get('BytesOnDisabledConnections'),
+    2 * 'more-bytes-on-the-disabled-connection'.length,
+  );
 });
