@@ -92,14 +92,14 @@ export interface StatsSnapshot {
   readonly probes: Record<string, readonly [number, number]>;
 }
 
-/** The counters and probe stats every `intervalMs`, as an Observable (cold; one timer per subscriber). */
+/** The counters and probe stats every `intervalMs`, as an Observable (cold; one timer per subscriber, running until unsubscribed). */
 export function stats$(stats: Stats, intervalMs: number): Observable<StatsSnapshot> {
   return new Observable<StatsSnapshot>((subscriber) => {
     const timer = setInterval(
       () => subscriber.next({ counters: stats.snapshot(), probes: stats.probeSnapshot() }),
       intervalMs,
     );
-    timer.unref();
+    // Not unref'd: a subscriber waiting for a snapshot must get one; unsubscribing stops it.
     return () => clearInterval(timer);
   });
 }
