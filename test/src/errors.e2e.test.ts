@@ -3,37 +3,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
 import { bpfSource } from '@traceable-ebpf/bpf-source';
-import { ROOT, kernelTestsPossible } from './harness.js';
-
-const TRACER = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
+import { kernelTestsPossible, runTracerAsNobody } from './harness.js';
 
 test('without root: one clear line and exit 1', (t) => {
   if (!kernelTestsPossible(t, ['setpriv'])) return;
   // Drop to nobody with no capabilities, as an unprivileged user would run it.
-  const r = spawnSync(
-    'setpriv',
-    [
-      '--reuid=65534',
-      '--regid=65534',
-      '--clear-groups',
-      '--inh-caps=-all',
-      process.execPath,
-      TRACER,
-      '--pid',
-      String(process.pid),
-    ],
-    {
-      encoding: 'utf8',
-      timeout: 20_000,
-    },
-  );
+  const r = runTracerAsNobody(['--pid', String(process.pid)]);
   assert.equal(r.status, 1, r.stderr);
   assert.equal(r.stdout, '');
   assert.equal(

@@ -2,14 +2,15 @@
  * Helpers for kernel end-to-end tests: the privilege gate (a failure in CI, a skip elsewhere),
  * the real tracer CLI as a child process, real servers and clients, free ports.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TRACER_BIN = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
+/** The reference tracer's CLI. */
+export const TRACER_BIN = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
 
 /**
  * True when kernel tests can run. In CI a missing privilege or tool fails the test; elsewhere
@@ -132,4 +133,21 @@ export function kill(
     child.once('exit', () => resolve());
     child.kill(signal);
   });
+}
+
+/** Runs the tracer CLI as user nobody with no capabilities, as an unprivileged user would. */
+export function runTracerAsNobody(args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(
+    'setpriv',
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--inh-caps=-all',
+      process.execPath,
+      TRACER_BIN,
+      ...args,
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
 }

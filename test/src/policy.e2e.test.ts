@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -18,17 +18,16 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ROOT,
   freePort,
   kernelTestsPossible,
   kill,
   run,
+  runTracerAsNobody,
   startTracer,
   waitForPort,
 } from './harness.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const TRACER = `${ROOT}examples/daemonset-tracer/bin/ebpf-tracer.js`;
 
 interface JsonSpan {
   name: string;
@@ -88,25 +87,7 @@ test('--record, then --replay without privileges, gives the same spans with the 
     assert.equal(await tracer.stop(), 0, tracer.stderr());
   }
   const replayed = join(dir, 'replayed.jsonl');
-  const r = spawnSync(
-    'setpriv',
-    [
-      '--reuid=65534',
-      '--regid=65534',
-      '--clear-groups',
-      '--inh-caps=-all',
-      process.execPath,
-      TRACER,
-      '--replay',
-      rec,
-      '--exporter',
-      'jsonl',
-    ],
-    {
-      encoding: 'utf8',
-      timeout: 30_000,
-    },
-  );
+  const r = runTracerAsNobody(['--replay', rec, '--exporter', 'jsonl']);
   assert.equal(r.status, 0, r.stderr);
   writeFileSync(replayed, r.stdout);
   const liveSpans = readJsonl(live);

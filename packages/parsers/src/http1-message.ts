@@ -3,23 +3,17 @@
  * llhttp. Returns a status for every feed instead of throwing; resynchronises at the next
  * plausible message start after an error or a gap.
  */
-import type { HeaderList } from '@traceable-ebpf/core';
+import type { HttpMessage } from '@traceable-ebpf/core';
 import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
 
-/** One parsed HTTP/1 message. */
-export interface Http1Message {
+/** One parsed HTTP/1 message: core's HttpMessage plus what the stitcher needs. */
+export interface Http1Message extends HttpMessage {
   readonly type: 'request' | 'response';
-  /** Requests: method and target. */
+  /** Requests: method and target (empty for responses). */
   readonly method: string;
   readonly target: string;
-  /** Responses: status code. */
+  /** Responses: status code (0 for requests). */
   readonly status: number;
-  readonly version: string;
-  readonly headers: HeaderList;
-  readonly body: Uint8Array;
-  readonly bodySize: number;
-  readonly startNs: number;
-  readonly endNs: number;
   /** The connection switches protocol after this message (Upgrade, or CONNECT's 2xx). */
   readonly upgrade: boolean;
   /** Header bytes past the cap were not kept. */
