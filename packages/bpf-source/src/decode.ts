@@ -4,6 +4,7 @@
  */
 import { connectionId, type KernelEvent, type Role } from '@traceable-ebpf/core';
 import {
+  CONN_ID_OFFSETS,
   DATA_EVENT_OFFSETS,
   EVENT_HEADER_OFFSETS,
   EventKind,
@@ -11,8 +12,6 @@ import {
   Role as RoleCode,
   Syscall,
   readRawCloseEvent,
-  readRawDataEvent,
-  readRawEventHeader,
   readRawOpenEvent,
 } from './generated/layout.js';
 
@@ -56,6 +55,9 @@ export function formatAddress(family: number, bytes: Uint8Array): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
+const u64 = (v: DataView, o: number) =>
+  v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
+
 /**
  * A batch is a run of ring buffer records as the kernel framed them: a u32 length whose top bits
  * flag BUSY and DISCARD, a u32 page offset, the record, padding to 8 bytes.
@@ -84,26 +86,41 @@ export function decodeBatch(
       bad++;
       continue;
     }
-    const hdr = readRawEventHeader(v, o);
-    const conn = connectionId(hdr.conn.tgid, hdr.conn.fd, hdr.conn.gen);
-    const base = { conn, tgid: hdr.conn.tgid, fd: hdr.conn.fd, tsNs: hdr.tsNs };
-    switch (hdr.kind) {
+    const idAt = o + EVENT_HEADER_OFFSETS.conn;
+    const tgid = v.getUint32(idAt + CONN_ID_OFFSETS.tgid, true);
+    const fd = v.getInt32(idAt + CONN_ID_OFFSETS.fd, true);
+    const tsNs = u64(v, o + EVENT_HEADER_OFFSETS.ts_ns);
+    const conn = connectionId(tgid, fd, u64(v, idAt + CONN_ID_OFFSETS.gen));
+    const base = { conn, tgid, fd, tsNs };
+    const hdr = { tid: v.getUint32(o + EVENT_HEADER_OFFSETS.tid, true) };
+    switch (v.getUint8(o + EVENT_HEADER_OFFSETS.kind)) {
       case EventKind.TE_EV_DATA: {
         if (size < DATA_EVENT_OFFSETS.data) {
           bad++;
           continue;
         }
-        const ev = readRawDataEvent(v, o);
-        const len = Math.min(ev.len, size - DATA_EVENT_OFFSETS.data);
+        // The hot path: fields read in place at the generated offsets (readRawDataEvent would
+        // allocate nested objects per event).
+        const sys = v.getUint8(o + DATA_EVENT_OFFSETS.syscall);
+        const len = Math.min(
+          v.getUint32(o + DATA_EVENT_OFFSETS.len, true),
+          size - DATA_EVENT_OFFSETS.data,
+        );
         emit({
           kind: 'data',
-          ...base,
-          tid: hdr.tid,
-          direction: ev.direction === Direction.TE_DIR_SEND ? 'send' : 'recv',
-          offset: ev.offset,
-          size: ev.size,
+          conn,
+          tgid,
+          fd,
+          tsNs,
+          tid: v.getUint32(o + EVENT_HEADER_OFFSETS.tid, true),
+          direction:
+            v.getUint8(o + DATA_EVENT_OFFSETS.direction) === Direction.TE_DIR_SEND
+              ? 'send'
+              : 'recv',
+          offset: u64(v, o + DATA_EVENT_OFFSETS.offset),
+          size: u64(v, o + DATA_EVENT_OFFSETS.size),
           data: new Uint8Array(buffer, o + DATA_EVENT_OFFSETS.data, len),
-          syscall: SYSCALL_NAMES[ev.syscall] ?? `syscall-${ev.syscall}`,
+          syscall: SYSCALL_NAMES[sys] ?? `syscall-${sys}`,
         });
         break;
       }

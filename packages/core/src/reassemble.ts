@@ -149,9 +149,6 @@ export function reassemble(
           };
           conns.set(ev.conn, st);
         } else {
-          // Keep the Map in least-recently-active order for eviction.
-          conns.delete(ev.conn);
-          conns.set(ev.conn, st);
           st.lastSeen = Date.now();
         }
         return st;
@@ -177,11 +174,14 @@ export function reassemble(
         subscriber.next({ kind: 'close', conn, tgid: st.tgid, tsNs, reason });
       };
 
+      /** At the connection bound: the least recently active goes (a scan, but only then). */
       const evictOldest = () => {
-        const oldest = conns.entries().next();
-        if (oldest.done) return;
+        let oldest: [string, ConnState] | undefined;
+        for (const entry of conns)
+          if (!oldest || entry[1].lastSeen < oldest[1].lastSeen) oldest = entry;
+        if (!oldest) return;
         stats.inc('ConnectionsEvicted');
-        finish(oldest.value[0], oldest.value[1], 'evicted', 0);
+        finish(oldest[0], oldest[1], 'evicted', 0);
       };
 
       const onData = (ev: SocketDataEvent) => {
