@@ -107,15 +107,13 @@ test('--cgroup: the processes of a cgroup v2 are captured, others are not', asyn
   }
   const cg = join(root, `te-test-${process.pid}`);
   mkdirSync(cg);
-  t.after(() => {
-    try {
-      rmdirSync(cg);
-    } catch {
-      // still busy: processes are being killed
-    }
-  });
   const inside = await pythonServer(t, join(cg, 'cgroup.procs'));
   const outside = await pythonServer(t);
+  // A cgroup can only be removed once empty: stop its server first (killing twice is harmless).
+  t.after(async () => {
+    await kill(inside.server);
+    rmdirSync(cg);
+  });
   const out = join(inside.dir, 'spans.jsonl');
   const tracer = await startTracer([], {}, [
     '--cgroup',
