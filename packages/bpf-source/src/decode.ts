@@ -91,8 +91,7 @@ export function decodeBatch(
     const fd = v.getInt32(idAt + CONN_ID_OFFSETS.fd, true);
     const tsNs = u64(v, o + EVENT_HEADER_OFFSETS.ts_ns);
     const conn = connectionId(tgid, fd, u64(v, idAt + CONN_ID_OFFSETS.gen));
-    const base = { conn, tgid, fd, tsNs };
-    const hdr = { tid: v.getUint32(o + EVENT_HEADER_OFFSETS.tid, true) };
+    const tid = v.getUint32(o + EVENT_HEADER_OFFSETS.tid, true);
     switch (v.getUint8(o + EVENT_HEADER_OFFSETS.kind)) {
       case EventKind.TE_EV_DATA: {
         if (size < DATA_EVENT_OFFSETS.data) {
@@ -112,7 +111,7 @@ export function decodeBatch(
           tgid,
           fd,
           tsNs,
-          tid: v.getUint32(o + EVENT_HEADER_OFFSETS.tid, true),
+          tid,
           direction:
             v.getUint8(o + DATA_EVENT_OFFSETS.direction) === Direction.TE_DIR_SEND
               ? 'send'
@@ -128,8 +127,11 @@ export function decodeBatch(
         const ev = readRawOpenEvent(v, o);
         emit({
           kind: 'open',
-          ...base,
-          tid: hdr.tid,
+          conn,
+          tgid,
+          fd,
+          tsNs,
+          tid,
           role: ROLES[ev.role] ?? 'unknown',
           family: ev.family === 10 ? 6 : 4,
           local: { address: formatAddress(ev.family, ev.localAddr), port: ev.localPort },
@@ -141,7 +143,15 @@ export function decodeBatch(
       }
       case EventKind.TE_EV_CLOSE: {
         const ev = readRawCloseEvent(v, o);
-        emit({ kind: 'close', ...base, sentBytes: ev.sentBytes, recvBytes: ev.recvBytes });
+        emit({
+          kind: 'close',
+          conn,
+          tgid,
+          fd,
+          tsNs,
+          sentBytes: ev.sentBytes,
+          recvBytes: ev.recvBytes,
+        });
         break;
       }
       default:
