@@ -1,4 +1,4 @@
-import type { Endpoint, Role } from './events.js';
+import type { ConnectionOpenEvent, Role } from './events.js';
 
 /** Header lines in wire order; names keep their case, repeated names stay separate. */
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
@@ -30,19 +30,17 @@ export interface HttpResponse extends HttpMessage {
   readonly status: number;
 }
 
-/** The connection an exchange travelled on, from the captured process's side. */
-export interface ConnectionInfo {
+/** The connection an exchange travelled on, from the captured process's side: its open event's
+ * facts, with the role as the parser settled it (inferred for connections opened before capture). */
+export interface ConnectionInfo
+  extends Pick<
+    ConnectionOpenEvent,
+    'tgid' | 'fd' | 'family' | 'local' | 'remote' | 'tls' | 'comm'
+  > {
+  /** The connection id (`tgid:fd:generation`). */
   readonly id: string;
-  readonly tgid: number;
-  readonly fd: number;
   /** `server` when the process accepted it (ingress), `client` when it connected (egress). */
   readonly role: Role;
-  readonly family: 4 | 6;
-  readonly local: Endpoint;
-  readonly remote: Endpoint;
-  readonly tls: boolean;
-  /** The process's name (comm) when the connection was seen; empty if unknown. */
-  readonly comm: string;
 }
 
 /** A request paired with its response: what parsers emit and exporters turn into spans. */

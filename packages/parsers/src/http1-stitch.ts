@@ -3,12 +3,17 @@
  * order). Interim 1xx responses (but 101) are not answers. Bounded: past `maxPending` unanswered
  * requests the oldest is given up as unanswered.
  */
-import type { ApiExchange, ConnectionInfo, HttpRequest, HttpResponse } from '@traceable-ebpf/core';
+import type {
+  ApiExchange,
+  ConnectionInfo,
+  HttpMessage,
+  HttpRequest,
+  HttpResponse,
+} from '@traceable-ebpf/core';
 import type { Http1Message } from './http1-message.js';
 
-const toRequest = (m: Http1Message): HttpRequest => ({
-  method: m.method,
-  target: m.target,
+/** The fields every HTTP message has (a parsed message carries parser-only fields too). */
+const messageOf = (m: Http1Message): HttpMessage => ({
   version: m.version,
   headers: m.headers,
   body: m.body,
@@ -17,15 +22,13 @@ const toRequest = (m: Http1Message): HttpRequest => ({
   endNs: m.endNs,
 });
 
-const toResponse = (m: Http1Message): HttpResponse => ({
-  status: m.status,
-  version: m.version,
-  headers: m.headers,
-  body: m.body,
-  bodySize: m.bodySize,
-  startNs: m.startNs,
-  endNs: m.endNs,
+const toRequest = (m: Http1Message): HttpRequest => ({
+  ...messageOf(m),
+  method: m.method,
+  target: m.target,
 });
+
+const toResponse = (m: Http1Message): HttpResponse => ({ ...messageOf(m), status: m.status });
 
 /** What happened when a response was added. */
 export type StitchResult =

@@ -39,6 +39,8 @@ interface ConnState {
   stitcher: Http1Stitcher;
   /** First bytes per direction, held until detection decides (at most DETECT_BYTES). */
   head: Record<Direction, Uint8Array>;
+  /** What exchanges report of the connection: built once its role is settled. */
+  info?: ConnectionInfo;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -63,17 +65,18 @@ export function parseHttp1(
       const runtime = new LlhttpRuntime();
       const conns = new Map<string, ConnState>();
 
-      const info = (c: ConnState): ConnectionInfo => ({
-        id: c.open.conn,
-        tgid: c.open.tgid,
-        fd: c.open.fd,
-        role: c.role,
-        family: c.open.family,
-        local: c.open.local,
-        remote: c.open.remote,
-        tls: c.open.tls,
-        comm: c.open.comm,
-      });
+      const info = (c: ConnState): ConnectionInfo =>
+        (c.info ??= {
+          id: c.open.conn,
+          tgid: c.open.tgid,
+          fd: c.open.fd,
+          role: c.role,
+          family: c.open.family,
+          local: c.open.local,
+          remote: c.open.remote,
+          tls: c.open.tls,
+          comm: c.open.comm,
+        });
 
       const emit = (ex: ApiExchange | undefined) => {
         if (!ex) return;
@@ -83,6 +86,7 @@ export function parseHttp1(
 
       const startParsing = (c: ConnState, role: Role) => {
         c.role = role;
+        c.info = undefined; // the role may have just been inferred
         const onRequest = (m: Http1Message) => {
           stats.inc('TotalRequestsParsed');
           emit(c.stitcher.addRequest(m));
