@@ -82,7 +82,8 @@ enum te_counter {
 	TE_CNT_SENDFILE_BYTES = 7, /* bytes sent by sendfile: reported as size-only events */
 	TE_CNT_DISABLED_BYTES = 8, /* bytes on connections user space disabled: not copied */
 	TE_CNT_MMSG_UNACCOUNTED = 9, /* sendmmsg/recvmmsg messages past TE_MAX_MMSG_SIZES */
-	TE_CNT__MAX = 10,
+	TE_CNT_CALLS_UNTRACKED = 10, /* a call's arguments could not be kept from enter to exit */
+	TE_CNT__MAX = 11,
 };
 
 /* Run-time settings user space writes into the object's .bss (variable te_cfg). */
@@ -93,6 +94,10 @@ struct te_config {
 	__u8 disabled_any; /* some connection was disabled: consult disabled_conns */
 	__u8 pad;
 	__u64 max_capture_bytes; /* bytes copied per syscall (a multiple of TE_MAX_DATA) */
+	/* Ring buffer: wake the reader only once this many bytes wait (it also drains on a timer);
+	 * 0: the kernel's default, a wakeup whenever the reader had caught up (each record, under
+	 * a fast reader: ~300 ns per event). */
+	__u64 wakeup_bytes;
 };
 
 /* Key of the per-connection disable map. */

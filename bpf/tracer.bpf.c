@@ -63,9 +63,26 @@ struct pending_call {
 	__u64 buf; /* buffer, iovec array, msghdr or mmsghdr array */
 	__s32 fd;
 	__u32 count; /* iovcnt for readv/writev */
-	__u8 syscall; /* enum te_syscall */
+	__u8 syscall; /* enum te_syscall; 0: no call pending */
 	__u8 pad[7];
 };
+
+#ifndef TE_PERFBUF
+/*
+ * Set by user space before load when the kernel has task storage (5.11+): pending calls then live
+ * in the thread's own storage (a pointer away) instead of a hash keyed by thread, which halved the
+ * cost of sys_enter. A read-only constant: the verifier drops the branch not taken, so the
+ * helpers of the other one may be missing from the kernel. Its own section, so it is at offset 0.
+ */
+const volatile __u8 te_use_task_storage SEC(".rodata.features") = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pending_call);
+} pending_task SEC(".maps");
+#endif
 
 #ifdef TE_PERFBUF
 /* Kernels before 5.8: a perf event array, one buffer per CPU (libbpf sizes it to the CPUs). */
@@ -230,7 +247,17 @@ static __always_inline void output(void *ctx, void *rec, __u64 size, __u32 count
 #ifdef TE_PERFBUF
 	long err = bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, rec, size);
 #else
-	long err = bpf_ringbuf_output(&events, rec, size, 0);
+	__u64 flags = 0;
+	long err;
+
+	/* Waking the reader (irq_work, then an epoll wakeup) cost more than the rest of a small
+	 * captured write together; the reader drains on a short timer instead, and is woken early
+	 * only when the buffer fills past the watermark. */
+	if (te_cfg.wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= te_cfg.wakeup_bytes ?
+				BPF_RB_FORCE_WAKEUP :
+				BPF_RB_NO_WAKEUP;
+	err = bpf_ringbuf_output(&events, rec, size, flags);
 #endif
 	if (err == 0)
 		count(counter, 1);
@@ -277,11 +304,25 @@ static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 coun
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call call = { .buf = buf, .fd = fd, .count = count_, .syscall = syscall };
+	long err = 0;
 
 	if (!policy_mode(id >> 32))
 		return 0;
 	count_in(&probe_stats, syscall * 2, 1);
-	bpf_map_update_elem(&pending, &id, &call, BPF_ANY);
+#ifndef TE_PERFBUF
+	if (te_use_task_storage) {
+		struct pending_call *slot = bpf_task_storage_get(&pending_task,
+								 bpf_get_current_task_btf(), 0,
+								 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (slot)
+			*slot = call;
+		else
+			err = -1;
+	} else
+#endif
+		err = bpf_map_update_elem(&pending, &id, &call, BPF_ANY);
+	if (err)
+		count(TE_CNT_CALLS_UNTRACKED, 1);
 	return 0;
 }
 
@@ -294,11 +335,22 @@ static __always_inline bool take_call(struct pending_call *out)
 
 	if (!policy_mode(id >> 32))
 		return false;
-	call = bpf_map_lookup_elem(&pending, &id);
-	if (!call)
-		return false;
-	*out = *call;
-	bpf_map_delete_elem(&pending, &id);
+#ifndef TE_PERFBUF
+	if (te_use_task_storage) {
+		call = bpf_task_storage_get(&pending_task, bpf_get_current_task_btf(), 0, 0);
+		if (!call || !call->syscall)
+			return false;
+		*out = *call;
+		call->syscall = 0;
+	} else
+#endif
+	{
+		call = bpf_map_lookup_elem(&pending, &id);
+		if (!call)
+			return false;
+		*out = *call;
+		bpf_map_delete_elem(&pending, &id);
+	}
 	count_in(&probe_stats, out->syscall * 2 + 1, 1);
 	return true;
 }

@@ -60,7 +60,7 @@ const compile = (out, defines) =>
     out,
   ]);
 // The ring buffer build (kernels 5.8+), and the perf buffer build for older kernels.
-compile(object, []);
+compile(object, (process.env.TE_BPF_DEFINES ?? '').split(' ').filter(Boolean));
 const perfObject = join(outDir, 'tracer-perfbuf.bpf.o');
 compile(perfObject, ['-DTE_PERFBUF']);
 // Drop DWARF; keep .BTF and .BTF.ext, which CO-RE relocation needs.

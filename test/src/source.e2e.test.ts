@@ -19,7 +19,12 @@ import {
   type KernelEvent,
 } from '@traceable-ebpf/core';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
-import { bpfSource, type CapturePolicy, type EventTransport } from '@traceable-ebpf/bpf-source';
+import {
+  bpfSource,
+  type CallStore,
+  type CapturePolicy,
+  type EventTransport,
+} from '@traceable-ebpf/bpf-source';
 import { ROOT, kernelTestsPossible, kill } from './harness.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -64,18 +69,28 @@ class Peer {
 async function capture(
   policy$: Observable<CapturePolicy>,
   work: () => Promise<void>,
-  transport: EventTransport = 'ringbuf',
-): Promise<{ events: KernelEvent[]; streams: ConnectionEvent[]; transport: string }> {
+  options: { transport?: EventTransport; callStore?: CallStore } = {},
+): Promise<{
+  events: KernelEvent[];
+  streams: ConnectionEvent[];
+  transport: string;
+  callStore: string;
+}> {
   const stop$ = new Subject<void>();
   let applied!: () => void;
   let used = '';
+  let store = '';
   const ready = new Promise<void>((resolve) => (applied = resolve));
   const done = lastValueFrom(
     bpfSource({
       policy$,
-      transport,
+      transport: options.transport ?? 'ringbuf',
+      callStore: options.callStore ?? 'auto',
       stopOn: stop$,
-      onReady: (i) => (used = i.transport),
+      onReady: (i) => {
+        used = i.transport;
+        store = i.callStore ?? '';
+      },
       onPolicyApplied: () => applied(),
     }).pipe(toArray()),
   );
@@ -84,7 +99,7 @@ async function capture(
   stop$.next();
   const events = await done;
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
-  return { events, streams, transport: used };
+  return { events, streams, transport: used, callStore: store };
 }
 
 const policyOf = (...pids: number[]) =>
@@ -114,8 +129,13 @@ const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv'
   ),
 ];
 
-for (const transport of ['ringbuf', 'perfbuf'] as const)
-  test(`every data path (${transport}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
+// Task storage (5.11+) and the hash older kernels use for calls in flight; perf buffers (< 5.8).
+for (const [transport, callStore] of [
+  ['ringbuf', 'task-storage'],
+  ['ringbuf', 'hash'],
+  ['perfbuf', 'hash'],
+] as const)
+  test(`every data path (${transport}, calls in ${callStore}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
     if (!kernelTestsPossible(t)) return;
     const peer = new Peer();
     t.after(() => peer.stop());
@@ -124,6 +144,7 @@ for (const transport of ['ringbuf', 'perfbuf'] as const)
       events,
       streams,
       transport: used,
+      callStore: store,
     } = await capture(
       policyOf(peer.pid),
       async () => {
@@ -133,9 +154,10 @@ for (const transport of ['ringbuf', 'perfbuf'] as const)
         await peer.cmd('send plain');
         await peer.cmd('close');
       },
-      transport,
+      { transport, callStore },
     );
     assert.equal(used, transport);
+    assert.equal(store, callStore);
     const [cfd, sfd, cport, sport] = fds.map(Number) as [number, number, number, number];
     const client = connOf(events, peer.pid, cfd);
     const server = connOf(events, peer.pid, sfd);
@@ -377,7 +399,7 @@ test('perf buffer transport: a write larger than 16 KiB is one event, its full s
       fds = (await peer.cmd('open4')).split(' ');
       sent = Number(await peer.cmd('big 100000'));
     },
-    'perfbuf',
+    { transport: 'perfbuf' },
   );
   const client = connOf(events, peer.pid, Number(fds[0]));
   const writes = events.filter(

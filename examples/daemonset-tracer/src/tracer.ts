@@ -169,6 +169,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
             arch: info.arch,
             btf: info.btfSource,
             transport: info.transport,
+            callStore: info.callStore,
             libbpf: info.libbpfVersion,
             probes: info.programs.length,
           },

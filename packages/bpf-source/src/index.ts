@@ -13,6 +13,7 @@ export type {
   CapturePolicy,
   ProcessSelector,
   CgroupSelector,
+  CallStore,
   EventTransport,
 } from './protocol.js';
 export {

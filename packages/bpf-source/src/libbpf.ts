@@ -26,12 +26,18 @@ export interface Libbpf {
   linkDestroyAsync(link: unknown): Promise<number>;
   mapFd(map: unknown): number;
   mapSetMaxEntries(map: unknown, n: number): number;
+  /** Replaces a data section's initial contents (before load; `value` must be its whole size). */
+  mapSetInitialValue(map: unknown, value: Buffer): number;
+  /** Whether load creates this map (false: references to it must be dead code). */
+  mapSetAutocreate(map: unknown, create: boolean): number;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): number;
   mapDelete(fd: number, key: Buffer): number;
   mapLookup(fd: number, key: Buffer, value: Buffer): number;
   numPossibleCpus(): number;
   /** 1 if the kernel supports this map type (libbpf_probe_bpf_map_type), 0 if not, < 0 on error. */
   probeMapType(type: number): number;
+  /** 1 if programs of `progType` may call helper `helperId`, 0 if not, < 0 on error. */
+  probeHelper(progType: number, helperId: number): number;
   /** A perf buffer reader: `onSample` gets each record's pointer and size (called from consume). */
   perfBufferNew(
     mapFd: number,
@@ -110,6 +116,13 @@ export function loadLibbpf(): Libbpf {
   const linkDestroy = lib.func('int bpf_link__destroy(void *link)');
   const mapFd = lib.func('int bpf_map__fd(void *map)');
   const setMax = lib.func('int bpf_map__set_max_entries(void *map, uint32_t n)');
+  const setInitial = lib.func(
+    'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
+  );
+  const setAutocreate = lib.func('int bpf_map__set_autocreate(void *map, bool autocreate)');
+  const probeHelper = lib.func(
+    'int libbpf_probe_bpf_helper(int prog_type, int helper_id, const void *opts)',
+  );
   const update = lib.func(
     'int bpf_map_update_elem(int fd, void *key, void *value, uint64_t flags)',
   );
@@ -161,11 +174,14 @@ export function loadLibbpf(): Libbpf {
       ),
     mapFd: (map) => mapFd(map) as number,
     mapSetMaxEntries: (map, n) => setMax(map, n) as number,
+    mapSetInitialValue: (map, value) => setInitial(map, value, value.length) as number,
+    mapSetAutocreate: (map, create) => setAutocreate(map, create) as number,
     mapUpdate: (fd, key, value, flags) => update(fd, key, value, flags) as number,
     mapDelete: (fd, key) => del(fd, key) as number,
     mapLookup: (fd, key, value) => lookup(fd, key, value) as number,
     numPossibleCpus: () => ncpus() as number,
     probeMapType: (type) => probeMap(type, null) as number,
+    probeHelper: (progType, helperId) => probeHelper(progType, helperId, null) as number,
     perfBufferNew(fd, pageCount, onSample) {
       const cb = koffi.register(
         (_ctx: unknown, _cpu: number, data: unknown, size: number) => onSample(data, size),

@@ -17,7 +17,13 @@ import {
   TE_PID_MODES,
 } from './generated/layout.js';
 import { mapFd, type Mapping } from './mmap.js';
-import type { CaptureMode, CapturePolicy, EventTransport, WorkerConfig } from './protocol.js';
+import type {
+  CallStore,
+  CaptureMode,
+  CapturePolicy,
+  EventTransport,
+  WorkerConfig,
+} from './protocol.js';
 import { parentPids, withDescendants } from './processes.js';
 
 const EPERM = 1;
@@ -25,6 +31,10 @@ const EAGAIN = 11;
 const LOAD_ATTEMPTS = 5;
 const BPF_ANY = 0;
 const BPF_MAP_TYPE_RINGBUF = 27;
+const BPF_MAP_TYPE_TASK_STORAGE = 29;
+const BPF_PROG_TYPE_TRACEPOINT = 5;
+const BPF_FUNC_TASK_STORAGE_GET = 156;
+const BPF_FUNC_GET_CURRENT_TASK_BTF = 158;
 
 /** Capture mode → enum te_mode bits. */
 export const MODE_BITS: Record<CaptureMode, number> = {
@@ -80,6 +90,8 @@ export class LoadedObject {
 
   /** The transport in use. */
   readonly transport: EventTransport;
+  /** Where calls wait from sys_enter to sys_exit: the thread's task storage, or a hash. */
+  readonly callStore: CallStore;
 
   constructor(private readonly config: WorkerConfig) {
     const lib = (this.lib = loadLibbpf());
@@ -97,14 +109,26 @@ export class LoadedObject {
       );
     }
     this.ncpus = lib.numPossibleCpus();
+    this.callStore =
+      this.transport === 'perfbuf'
+        ? 'hash'
+        : config.callStore !== 'auto'
+          ? config.callStore
+          : lib.probeMapType(BPF_MAP_TYPE_TASK_STORAGE) === 1 &&
+              lib.probeHelper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_TASK_STORAGE_GET) === 1 &&
+              lib.probeHelper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_GET_CURRENT_TASK_BTF) === 1
+            ? 'task-storage'
+            : 'hash';
     // The verifier gives up with EAGAIN when a signal is pending; loading blocks signals, and a
     // fresh object is tried a few times before the failure is reported.
     let obj: unknown;
     for (let attempt = 1; ; attempt++) {
       const o = lib.objectOpenFile(objectPath, config.btfCustomPath);
       if (!o) fail(ErrorCode.BpfLoad, `cannot open ${objectPath}`, lib);
-      if (this.transport === 'ringbuf')
+      if (this.transport === 'ringbuf') {
         lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
+        this.setCallStore(o);
+      }
       lib.mapSetMaxEntries(this.map(o, 'scratch'), this.ncpus);
       if (lib.objectLoad(o) === 0) {
         obj = o;
@@ -154,6 +178,22 @@ export class LoadedObject {
     return this.fds.events;
   }
 
+  /** Ring buffer build: task storage when the kernel has it (5.11+), unless told otherwise;
+   * without it the map is not created and the verifier never sees the branch using it. */
+  private setCallStore(o: unknown): void {
+    const lib = this.lib;
+    const useTask = this.callStore === 'task-storage';
+    let features: unknown;
+    for (let m = lib.nextMap(o, null); m; m = lib.nextMap(o, m))
+      if (lib.mapName(m).endsWith('.rodata.features')) features = m;
+    if (!features) throw new TracerError(ErrorCode.BpfLoad, 'BPF object has no .rodata.features');
+    if (
+      lib.mapSetInitialValue(features, Buffer.from([useTask ? 1 : 0])) !== 0 ||
+      (!useTask && lib.mapSetAutocreate(this.map(o, 'pending_task'), false) !== 0)
+    )
+      fail(ErrorCode.BpfLoad, 'cannot set the object up for this kernel', lib);
+  }
+
   private map(obj: unknown, name: string): unknown {
     const m = this.lib.findMap(obj, name);
     if (!m) throw new TracerError(ErrorCode.BpfLoad, `BPF object has no map '${name}'`);
@@ -168,6 +208,8 @@ export class LoadedObject {
     v.writeUInt8(this.settings.cgroupsEnabled, CONFIG_OFFSETS.cgroups_enabled);
     v.writeUInt8(this.settings.disabledAny, CONFIG_OFFSETS.disabled_any);
     v.writeBigUInt64LE(BigInt(this.config.maxCaptureBytes), CONFIG_OFFSETS.max_capture_bytes);
+    const wakeupBytes = this.config.drainIntervalMs > 0 ? this.config.ringBufferBytes / 4 : 0;
+    v.writeBigUInt64LE(BigInt(wakeupBytes), CONFIG_OFFSETS.wakeup_bytes);
     if (this.lib.mapUpdate(this.fds.bss, Buffer.alloc(4), v, BPF_ANY) !== 0)
       fail(ErrorCode.BpfLoad, 'cannot write the tracer settings', this.lib);
   }

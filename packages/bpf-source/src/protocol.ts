@@ -30,14 +30,24 @@ export interface CapturePolicy {
 /** How events travel from the kernel: a ring buffer (5.8+) or per-CPU perf buffers. */
 export type EventTransport = 'ringbuf' | 'perfbuf';
 
+/**
+ * Where the kernel keeps a call's arguments from sys_enter to sys_exit: the thread's task storage
+ * (5.11+, cheaper) or a hash keyed by thread. The perf buffer build always uses the hash.
+ */
+export type CallStore = 'task-storage' | 'hash';
+
 /** Start-up parameters of the worker. */
 export interface WorkerConfig {
   /** The compiled objects: the ring buffer build and the perf buffer build. */
   readonly objects: Readonly<Record<EventTransport, string>>;
   /** `auto`: the ring buffer when the kernel has it, else perf buffers. */
   readonly transport: 'auto' | EventTransport;
+  /** `auto`: task storage when the kernel has it. */
+  readonly callStore: 'auto' | CallStore;
   readonly ringBufferBytes: number;
   readonly countersIntervalMs: number;
+  /** Ring buffer: drain every this many ms, woken early only past a watermark; 0: per record. */
+  readonly drainIntervalMs: number;
   /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
   readonly maxBatchesInFlight: number;
   /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */
@@ -61,7 +71,13 @@ export type ToWorker =
 
 /** Worker → main. */
 export type FromWorker =
-  | { type: 'ready'; libbpfVersion: string; programs: string[]; transport: EventTransport }
+  | {
+      type: 'ready';
+      libbpfVersion: string;
+      programs: string[];
+      transport: EventTransport;
+      callStore: CallStore;
+    }
   | { type: 'batch'; buffer: ArrayBuffer; length: number; records: number }
   /** Kernel counters (enum te_counter) and probe stats ([syscall * 2] entries, [+1] exits). */
   | { type: 'counters'; values: number[]; probes: number[] }

@@ -24,6 +24,8 @@ export interface SystemInfo {
   readonly btfCustomPath?: string;
   /** Decided when the programs are loaded (see BpfSourceOptions.transport). */
   readonly transport: 'ringbuf' | 'perfbuf' | 'auto';
+  /** Where calls wait from entry to exit in the kernel (decided at load). */
+  readonly callStore?: 'task-storage' | 'hash';
   libbpfVersion?: string;
 }
 

@@ -47,6 +47,8 @@ interface Running {
   ring: EventReader;
   poll: ReturnType<typeof koffi.node.poll>;
   timer: NodeJS.Timeout;
+  /** Drains on a timer: the kernel wakes the poll only past a watermark. */
+  drainTimer?: NodeJS.Timeout;
 }
 
 /** Drains the ring buffer unless the main thread is behind; then the ring buffer fills and the
@@ -97,11 +99,14 @@ function start(): Running {
     poll: koffi.node.poll(ring.fd, { readable: true }, () => drain(running)),
     timer: setInterval(() => postCounters(object), config.countersIntervalMs),
   };
+  if (config.drainIntervalMs > 0)
+    running.drainTimer = setInterval(() => drain(running), config.drainIntervalMs);
   post({
     type: 'ready',
     libbpfVersion: object.lib.version,
     programs: object.programs,
     transport: object.transport,
+    callStore: object.callStore,
   });
   return running;
 }
@@ -112,6 +117,7 @@ async function stop(r: Running | undefined) {
     // for an RCU grace period per probe, and the pipeline shouldn't wait for that.
     r.object.applyPolicy({ processes: [] });
     clearInterval(r.timer);
+    clearInterval(r.drainTimer);
     r.poll.close();
     drain(r, true);
     postCounters(r.object);

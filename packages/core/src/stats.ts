@@ -17,6 +17,8 @@ export const COUNTERS = {
   BytesOnDisabledConnections:
     'bytes on connections whose copying was disabled (unparsed protocols)',
   MmsgMessagesUnaccounted: 'sendmmsg/recvmmsg messages past the 64 the kernel reports per call',
+  CallsUntracked:
+    'socket calls whose arguments the kernel could not keep from entry to exit (bytes missed)',
   ConnectionsDisabled: 'connections the kernel was told to stop copying',
   GapsAbsorbedInBodies:
     'stream gaps that fell inside a message body of known length (message kept)',

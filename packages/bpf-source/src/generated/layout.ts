@@ -92,7 +92,8 @@ export const Counter = {
   TE_CNT_SENDFILE_BYTES: 7,
   TE_CNT_DISABLED_BYTES: 8,
   TE_CNT_MMSG_UNACCOUNTED: 9,
-  TE_CNT__MAX: 10,
+  TE_CNT_CALLS_UNTRACKED: 10,
+  TE_CNT__MAX: 11,
 } as const;
 
 /** Byte offsets of `struct te_conn_id` (size 16). */
@@ -248,15 +249,16 @@ export function readRawDataEvent(v: DataView, o: number): RawDataEvent {
   };
 }
 
-/** Byte offsets of `struct te_config` (size 16). */
+/** Byte offsets of `struct te_config` (size 24). */
 export const CONFIG_OFFSETS = {
-  sizeof: 16,
+  sizeof: 24,
   self_tgid: 0,
   capture_all_mode: 4,
   cgroups_enabled: 5,
   disabled_any: 6,
   pad: 7,
   max_capture_bytes: 8,
+  wakeup_bytes: 16,
 } as const;
 
 /** `struct te_config` as read from a record (arrays are views, not copies). */
@@ -266,6 +268,7 @@ export interface RawConfig {
   cgroupsEnabled: number;
   disabledAny: number;
   maxCaptureBytes: number;
+  wakeupBytes: number;
 }
 
 /** Reads `struct te_config` at byte offset `o` of `v`. */
@@ -276,6 +279,7 @@ export function readRawConfig(v: DataView, o: number): RawConfig {
     cgroupsEnabled: v.getUint8(o + 5),
     disabledAny: v.getUint8(o + 6),
     maxCaptureBytes: u64(v, o + 8),
+    wakeupBytes: u64(v, o + 16),
   };
 }
 
@@ -304,4 +308,4 @@ export function readRawConnKey(v: DataView, o: number): RawConnKey {
 }
 
 /** Size of the object's .bss section: `struct te_config te_cfg` alone, at offset 0. */
-export const BSS_SIZE = 16;
+export const BSS_SIZE = 24;
