@@ -36,8 +36,9 @@ execFileSync('gcc', [
 ]);
 
 /** Runs the load generator; `during(pid)` runs between 'ready' and 'go'. */
-async function load({ seconds, size, rate }, during) {
-  const child = spawn(loadBin, [String(seconds), String(size), String(rate)], {
+async function load({ seconds, size, rate, toFile = false }, during) {
+  const args = [String(seconds), String(size), String(rate), ...(toFile ? ['file'] : [])];
+  const child = spawn(loadBin, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -127,11 +128,16 @@ async function benchKernel() {
   execFileSync('sysctl', ['-q', 'kernel.bpf_stats_enabled=1']);
   try {
     const rows = [];
-    for (const captured of [false, true]) {
+    const cases = [
+      ['filtered out (process not selected)', false, false],
+      ['captured (small writes, copied)', true, false],
+      ['non-socket fd of a captured process (/dev/null)', true, true],
+    ];
+    for (const [label, captured, toFile] of cases) {
       const idle = spawn('sleep', ['60']);
       let src;
       let before;
-      const r = await load({ seconds: 2, size: 64, rate: 0 }, async (pid) => {
+      const r = await load({ seconds: 2, size: 64, rate: 0, toFile }, async (pid) => {
         src = await source([captured ? pid : idle.pid], new Stats());
         before = progStats();
         return undefined;
@@ -141,12 +147,7 @@ async function benchKernel() {
       idle.kill();
       const enter = costOf(before, after, ['enter_write']);
       const exit = costOf(before, after, ['exit_write']);
-      rows.push([
-        captured ? 'captured (small writes, copied)' : 'filtered out (process not selected)',
-        enter,
-        exit,
-        r.writes,
-      ]);
+      rows.push([label, enter, exit, r.writes]);
     }
     console.log('| writes | calls | enter ns/call | exit ns/call | total ns/write |');
     console.log('|---|---|---|---|---|');

@@ -71,17 +71,34 @@ struct pending_call {
 /*
  * Set by user space before load when the kernel has task storage (5.11+): pending calls then live
  * in the thread's own storage (a pointer away) instead of a hash keyed by thread, which halved the
- * cost of sys_enter. A read-only constant: the verifier drops the branch not taken, so the
- * helpers of the other one may be missing from the kernel. Its own section, so it is at offset 0.
+ * cost of sys_enter, and the fd table is reached by plain loads from the task's BTF pointer. A
+ * read-only constant: the verifier drops the branch not taken, so the helpers of the other one
+ * may be missing from the kernel. Its own section, so it is at offset 0.
  */
 const volatile __u8 te_use_task_storage SEC(".rodata.features") = 0;
+
+#define TE_NONSOCK_SLOTS 4
+
+/* A thread's state, in its task storage. */
+struct thread_state {
+	struct pending_call call;
+	/* fds this thread moved bytes through that were no TCP socket (fd + 1; 0: empty slot), and
+	 * the file each held: a later call on the same fd holding the same file is dropped at
+	 * sys_enter after one pointer comparison, instead of saving it and walking the file at exit. */
+	__u64 nonsock_file[TE_NONSOCK_SLOTS];
+	__s32 nonsock_fd[TE_NONSOCK_SLOTS];
+	__u32 nonsock_next;
+	__u32 pad;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct pending_call);
+	__type(value, struct thread_state);
 } pending_task SEC(".maps");
+#else
+struct thread_state; /* task storage only */
 #endif
 
 #ifdef TE_PERFBUF
@@ -193,32 +210,45 @@ static __always_inline __u8 policy_mode(__u32 tgid)
 	return 0;
 }
 
-/* The socket behind fd in the current task, or NULL when fd is not a socket. */
-static __always_inline struct socket *socket_of_fd(int fd)
+/* The file behind fd in the current task, or NULL. */
+static __always_inline struct file *file_of_fd(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *file = NULL;
 
-	if (fd < 0 || (unsigned int)fd >= max_fds)
+	if (fd < 0)
 		return NULL;
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	if (!file)
-		return NULL;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return NULL;
-	return BPF_CORE_READ(file, private_data);
+#ifndef TE_PERFBUF
+	if (te_use_task_storage) {
+		struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+
+		if ((unsigned int)fd >= fdt->max_fds)
+			return NULL;
+		bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
+		return file;
+	}
+#endif
+	{
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+
+		if ((unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+			return NULL;
+		bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+		return file;
+	}
 }
 
-/* A TCP socket over IPv4 or IPv6, or NULL. */
-static __always_inline struct sock *tcp_sock_of_fd(int fd)
+/* A TCP socket over IPv4 or IPv6 behind `file`, or NULL. */
+static __always_inline struct sock *tcp_sock_of_file(struct file *file)
 {
-	struct socket *sock = socket_of_fd(fd);
+	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return NULL;
 	sk = BPF_CORE_READ(sock, sk);
@@ -300,6 +330,33 @@ static __always_inline struct conn *open_conn(void *ctx, __u32 tgid, int fd, __u
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
+#ifndef TE_PERFBUF
+/* True when this thread saw `fd` holding the same file before and it was no TCP socket. Only
+ * fds in a slot cost the file lookup; a slot whose fd holds another file now is freed. */
+static __always_inline bool nonsock_known(struct thread_state *ts, int fd)
+{
+	for (int i = 0; i < TE_NONSOCK_SLOTS; i++) {
+		if (ts->nonsock_fd[i] != fd + 1)
+			continue;
+		if ((__u64)file_of_fd(fd) == ts->nonsock_file[i])
+			return true;
+		ts->nonsock_fd[i] = 0;
+		return false;
+	}
+	return false;
+}
+
+static __always_inline void nonsock_remember(struct thread_state *ts, int fd, struct file *file)
+{
+	__u32 i = ts->nonsock_next++ & (TE_NONSOCK_SLOTS - 1);
+
+	if (!file)
+		return;
+	ts->nonsock_fd[i] = fd + 1;
+	ts->nonsock_file[i] = (__u64)file;
+}
+#endif
+
 static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 count_)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -308,40 +365,50 @@ static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 coun
 
 	if (!policy_mode(id >> 32))
 		return 0;
-	count_in(&probe_stats, syscall * 2, 1);
 #ifndef TE_PERFBUF
 	if (te_use_task_storage) {
-		struct pending_call *slot = bpf_task_storage_get(&pending_task,
-								 bpf_get_current_task_btf(), 0,
-								 BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (slot)
-			*slot = call;
+		struct thread_state *ts = bpf_task_storage_get(&pending_task,
+							       bpf_get_current_task_btf(), 0,
+							       BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (ts && nonsock_known(ts, fd))
+			return 0; /* a file, pipe, UDP or Unix socket: never copied */
+		count_in(&probe_stats, syscall * 2, 1);
+		if (ts)
+			ts->call = call;
 		else
 			err = -1;
 	} else
 #endif
+	{
+		count_in(&probe_stats, syscall * 2, 1);
 		err = bpf_map_update_elem(&pending, &id, &call, BPF_ANY);
+	}
 	if (err)
 		count(TE_CNT_CALLS_UNTRACKED, 1);
 	return 0;
 }
 
 /* Takes the call saved at sys_enter; counts the exit. False when there is none. An unselected
- * process is turned away by the policy (one byte) before the pending lookup. */
-static __always_inline bool take_call(struct pending_call *out)
+ * process is turned away by the policy (one byte) before the pending lookup. `*ts`: the
+ * thread's state when calls wait in task storage, else NULL. */
+static __always_inline bool take_call(struct pending_call *out, struct thread_state **ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call *call;
 
+	*ts = NULL;
 	if (!policy_mode(id >> 32))
 		return false;
 #ifndef TE_PERFBUF
 	if (te_use_task_storage) {
-		call = bpf_task_storage_get(&pending_task, bpf_get_current_task_btf(), 0, 0);
-		if (!call || !call->syscall)
+		struct thread_state *t =
+			bpf_task_storage_get(&pending_task, bpf_get_current_task_btf(), 0, 0);
+
+		if (!t || !t->call.syscall)
 			return false;
-		*out = *call;
-		call->syscall = 0;
+		*out = t->call;
+		t->call.syscall = 0;
+		*ts = t;
 	} else
 #endif
 	{
@@ -362,19 +429,26 @@ static __always_inline bool take_call(struct pending_call *out)
 static __always_inline struct conn *data_conn(void *ctx, long ret, struct pending_call *call)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct thread_state *ts;
 	struct conn_key key;
 	struct conn *conn;
 
-	if (!take_call(call) || ret <= 0)
+	if (!take_call(call, &ts) || ret <= 0)
 		return NULL;
 	key.tgid = tgid;
 	key.fd = call->fd;
 	conn = bpf_map_lookup_elem(&conns, &key);
 	if (!conn) {
-		/* Opened before capture began (or before this process was selected). */
+		/* Not a TCP socket, or one opened before capture began (or before this process was
+		 * selected, or inherited, or received). */
 		__u8 mode = policy_mode(tgid);
-		struct sock *sk = tcp_sock_of_fd(call->fd);
+		struct file *file = file_of_fd(call->fd);
+		struct sock *sk = tcp_sock_of_file(file);
 
+#ifndef TE_PERFBUF
+		if (!sk && ts)
+			nonsock_remember(ts, call->fd, file);
+#endif
 		if (!mode || !sk)
 			return NULL;
 		conn = open_conn(ctx, tgid, call->fd, TE_ROLE_UNKNOWN, sk, mode);
@@ -593,6 +667,8 @@ __noinline __u64 te_emit_range(__u64 ubuf, __u64 total, __u64 budget)
 /* A flat buffer, up to the per-syscall cap. */
 __noinline int te_emit_flat(__u64 ubuf, __u64 total)
 {
+	if (total <= TE_MAX_DATA) /* most calls: one piece */
+		return te_emit_piece(ubuf, total, total);
 	te_emit_range(ubuf, total, capture_cap());
 	return 0;
 }
@@ -821,16 +897,17 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 static __always_inline int on_accept_exit(void *ctx, long ret)
 {
 	struct pending_call call;
+	struct thread_state *ts;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(&call) || ret < 0)
+	if (!take_call(&call, &ts) || ret < 0)
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)
 		return 0;
-	sk = tcp_sock_of_fd(ret);
+	sk = tcp_sock_of_file(file_of_fd(ret));
 	if (sk)
 		open_conn(ctx, tgid, ret, TE_ROLE_SERVER, sk, mode);
 	return 0;
@@ -870,16 +947,17 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending_call call;
+	struct thread_state *ts;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(&call) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
+	if (!take_call(&call, &ts) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)
 		return 0;
-	sk = tcp_sock_of_fd(call.fd);
+	sk = tcp_sock_of_file(file_of_fd(call.fd));
 	if (sk)
 		open_conn(ctx, tgid, call.fd, TE_ROLE_CLIENT, sk, mode);
 	return 0;

@@ -1,8 +1,10 @@
 /* Load for the source benchmark: a loopback TCP connection, one thread writing `size`-byte
- * messages at `rate` writes/s (0: as fast as it can) for `seconds`, one thread reading.
+ * messages at `rate` writes/s (0: as fast as it can) for `seconds`, one thread reading; with a
+ * fourth argument "file", the writes go to /dev/null instead (a non-socket fd).
  * Prints "ready", waits for a line on stdin, runs, prints "writes N reads M". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -44,11 +46,15 @@ int main(int argc, char **argv)
 	long writes = 0;
 	double start, end;
 
+	int to_file = argc > 4 && argv[4][0] == 'f';
+	int out;
+
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
 	    getsockname(l, (struct sockaddr *)&a, &len) || connect(c, (struct sockaddr *)&a, sizeof(a)))
 		return 1;
 	s = accept(l, NULL, NULL);
+	out = to_file ? open("/dev/null", O_WRONLY) : c;
 	pthread_create(&t, NULL, reader, NULL);
 	printf("ready\n");
 	fflush(stdout);
@@ -66,7 +72,7 @@ int main(int argc, char **argv)
 		}
 		if (rate > 0 && writes > (now() - start) * rate)
 			continue;
-		if (write(c, msg, size) != size)
+		if (write(out, msg, size) != size)
 			return 1;
 		writes++;
 	}

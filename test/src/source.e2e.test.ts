@@ -265,6 +265,27 @@ test('sendmmsg/recvmmsg: every message, in order', async (t) => {
   );
 });
 
+test('an fd that held a file, then (dup2) a socket: file bytes never copied, socket bytes are', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fd = 0;
+  const { events, streams } = await capture(policyOf(peer.pid), async () => {
+    await peer.cmd('open4');
+    fd = Number(await peer.cmd('file-then-socket after-dup2'));
+  });
+  const dupConn = connOf(events, peer.pid, fd);
+  assert.ok(dupConn, `the socket behind fd ${fd} is reported`);
+  assert.equal(dupConn.role, 'unknown');
+  assert.equal(stream(streams, dupConn.conn, 'send').text, 'after-dup2');
+  assert.ok(
+    !events.some(
+      (e) => e.kind === 'data' && Buffer.from(e.data).toString('latin1').includes('file bytes'),
+    ),
+    'bytes written to the file are never copied',
+  );
+});
+
 test('fd reuse: close and reopen on the same fd number are two connections', async (t) => {
   if (!kernelTestsPossible(t)) return;
   const peer = new Peer();
