@@ -21,6 +21,7 @@ import {
 import { parseHttp1 } from '@traceable-ebpf/parsers';
 import {
   bpfSource,
+  inferRoles,
   type CallStore,
   type CapturePolicy,
   type EventTransport,
@@ -373,24 +374,34 @@ test('a policy change applies while running; unselected processes produce nothin
   assert.equal(events.filter((e) => e.tgid === never.pid).length, 0);
 });
 
-test('a connection opened before capture began: role inferred later, tuple from the socket', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  const [cfd, , cport, sport] = (await peer.cmd('open4')).split(' ').map(Number) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  const { events, streams } = await capture(policyOf(peer.pid), async () => {
-    await peer.cmd('send late-bytes');
+for (const family of ['open4', 'open6'] as const)
+  test(`connections opened before capture began (${family}): tuple from the socket, role from the listeners in /proc`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    const [cfd, sfd, cport, sport] = (await peer.cmd(family)).split(' ').map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const { events, streams } = await capture(policyOf(peer.pid), async () => {
+      await peer.cmd('send late-bytes'); // not HTTP: only the listeners can tell the roles
+    });
+    const c = connOf(events, peer.pid, cfd);
+    const s = connOf(events, peer.pid, sfd);
+    assert.equal(c.role, 'unknown', 'the kernel cannot tell');
+    assert.deepEqual([c.local.port, c.remote.port], [cport, sport]);
+    assert.deepEqual([s.local.port, s.remote.port], [sport, cport]);
+    assert.equal(stream(streams, c.conn, 'send').text, 'late-bytes');
+    assert.equal(stream(streams, s.conn, 'recv').text, 'late-bytes');
+    // The peer still runs: its /proc tells the accepted socket from the connected one.
+    const stats = new Stats();
+    const inferred = await lastValueFrom(from(events).pipe(inferRoles({ stats }), toArray()));
+    assert.equal(connOf(inferred, peer.pid, cfd).role, 'client');
+    assert.equal(connOf(inferred, peer.pid, sfd).role, 'server');
+    assert.equal(stats.get('RolesFromListeners'), 2);
   });
-  const c = connOf(events, peer.pid, cfd);
-  assert.equal(c.role, 'unknown');
-  assert.deepEqual([c.local.port, c.remote.port], [cport, sport]);
-  assert.equal(stream(streams, c.conn, 'send').text, 'late-bytes');
-});
 
 test('IPv6: addresses and family', async (t) => {
   if (!kernelTestsPossible(t)) return;

@@ -19,6 +19,7 @@ import {
 } from '@traceable-ebpf/core';
 import {
   bpfSource,
+  inferRoles,
   checkPrivileges,
   findBtf,
   readRecordingInfo,
@@ -181,7 +182,10 @@ export function startTracer(opts: TracerOptions): RunningTracer {
         logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
         if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
       },
-    });
+    }).pipe(
+      // Connections found already open: accepted or connected, from the listening sockets.
+      inferRoles({ procRoot: config.proc_fs_path, stats }),
+    );
   }
   const { exporter } = exporterInfo;
   let exportErrors = 0;

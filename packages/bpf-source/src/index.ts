@@ -32,3 +32,4 @@ export {
   RecordingWriter,
   type RecordingInfo,
 } from './recording.js';
+export { inferRoles, type InferRolesOptions } from './infer-roles.js';

@@ -17,6 +17,9 @@ export const COUNTERS = {
   BytesOnDisabledConnections:
     'bytes on connections whose copying was disabled (unparsed protocols)',
   MmsgMessagesUnaccounted: 'sendmmsg/recvmmsg messages past the 64 the kernel reports per call',
+  RolesFromListeners:
+    'connections found already open whose role came from the listening sockets in /proc',
+  RolesUnresolved: 'connections found already open whose /proc was gone (role left unknown)',
   CallsUntracked:
     'socket calls whose arguments the kernel could not keep from entry to exit (bytes missed)',
   ConnectionsDisabled: 'connections the kernel was told to stop copying',
