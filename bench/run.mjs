@@ -51,7 +51,7 @@ async function load({ seconds, size, rate, toFile = false }, during) {
 }
 
 /** Starts the source on `pids`; resolves once the policy is in the kernel. */
-async function source(pids, stats) {
+async function source(pids, stats, extra = {}) {
   const stop$ = new Subject();
   let events = 0;
   let first = 0;
@@ -59,7 +59,7 @@ async function source(pids, stats) {
   let ready;
   const applied = new Promise((r) => (ready = r));
   const done = new Promise((resolve, reject) =>
-    bpfSource({ pids, stats, stopOn: stop$, onPolicyApplied: () => ready() }).subscribe({
+    bpfSource({ pids, stats, stopOn: stop$, onPolicyApplied: () => ready(), ...extra }).subscribe({
       next() {
         events++;
         last = performance.now();
@@ -129,16 +129,17 @@ async function benchKernel() {
   try {
     const rows = [];
     const cases = [
-      ['filtered out (process not selected)', false, false],
-      ['captured (small writes, copied)', true, false],
-      ['non-socket fd of a captured process (/dev/null)', true, true],
+      ['filtered out (process not selected)', false, false, 0],
+      ['captured (small writes, copied), reader woken per record (default)', true, false, 0],
+      ['captured (small writes, copied), reader drained every 10 ms', true, false, 10],
+      ['non-socket fd of a captured process (/dev/null)', true, true, 0],
     ];
-    for (const [label, captured, toFile] of cases) {
+    for (const [label, captured, toFile, drainIntervalMs] of cases) {
       const idle = spawn('sleep', ['60']);
       let src;
       let before;
       const r = await load({ seconds: 2, size: 64, rate: 0, toFile }, async (pid) => {
-        src = await source([captured ? pid : idle.pid], new Stats());
+        src = await source([captured ? pid : idle.pid], new Stats(), { drainIntervalMs });
         before = progStats();
         return undefined;
       });
