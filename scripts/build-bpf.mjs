@@ -60,6 +60,8 @@ const compile = (out, defines) =>
     out,
   ]);
 // The ring buffer build (kernels 5.8+), and the perf buffer build for older kernels.
+// TE_BPF_DEFINES adds clang defines to the ring buffer build: for cost experiments only (ablate
+// a step behind an #ifdef, rebuild, run `bench/run.mjs kernel`), never for a shipped object.
 compile(object, (process.env.TE_BPF_DEFINES ?? '').split(' ').filter(Boolean));
 const perfObject = join(outDir, 'tracer-perfbuf.bpf.o');
 compile(perfObject, ['-DTE_PERFBUF']);
