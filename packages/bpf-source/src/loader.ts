@@ -140,15 +140,8 @@ export class LoadedObject {
       lib.objectClose(o);
     }
     this.obj = obj;
-    let bss: unknown;
-    let pids: unknown;
-    for (let m = lib.nextMap(obj, null); m; m = lib.nextMap(obj, m)) {
-      const name = lib.mapName(m);
-      if (name.endsWith('.bss')) bss = m;
-      if (name.endsWith('.data.pids')) pids = m;
-    }
-    if (!bss || !pids)
-      throw new TracerError(ErrorCode.BpfLoad, 'BPF object has no .bss or .data.pids map');
+    const bss = this.sectionMap(obj, '.bss');
+    const pids = this.sectionMap(obj, '.data.pids');
     this.pidModesMap = mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
     this.pidModes = new Uint8Array(this.pidModesMap.buffer);
     this.fds = {
@@ -183,15 +176,19 @@ export class LoadedObject {
   private setCallStore(o: unknown): void {
     const lib = this.lib;
     const useTask = this.callStore === 'task-storage';
-    let features: unknown;
-    for (let m = lib.nextMap(o, null); m; m = lib.nextMap(o, m))
-      if (lib.mapName(m).endsWith('.rodata.features')) features = m;
-    if (!features) throw new TracerError(ErrorCode.BpfLoad, 'BPF object has no .rodata.features');
+    const features = this.sectionMap(o, '.rodata.features');
     if (
       lib.mapSetInitialValue(features, Buffer.from([useTask ? 1 : 0])) !== 0 ||
       (!useTask && lib.mapSetAutocreate(this.map(o, 'pending_task'), false) !== 0)
     )
       fail(ErrorCode.BpfLoad, 'cannot set the object up for this kernel', lib);
+  }
+
+  /** The map libbpf made for a data section (named `<object prefix><section>`). */
+  private sectionMap(obj: unknown, section: string): unknown {
+    for (let m = this.lib.nextMap(obj, null); m; m = this.lib.nextMap(obj, m))
+      if (this.lib.mapName(m).endsWith(section)) return m;
+    throw new TracerError(ErrorCode.BpfLoad, `BPF object has no ${section} section`);
   }
 
   private map(obj: unknown, name: string): unknown {
