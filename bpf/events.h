@@ -125,7 +125,7 @@ struct te_event_header {
 struct te_open_event {
 	struct te_event_header hdr;
 	__u8 role; /* enum te_role */
-	__u8 pad;
+	__u8 mode; /* enum te_mode bits of the process: user space applies it once it knows the role */
 	__u16 family; /* AF_INET or AF_INET6 */
 	__u16 local_port; /* host byte order */
 	__u16 remote_port; /* host byte order */

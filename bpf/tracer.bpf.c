@@ -316,6 +316,7 @@ static __always_inline struct conn *open_conn(void *ctx, __u32 tgid, int fd, __u
 	fill_header(&ev.hdr, TE_EV_OPEN, tgid, fd, c.gen);
 	bpf_get_current_comm(ev.comm, sizeof(ev.comm));
 	ev.role = role;
+	ev.mode = mode;
 	ev.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	ev.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	ev.remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));

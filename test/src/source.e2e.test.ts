@@ -486,3 +486,52 @@ test('a connection that is not HTTP is disabled in the kernel: later bytes are n
     2 * 'more-bytes-on-the-disabled-connection'.length,
   );
 });
+
+test('connections found already open: the mode applies once /proc tells the role (ingress only: the outgoing one is dropped and disabled)', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  const [cfd, sfd] = (await peer.cmd('open4')).split(' ').map(Number) as [number, number];
+  const stats = new Stats();
+  const disable$ = new Subject<string>();
+  const stop$ = new Subject<void>();
+  let applied!: () => void;
+  const ready = new Promise<void>((resolve) => (applied = resolve));
+  const events = lastValueFrom(
+    bpfSource({
+      pids: [peer.pid],
+      mode: 'ingress',
+      stats,
+      disable$,
+      stopOn: stop$,
+      countersIntervalMs: 50,
+      onPolicyApplied: () => applied(),
+    }).pipe(inferRoles({ stats, onOutsideMode: (id) => disable$.next(id) }), toArray()),
+  );
+  await ready;
+  await peer.cmd('send first'); // the kernel finds both ends open, role unknown
+  for (let i = 0; i < 100 && stats.get('ConnectionsDisabled') < 1; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.equal(stats.get('ConnectionsOutsideMode'), 1);
+  await new Promise((r) => setTimeout(r, 50)); // the worker writes the disable map
+  await peer.cmd('send second');
+  await new Promise((r) => setTimeout(r, 150)); // a counters read
+  stop$.next();
+  const out = await events;
+  const accepted = connOf(out, peer.pid, sfd);
+  assert.equal(accepted.role, 'server');
+  assert.equal(accepted.mode, 'ingress');
+  assert.equal(
+    opens(out, peer.pid).find((e) => e.fd === cfd),
+    undefined,
+    'the connected end is outside the ingress mode',
+  );
+  const received = out
+    .filter((e) => e.kind === 'data' && e.conn === accepted.conn)
+    .map((e) => (e.kind === 'data' ? Buffer.from(e.data).toString() : ''))
+    .join('');
+  assert.equal(received, 'firstsecond');
+  assert.equal(out.filter((e) => e.tgid === peer.pid && e.fd === cfd).length, 0);
+  assert.equal(stats.get('EventsOutsideMode'), 1, "'first' as sent, before the disable");
+  assert.equal(stats.get('BytesOnDisabledConnections'), 'second'.length);
+});

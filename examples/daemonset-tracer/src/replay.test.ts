@@ -59,7 +59,7 @@ test('a recorded session replays to the same exchanges, deterministically', () =
     spans.every((s) =>
       new Date(Number(BigInt(s.startTimeUnixNano) / 1_000_000n))
         .toISOString()
-        .startsWith('2026-11-24T20:54'),
+        .startsWith('2026-11-24T22:08'),
     ),
   );
   assert.deepEqual(

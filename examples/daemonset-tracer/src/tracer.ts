@@ -184,7 +184,11 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       },
     }).pipe(
       // Connections found already open: accepted or connected, from the listening sockets.
-      inferRoles({ procRoot: config.proc_fs_path, stats }),
+      inferRoles({
+        procRoot: config.proc_fs_path,
+        stats,
+        onOutsideMode: (id) => disable$.next(id),
+      }),
     );
   }
   const { exporter } = exporterInfo;

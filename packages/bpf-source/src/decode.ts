@@ -2,13 +2,14 @@
  * Decodes a batch of raw kernel records (as the worker hands them over) into KernelEvents, using
  * the readers generated from bpf/events.h. Data payloads are views into the batch, not copies.
  */
-import { connectionId, type KernelEvent, type Role } from '@traceable-ebpf/core';
+import { connectionId, type CaptureMode, type KernelEvent, type Role } from '@traceable-ebpf/core';
 import {
   CONN_ID_OFFSETS,
   DATA_EVENT_OFFSETS,
   EVENT_HEADER_OFFSETS,
   EventKind,
   Direction,
+  Mode,
   Role as RoleCode,
   Syscall,
   readRawCloseEvent,
@@ -19,6 +20,13 @@ const ROLES: Record<number, Role> = {
   [RoleCode.TE_ROLE_SERVER]: 'server',
   [RoleCode.TE_ROLE_CLIENT]: 'client',
   [RoleCode.TE_ROLE_UNKNOWN]: 'unknown',
+};
+
+/** Mode bits of an open event; 0 (not known) has no entry. */
+const MODES: Record<number, CaptureMode> = {
+  [Mode.TE_MODE_INGRESS]: 'ingress',
+  [Mode.TE_MODE_EGRESS]: 'egress',
+  [Mode.TE_MODE_INGRESS | Mode.TE_MODE_EGRESS]: 'ingress_and_egress',
 };
 
 const SYSCALL_NAMES: Record<number, string> = Object.fromEntries(
@@ -133,6 +141,7 @@ export function decodeBatch(
           tsNs,
           tid,
           role: ROLES[ev.role] ?? 'unknown',
+          ...(MODES[ev.mode] ? { mode: MODES[ev.mode] } : {}),
           family: ev.family === 10 ? 6 : 4,
           local: { address: formatAddress(ev.family, ev.localAddr), port: ev.localPort },
           remote: { address: formatAddress(ev.family, ev.remoteAddr), port: ev.remotePort },

@@ -97,3 +97,60 @@ test('inferRoles sets unknown roles from /proc, leaves the rest, counts both out
   assert.equal(stats.get('RolesFromListeners'), 2);
   assert.equal(stats.get('RolesUnresolved'), 1);
 });
+
+test('a role the process mode excludes drops the connection, asks to disable it, counts it', async () => {
+  const proc = mkdtempSync(join(tmpdir(), 'te-proc-'));
+  mkdirSync(join(proc, '42', 'ns'), { recursive: true });
+  mkdirSync(join(proc, '42', 'net'));
+  symlinkSync('net:[4026531840]', join(proc, '42', 'ns', 'net'));
+  writeFileSync(join(proc, '42', 'net', 'tcp'), TCP);
+  const stats = new Stats();
+  const disabled: string[] = [];
+  const data = (conn: string): KernelEvent => ({
+    kind: 'data',
+    conn,
+    tgid: 42,
+    fd: 5,
+    tsNs: 2,
+    tid: 42,
+    direction: 'send',
+    offset: 0,
+    size: 1,
+    data: new Uint8Array([0x41]),
+    syscall: 'write',
+  });
+  const close = (conn: string): KernelEvent => ({
+    kind: 'close',
+    conn,
+    tgid: 42,
+    fd: 5,
+    tsNs: 3,
+    sentBytes: 1,
+    recvBytes: 0,
+  });
+  const events: KernelEvent[] = [
+    // ingress-only process: its accepted connection stays, its outgoing one goes
+    { ...open('127.0.0.1', 8080), conn: 'in', tgid: 42, mode: 'ingress' },
+    { ...open('127.0.0.1', 40000), conn: 'out', tgid: 42, mode: 'ingress' },
+    data('out'),
+    data('in'),
+    close('out'),
+    data('out'), // a later connection reusing the id is not dropped (it would have an open)
+    // egress-only: the accepted one goes; no mode known: both stay
+    { ...open('127.0.0.1', 8080), conn: 'srv', tgid: 42, mode: 'egress' },
+    { ...open('127.0.0.1', 40000), conn: 'any', tgid: 42 },
+  ];
+  const out = await lastValueFrom(
+    from(events).pipe(
+      inferRoles({ procRoot: proc, stats, onOutsideMode: (c) => disabled.push(c) }),
+      toArray(),
+    ),
+  );
+  assert.deepEqual(
+    out.map((e) => `${e.kind}:${e.conn}`),
+    ['open:in', 'data:in', 'data:out', 'open:any'],
+  );
+  assert.deepEqual(disabled, ['out', 'srv']);
+  assert.equal(stats.get('ConnectionsOutsideMode'), 2);
+  assert.equal(stats.get('EventsOutsideMode'), 2); // the data and the close of 'out'
+});

@@ -8,7 +8,7 @@
  */
 import { readFileSync, readlinkSync } from 'node:fs';
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { ConnectionOpenEvent, KernelEvent, Stats } from '@traceable-ebpf/core';
+import type { CaptureMode, ConnectionOpenEvent, KernelEvent, Stats } from '@traceable-ebpf/core';
 import { formatAddress } from './decode.js';
 
 /** Options of {@link inferRoles}. */
@@ -17,8 +17,17 @@ export interface InferRolesOptions {
   readonly procRoot?: string;
   /** How long one namespace's listening sockets are reused. Default 1000 ms. */
   readonly cacheMs?: number;
-  /** Counts `RolesFromListeners` and `RolesUnresolved`. */
+  /**
+   * Counts `RolesFromListeners`, `RolesUnresolved`, `ConnectionsOutsideMode` and
+   * `EventsOutsideMode`.
+   */
   readonly stats?: Stats;
+  /**
+   * Called with the id of a connection whose inferred role its process's capture mode excludes
+   * (an ingress-only process's outgoing connection, say): pass it to the source's `disable$` so
+   * the kernel stops copying it. Its events are dropped here either way.
+   */
+  readonly onOutsideMode?: (conn: string) => void;
 }
 
 /** A listening socket: address as the kernel prints it in /proc/net/tcp*, and port. */
@@ -57,6 +66,15 @@ export function parseListeners(text: string): Listener[] {
   return out;
 }
 
+/** Connections remembered as dropped for their mode at once (oldest forgotten first). */
+const MAX_OUTSIDE = 65536;
+
+/** Whether a capture mode (absent: not known, so everything) covers a connection's role. */
+export function modeCovers(mode: CaptureMode | undefined, role: 'server' | 'client'): boolean {
+  if (!mode || mode === 'ingress_and_egress') return true;
+  return mode === (role === 'server' ? 'ingress' : 'egress');
+}
+
 /** Whether `open`'s local end is a listening socket's (so the connection was accepted). */
 export function isAccepted(open: ConnectionOpenEvent, listeners: readonly Listener[]): boolean {
   const { address, port } = open.local;
@@ -71,9 +89,11 @@ export function isAccepted(open: ConnectionOpenEvent, listeners: readonly Listen
 
 /**
  * Sets the role of connections the kernel reports as `unknown` from the listening sockets of
- * their network namespace. Connections whose process is gone (or whose /proc can't be read)
- * stay `unknown`; the protocol parsers infer those from the first bytes. Other events pass
- * through untouched. Use it on a live source only: a replayed recording's /proc is gone.
+ * their network namespace, then applies the process's capture mode the kernel couldn't: a
+ * connection the mode excludes is dropped with its later events (see `onOutsideMode`).
+ * Connections whose process is gone (or whose /proc can't be read) stay `unknown`; the protocol
+ * parsers infer those from the first bytes. Other events pass through untouched. Use it on a
+ * live source only: a replayed recording's /proc is gone.
  */
 export function inferRoles(
   options: InferRolesOptions = {},
@@ -84,6 +104,8 @@ export function inferRoles(
   return (source) =>
     new Observable<KernelEvent>((subscriber) => {
       const byNamespace = new Map<string, { at: number; listeners: Listener[] }>();
+      // Connections dropped for their mode, until their close (bounded: a lost close can't leak).
+      const outside = new Set<string>();
 
       const listenersOf = (tgid: number): Listener[] | undefined => {
         let ns: string;
@@ -115,6 +137,11 @@ export function inferRoles(
 
       return source.subscribe({
         next(ev) {
+          if (outside.size > 0 && outside.has(ev.conn)) {
+            stats?.inc('EventsOutsideMode');
+            if (ev.kind === 'close') outside.delete(ev.conn);
+            return;
+          }
           if (ev.kind !== 'open' || ev.role !== 'unknown') {
             subscriber.next(ev);
             return;
@@ -126,7 +153,15 @@ export function inferRoles(
             return;
           }
           stats?.inc('RolesFromListeners');
-          subscriber.next({ ...ev, role: isAccepted(ev, listeners) ? 'server' : 'client' });
+          const role = isAccepted(ev, listeners) ? 'server' : 'client';
+          if (!modeCovers(ev.mode, role)) {
+            stats?.inc('ConnectionsOutsideMode');
+            if (outside.size >= MAX_OUTSIDE) outside.delete(outside.values().next().value!);
+            outside.add(ev.conn);
+            options.onOutsideMode?.(ev.conn);
+            return;
+          }
+          subscriber.next({ ...ev, role });
         },
         error: (err: unknown) => subscriber.error(err),
         complete: () => subscriber.complete(),

@@ -1,7 +1,8 @@
 /** Messages between bpfSource (main thread) and its loader worker. */
 
-/** Capture mode of a process: which of its connections are reported. */
-export type CaptureMode = 'ingress' | 'egress' | 'ingress_and_egress';
+import type { CaptureMode } from '@traceable-ebpf/core';
+
+export type { CaptureMode };
 
 /** One selected process. */
 export interface ProcessSelector {

@@ -6,6 +6,12 @@
 /** Who opened the connection, from the captured process's side. */
 export type Role = 'server' | 'client' | 'unknown';
 
+/**
+ * Which of a process's connections are captured: `ingress` the ones it accepted (server side),
+ * `egress` the ones it connected (client side), or both.
+ */
+export type CaptureMode = 'ingress' | 'egress' | 'ingress_and_egress';
+
 /** Data the captured process sent, or received. */
 export type Direction = 'send' | 'recv';
 
@@ -31,6 +37,12 @@ export interface ConnectionOpenEvent extends EventBase {
   readonly kind: 'open';
   readonly tid: number;
   readonly role: Role;
+  /**
+   * The capture mode of the process when the kernel saw the connection. The kernel applies it
+   * to connections whose role it knows; for an `unknown` role user space applies it once the
+   * role is inferred. Absent when not known (replays of older sources, TLS).
+   */
+  readonly mode?: CaptureMode;
   readonly family: 4 | 6;
   readonly local: Endpoint;
   readonly remote: Endpoint;

@@ -4,6 +4,7 @@
  */
 export type {
   Role,
+  CaptureMode,
   Direction,
   Endpoint,
   EventBase,

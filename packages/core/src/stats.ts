@@ -20,6 +20,9 @@ export const COUNTERS = {
   RolesFromListeners:
     'connections found already open whose role came from the listening sockets in /proc',
   RolesUnresolved: 'connections found already open whose /proc was gone (role left unknown)',
+  ConnectionsOutsideMode:
+    'connections found already open whose inferred role the capture mode excludes (dropped)',
+  EventsOutsideMode: 'events of those connections, dropped before copying was disabled',
   CallsUntracked:
     'socket calls whose arguments the kernel could not keep from entry to exit (bytes missed)',
   ConnectionsDisabled: 'connections the kernel was told to stop copying',

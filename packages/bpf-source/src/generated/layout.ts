@@ -153,7 +153,7 @@ export const OPEN_EVENT_OFFSETS = {
   sizeof: 88,
   hdr: 0,
   role: 32,
-  pad: 33,
+  mode: 33,
   family: 34,
   local_port: 36,
   remote_port: 38,
@@ -166,6 +166,7 @@ export const OPEN_EVENT_OFFSETS = {
 export interface RawOpenEvent {
   hdr: RawEventHeader;
   role: number;
+  mode: number;
   family: number;
   localPort: number;
   remotePort: number;
@@ -179,6 +180,7 @@ export function readRawOpenEvent(v: DataView, o: number): RawOpenEvent {
   return {
     hdr: readRawEventHeader(v, o + 0),
     role: v.getUint8(o + 32),
+    mode: v.getUint8(o + 33),
     family: v.getUint16(o + 34, true),
     localPort: v.getUint16(o + 36, true),
     remotePort: v.getUint16(o + 38, true),
