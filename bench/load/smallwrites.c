@@ -1,6 +1,7 @@
 /* Load for the source benchmark: a loopback TCP connection, one thread writing `size`-byte
  * messages at `rate` writes/s (0: as fast as it can) for `seconds`, one thread reading; with a
- * fourth argument "file", the writes go to /dev/null instead (a non-socket fd).
+ * fourth argument "file", the writes go to /dev/null instead (a non-socket fd); with "iovN",
+ * each call is a writev of N `size`-byte iovecs (the kernel reports one event per iovec).
  * Prints "ready", waits for a line on stdin, runs, prints "writes N reads M". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,7 +49,14 @@ int main(int argc, char **argv)
 	double start, end;
 
 	int to_file = argc > 4 && argv[4][0] == 'f';
+	int iovcnt = argc > 4 && argv[4][0] == 'i' ? atoi(argv[4] + 3) : 0;
+	struct iovec iov[64];
 	int out;
+
+	if (iovcnt < 0 || iovcnt > 64 || (long)size * (iovcnt ? iovcnt : 1) > (long)sizeof(msg))
+		return 1;
+	for (int i = 0; i < iovcnt; i++)
+		iov[i] = (struct iovec){ .iov_base = msg + i * size, .iov_len = size };
 
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
@@ -72,7 +81,8 @@ int main(int argc, char **argv)
 		}
 		if (rate > 0 && writes > (now() - start) * rate)
 			continue;
-		if (write(out, msg, size) != size)
+		if (iovcnt ? writev(out, iov, iovcnt) != (ssize_t)size * iovcnt
+			   : write(out, msg, size) != size)
 			return 1;
 		writes++;
 	}
