@@ -204,6 +204,13 @@ function wrk(seconds) {
   };
 }
 
+/** CPU seconds (user + system, all threads) process `pid` has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
+}
+
 async function tracer(pid, extra) {
   const child = spawn(
     process.execPath,
@@ -221,6 +228,8 @@ async function tracer(pid, extra) {
     child.once('exit', () => reject(new Error(err)));
   });
   return {
+    /** CPU seconds (user + system, all threads) the tracer has used so far. */
+    cpuSeconds: () => cpuSeconds(child.pid),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -248,11 +257,13 @@ async function benchNginx() {
     without.push(wrk(4).rps);
     const rec = round === 0 ? ['--record', join(work, 'nginx.rec')] : [];
     const t = await tracer(pid, ['--exporter', 'jsonl', '--output', '/dev/null', ...rec]);
+    const cpu0 = t.cpuSeconds();
     const w = wrk(4);
     await new Promise((r) => setTimeout(r, 500));
+    const cpu = t.cpuSeconds() - cpu0;
     const stats = await t.stop();
     withTracer.push(w.rps);
-    completeness += `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}\n`;
+    completeness += `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}; tracer process CPU ${cpu.toFixed(2)} s over the 4 s run (${((1e6 * cpu) / (w.requests || 1)).toFixed(1)} µs per request)${rec.length ? ', recording' : ''}\n`;
   }
   console.log(
     `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s`,
