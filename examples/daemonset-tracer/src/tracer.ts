@@ -199,6 +199,8 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     parseHttp1({
       stats,
       maxBodyBytes: config.max_body_size,
+      maxHeaderBytes: config.max_header_size,
+      responseTimeoutMs: config.response_timeout * 1000,
       onUnsupported: (id) => disable$.next(id),
     }),
     toSpans({

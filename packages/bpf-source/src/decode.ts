@@ -142,6 +142,7 @@ export function decodeBatch(
           tid,
           role: ROLES[ev.role] ?? 'unknown',
           ...(MODES[ev.mode] ? { mode: MODES[ev.mode] } : {}),
+          ...(ev.role === RoleCode.TE_ROLE_UNKNOWN ? { midStream: true } : {}),
           family: ev.family === 10 ? 6 : 4,
           local: { address: formatAddress(ev.family, ev.localAddr), port: ev.localPort },
           remote: { address: formatAddress(ev.family, ev.remoteAddr), port: ev.remotePort },

@@ -60,6 +60,14 @@ export const configSchema = z
       .int()
       .min(0)
       .default(64 * 1024),
+    /** Bytes of request target, header and trailer lines kept per message; the rest is counted. */
+    max_header_size: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 * 1024),
+    /** Seconds a request waits for its response before it is reported without one; 0: until the connection ends. */
+    response_timeout: z.number().min(0).default(30),
     /** Add captured bodies to spans. */
     capture_bodies: z.boolean().default(false),
     /** Header names whose values are redacted. */

@@ -43,6 +43,12 @@ export interface ConnectionOpenEvent extends EventBase {
    * role is inferred. Absent when not known (replays of older sources, TLS).
    */
   readonly mode?: CaptureMode;
+  /**
+   * The connection was already open when capture began (or its open was never seen): its first
+   * bytes may fall mid-message, so parsers look for the next message start. Stays set when a
+   * later stage infers the role.
+   */
+  readonly midStream?: boolean;
   readonly family: 4 | 6;
   readonly local: Endpoint;
   readonly remote: Endpoint;

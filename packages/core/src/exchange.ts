@@ -8,6 +8,8 @@ export interface HttpMessage {
   /** `1.0`, `1.1` or `2`. */
   readonly version: string;
   readonly headers: HeaderList;
+  /** Trailer fields after a chunked body (HTTP/1) or the trailing HEADERS frame (HTTP/2). */
+  readonly trailers?: HeaderList;
   /** The body, decoded from chunked framing, kept up to the configured cap. */
   readonly body: Uint8Array;
   /** The body's full size in bytes, even when `body` was capped. */
@@ -48,8 +50,14 @@ export interface ApiExchange {
   readonly protocol: 'http1' | 'http2';
   readonly connection: ConnectionInfo;
   readonly request: HttpRequest;
-  /** Missing when the connection ended before a response came. */
+  /** Missing when no response came: see `unanswered`. */
   readonly response?: HttpResponse;
+  /**
+   * Why there is no response: the connection ended (`closed`), none came within the response
+   * timeout (`timeout`; a late one is then dropped, counted), or more requests waited on the
+   * connection than are kept (`overflow`).
+   */
+  readonly unanswered?: 'closed' | 'timeout' | 'overflow';
   /** Something is known to be missing or guessed (joined mid-stream, bytes lost). */
   readonly partial: boolean;
 }

@@ -285,6 +285,7 @@ function orphanOpen(ev: SocketDataEvent): ConnectionOpenEvent {
     tid: ev.tid,
     tsNs: ev.tsNs,
     role: 'unknown',
+    midStream: true,
     family: 4,
     local: { address: '0.0.0.0', port: 0 },
     remote: { address: '0.0.0.0', port: 0 },

@@ -43,7 +43,12 @@ export const COUNTERS = {
   ReassemblyOrphanEvents: 'data events for a connection whose open event was not seen',
   ConnectionsEvicted: 'connections evicted by the connection-count bound or idleness',
   ResponsesWithoutRequest: 'responses that had no request to pair with',
-  RequestsWithoutResponse: 'requests whose connection ended before a response',
+  RequestsWithoutResponse:
+    'requests reported without a response (connection ended, response timeout, or too many waiting)',
+  ResponsesAfterTimeout: 'responses that came after their request was reported as timed out',
+  HeadersTruncated: 'messages whose target, header or trailer bytes went past max_header_size',
+  MidStreamConnectionsUnsynced:
+    'connections joined mid-stream where no HTTP/1 message start was found in the first MiB',
   SpansDroppedAtExportQueue: 'spans dropped because the export queue was full',
   SpansExportFailed: 'spans an exporter failed to send',
 } as const;

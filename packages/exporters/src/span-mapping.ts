@@ -204,6 +204,7 @@ export function createSpanMapper(
       }
     } else {
       attrs['traceable.response.missing'] = true;
+      if (ex.unanswered) attrs['traceable.response.missing_reason'] = ex.unanswered;
     }
     if (ex.partial) attrs['traceable.partial'] = true;
 

@@ -16,7 +16,7 @@ export interface Http1Message extends HttpMessage {
   readonly status: number;
   /** The connection switches protocol after this message (Upgrade, or CONNECT's 2xx). */
   readonly upgrade: boolean;
-  /** Header bytes past the cap were not kept. */
+  /** Header (or target, or trailer) bytes past the cap were not kept. */
   readonly headersTruncated: boolean;
 }
 
@@ -31,17 +31,24 @@ export type FeedStatus =
       readonly skipped: number;
       readonly lostMessage: boolean;
     }
-  /** The connection switched protocols after `consumed` bytes; the rest is not HTTP/1. */
-  | { readonly status: 'upgrade'; readonly consumed: number; readonly skipped: number };
+  /** The connection switched protocols; the `rest` bytes after that point are not HTTP/1. */
+  | { readonly status: 'upgrade'; readonly rest: number; readonly skipped: number };
 
 /** Options of {@link Http1MessageParser}. */
 export interface Http1MessageParserOptions {
   readonly maxBodyBytes: number;
+  /** Bytes of target, header and trailer lines kept per message (the rest is dropped whole). */
   readonly maxHeaderBytes: number;
   readonly onMessage: (msg: Http1Message) => void;
   /** For a response parser: the method of the request this response answers (HEAD has no body). */
   readonly requestMethod?: () => string | undefined;
+  /** Joined mid-stream: skip to the first whole request (or status) line. Default false. */
+  readonly midStream?: boolean;
 }
+
+/** Bytes kept from one feed to the next while looking for a message start, so a start line
+ * split across events is still found. */
+const CARRY_BYTES = 4096;
 
 /** A message start at offset 0 (detection: the rest of the line may not have arrived yet). */
 const REQUEST_HEAD = /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]/;
@@ -92,7 +99,9 @@ const FILLER = new Uint8Array(64 * 1024);
 /** Parser of one direction of one connection. */
 export class Http1MessageParser {
   private readonly ptr: number;
-  private synced = true;
+  private inSync: boolean;
+  /** While out of sync: the tail of the bytes searched so far (a start line may straddle). */
+  private carry: Uint8Array = new Uint8Array(0);
   /** Body bytes still due in the current message when its length is known (Content-Length). */
   private bodyRemaining: number | undefined;
   /** True while feeding filler: bytes are counted, not kept. */
@@ -105,11 +114,16 @@ export class Http1MessageParser {
   private target = '';
   private statusCode = 0;
   private headers: Array<[string, string]> = [];
+  private trailers: Array<[string, string]> = [];
+  /** Past the header block: fields are trailers. */
+  private headersDone = false;
   private headerBytes = 0;
   private headersTruncated = false;
   private field = '';
   private value = '';
   private inValue = false;
+  /** The field being read went past the cap: it is dropped whole. */
+  private fieldDropped = false;
   private body: Uint8Array[] = [];
   private bodyKept = 0;
   private bodySize = 0;
@@ -124,20 +138,26 @@ export class Http1MessageParser {
   ) {
     const handler: LlhttpHandler = {
       onMessageBegin: () => this.begin(),
-      onUrl: (s) => (this.target += s),
+      onUrl: (s) => {
+        if (this.fits(s.length)) this.target += s;
+        else this.headersTruncated = true;
+      },
       onStatus: () => {},
       onHeaderField: (s) => {
         if (this.inValue) this.commitHeader();
-        this.field += s;
+        if (this.fits(s.length)) this.field += s;
+        else this.fieldDropped = this.headersTruncated = true;
       },
       onHeaderValue: (s) => {
         this.inValue = true;
-        this.value += s;
+        if (this.fits(s.length)) this.value += s;
+        else this.fieldDropped = this.headersTruncated = true;
       },
       onHeadersComplete: (status, upgrade) => this.headersComplete(status, upgrade),
       onBody: (bytes) => this.onBody(bytes),
       onMessageComplete: () => this.complete(),
     };
+    this.inSync = !options.midStream;
     this.ptr = runtime.create(
       type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE,
       handler,
@@ -149,8 +169,9 @@ export class Http1MessageParser {
    * true when a message had begun (and is now lost).
    */
   desync(): boolean {
-    const lost = this.synced && this.inMessage;
-    this.synced = false;
+    const lost = this.inSync && this.inMessage;
+    this.inSync = false;
+    this.carry = new Uint8Array(0);
     this.inMessage = false;
     this.bodyRemaining = undefined;
     this.runtime.reset(this.ptr);
@@ -164,7 +185,7 @@ export class Http1MessageParser {
    * when a message was in progress, else `desynced`.
    */
   skip(length: number): 'absorbed' | 'lost-message' | 'desynced' {
-    if (!this.synced || this.bodyRemaining === undefined || length > this.bodyRemaining) {
+    if (!this.inSync || this.bodyRemaining === undefined || length > this.bodyRemaining) {
       return this.desync() ? 'lost-message' : 'desynced';
     }
     this.filling = true;
@@ -181,21 +202,42 @@ export class Http1MessageParser {
     return 'absorbed';
   }
 
-  /** Feeds the next bytes of the stream, seen by the kernel at `tsNs`. */
+  /** Bytes held while looking for a message start (dropped if the stream ends here). */
+  get carried(): number {
+    return this.carry.length;
+  }
+
+  /** In step with the stream (false: looking for the next message start). */
+  get synced(): boolean {
+    return this.inSync;
+  }
+
+  /**
+   * Feeds the next bytes of the stream, seen by the kernel at `tsNs`. `skipped` counts bytes
+   * passed over while looking for a message start (a few may be kept to search again with the
+   * next bytes: they are counted once, when finally skipped or parsed).
+   */
   feed(data: Uint8Array, tsNs: number): FeedStatus {
     this.tsNs = tsNs;
     let skipped = 0;
-    if (!this.synced) {
-      const at = findMessageStart(this.type, data);
-      if (at < 0) return { status: 'need-more', skipped: data.length };
+    if (!this.inSync) {
+      const carried = this.carry.length;
+      const bytes = carried ? Buffer.concat([this.carry, data]) : data;
+      const at = findMessageStart(this.type, bytes);
+      if (at < 0) {
+        const keep = Math.min(bytes.length, CARRY_BYTES);
+        this.carry = bytes.slice(bytes.length - keep);
+        return { status: 'need-more', skipped: bytes.length - keep };
+      }
+      this.carry = new Uint8Array(0);
       skipped = at;
-      data = data.subarray(at);
-      this.synced = true;
+      data = bytes.subarray(at);
+      this.inSync = true;
     }
     const r = this.runtime.execute(this.ptr, data);
     if (r.errno === LlhttpErrno.OK) return { status: 'need-more', skipped };
     if (r.errno === LlhttpErrno.PAUSED_UPGRADE)
-      return { status: 'upgrade', consumed: skipped + r.consumed, skipped };
+      return { status: 'upgrade', rest: data.length - r.consumed, skipped };
     const lostMessage = this.desync();
     return { status: 'invalid', reason: r.reason, skipped, lostMessage };
   }
@@ -203,7 +245,7 @@ export class Http1MessageParser {
   /** The stream ended: completes a message delimited by the connection's close. */
   finish(tsNs: number): void {
     this.tsNs = tsNs;
-    if (this.synced) this.runtime.finish(this.ptr);
+    if (this.inSync) this.runtime.finish(this.ptr);
   }
 
   /** Frees the llhttp parser. */
@@ -217,38 +259,55 @@ export class Http1MessageParser {
     this.target = '';
     this.statusCode = 0;
     this.headers = [];
+    this.trailers = [];
+    this.headersDone = false;
     this.headerBytes = 0;
     this.headersTruncated = false;
     this.field = '';
     this.value = '';
     this.inValue = false;
+    this.fieldDropped = false;
     this.body = [];
     this.bodyKept = 0;
     this.bodySize = 0;
     this.upgrade = false;
   }
 
+  /** Whether `n` more bytes of target or fields stay within the cap (strings never grow past it). */
+  private fits(n: number): boolean {
+    return (
+      this.headerBytes + this.target.length + this.field.length + this.value.length + n <=
+      this.options.maxHeaderBytes
+    );
+  }
+
   private commitHeader() {
-    const size = this.field.length + this.value.length + 4;
-    if (this.headerBytes + size <= this.options.maxHeaderBytes) {
-      this.headers.push([this.field, this.value.trim()]);
-      this.headerBytes += size;
-    } else {
-      this.headersTruncated = true;
+    if (!this.fieldDropped) {
+      (this.headersDone ? this.trailers : this.headers).push([this.field, this.value.trim()]);
+      this.headerBytes += this.field.length + this.value.length;
     }
     this.field = '';
     this.value = '';
     this.inValue = false;
+    this.fieldDropped = false;
   }
 
   private headersComplete(status: number, upgrade: boolean): number {
-    if (this.field || this.inValue) this.commitHeader();
+    if (this.field || this.inValue || this.fieldDropped) this.commitHeader();
+    this.headersDone = true;
     this.statusCode = status;
     this.upgrade = upgrade;
     this.method = this.type === 'request' ? this.runtime.method(this.ptr) : '';
     this.version = this.runtime.version(this.ptr);
+    const answers = this.type === 'response' ? this.options.requestMethod?.() : undefined;
+    if (answers === 'CONNECT' && status >= 200 && status < 300) {
+      // A tunnel: what follows is the tunnelled protocol (llhttp: 2 = no body, upgrade).
+      this.upgrade = true;
+      this.bodyRemaining = 0;
+      return 2;
+    }
     const noBody =
-      (this.type === 'response' && this.options.requestMethod?.() === 'HEAD') ||
+      (this.type === 'response' && answers === 'HEAD') ||
       (this.type === 'response' && (status < 200 || status === 204 || status === 304));
     this.bodyRemaining = noBody ? 0 : this.contentLength();
     return noBody && this.type === 'response' && status >= 200 ? 1 : 0;
@@ -277,6 +336,7 @@ export class Http1MessageParser {
   }
 
   private complete() {
+    if (this.field || this.inValue || this.fieldDropped) this.commitHeader(); // the last trailer
     this.inMessage = false;
     this.bodyRemaining = undefined;
     const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
@@ -287,6 +347,7 @@ export class Http1MessageParser {
       status: this.statusCode,
       version: this.version,
       headers: this.headers,
+      ...(this.trailers.length > 0 ? { trailers: this.trailers } : {}),
       body,
       bodySize: this.bodySize,
       startNs: this.startNs,

@@ -1,7 +1,9 @@
 /**
  * Pairs HTTP/1 requests with responses on one connection, first in first out (pipelining keeps
  * order). Interim 1xx responses (but 101) are not answers. Bounded: past `maxPending` unanswered
- * requests the oldest is given up as unanswered.
+ * requests the oldest is given up as unanswered. A request unanswered for the response timeout is
+ * reported without a response; its place in the queue stays, so a late response can't pair with
+ * the next request.
  */
 import type {
   ApiExchange,
@@ -16,6 +18,7 @@ import type { Http1Message } from './http1-message.js';
 const messageOf = (m: Http1Message): HttpMessage => ({
   version: m.version,
   headers: m.headers,
+  ...(m.trailers ? { trailers: m.trailers } : {}),
   body: m.body,
   bodySize: m.bodySize,
   startNs: m.startNs,
@@ -34,14 +37,24 @@ const toResponse = (m: Http1Message): HttpResponse => ({ ...messageOf(m), status
 export type StitchResult =
   | { readonly status: 'paired'; readonly exchange: ApiExchange }
   | { readonly status: 'interim' }
-  | { readonly status: 'orphan' };
+  | { readonly status: 'orphan' }
+  /** It answers a request already reported as timed out: dropped. */
+  | { readonly status: 'late' };
 
 /** Stands in the queue for a request whose bytes were lost: its response must not pair with the next. */
 const LOST = Symbol('lost request');
+/** Stands in the queue for a request reported as timed out: its late response pairs with this. */
+const TIMED_OUT = Symbol('timed-out request');
+
+interface Queued {
+  req: Http1Message | typeof LOST | typeof TIMED_OUT;
+  /** When it was queued (ms, the caller's clock). */
+  readonly at: number;
+}
 
 /** The request/response pairing of one connection. */
 export class Http1Stitcher {
-  private readonly requests: Array<Http1Message | typeof LOST> = [];
+  private readonly requests: Queued[] = [];
   /** Set when bytes were lost on the connection: exchanges are flagged partial. */
   partial = false;
 
@@ -50,10 +63,16 @@ export class Http1Stitcher {
     private readonly maxPending = 256,
   ) {}
 
+  /** Requests waiting for a response (placeholders included). */
+  get pending(): number {
+    return this.requests.length;
+  }
+
   /** Queues a request; returns an unanswered one that was given up to stay in bounds. */
-  addRequest(msg: Http1Message | typeof LOST): ApiExchange | undefined {
-    this.requests.push(msg);
-    if (this.requests.length > this.maxPending) return this.unanswered(this.requests.shift()!);
+  addRequest(msg: Http1Message | typeof LOST, now = Date.now()): ApiExchange | undefined {
+    this.requests.push({ req: msg, at: now });
+    if (this.requests.length > this.maxPending)
+      return this.unanswered(this.requests.shift()!.req, 'overflow');
     return undefined;
   }
 
@@ -66,20 +85,36 @@ export class Http1Stitcher {
   /** A response was lost mid-way: the oldest request will get no answer. */
   responseLost(): ApiExchange | undefined {
     this.partial = true;
-    const req = this.requests.shift();
-    return req === undefined ? undefined : this.unanswered(req);
+    const q = this.requests.shift();
+    return q === undefined ? undefined : this.unanswered(q.req, 'closed');
   }
 
   /** The method of the oldest unanswered request (a response to HEAD has no body). */
   nextMethod(): string | undefined {
-    const head = this.requests[0];
-    return head === undefined || head === LOST ? undefined : head.method;
+    const head = this.requests[0]?.req;
+    return typeof head === 'object' ? head.method : undefined;
+  }
+
+  /**
+   * Requests queued `timeoutMs` or longer before `now` are returned without a response; their
+   * places stay (a late response pairs with the place and is dropped).
+   */
+  expire(now: number, timeoutMs: number): ApiExchange[] {
+    const out: ApiExchange[] = [];
+    for (const q of this.requests) {
+      if (now - q.at < timeoutMs) break; // later ones were queued later
+      const ex = this.unanswered(q.req, 'timeout');
+      q.req = TIMED_OUT;
+      if (ex) out.push(ex);
+    }
+    return out;
   }
 
   /** Pairs a response with the oldest request. */
   addResponse(msg: Http1Message): StitchResult {
     if (msg.status >= 100 && msg.status < 200 && msg.status !== 101) return { status: 'interim' };
-    const req = this.requests.shift();
+    const req = this.requests.shift()?.req;
+    if (req === TIMED_OUT) return { status: 'late' };
     if (req === undefined || req === LOST) return { status: 'orphan' };
     return {
       status: 'paired',
@@ -96,21 +131,25 @@ export class Http1Stitcher {
   /** The connection ended: every request still waiting, as an exchange without a response. */
   drain(): ApiExchange[] {
     const out: ApiExchange[] = [];
-    for (const r of this.requests.splice(0)) {
-      const ex = this.unanswered(r);
+    for (const q of this.requests.splice(0)) {
+      const ex = this.unanswered(q.req, 'closed');
       if (ex) out.push(ex);
     }
     return out;
   }
 
-  /** An exchange without a response (none for a lost request's placeholder). */
-  private unanswered(req: Http1Message | typeof LOST): ApiExchange | undefined {
-    if (req === LOST) return undefined;
+  /** An exchange without a response (none for a placeholder). */
+  private unanswered(
+    req: Queued['req'],
+    why: NonNullable<ApiExchange['unanswered']>,
+  ): ApiExchange | undefined {
+    if (typeof req !== 'object') return undefined;
     return {
       protocol: 'http1',
       connection: this.connection(),
       request: toRequest(req),
       partial: this.partial,
+      unanswered: why,
     };
   }
 }

@@ -1,86 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { from, lastValueFrom, toArray } from 'rxjs';
-import {
-  Stats,
-  reassemble,
-  type ReassembleOptions,
-  type ApiExchange,
-  type Direction,
-  type KernelEvent,
-  type Role,
-} from '@traceable-ebpf/core';
-import { parseHttp1 } from './parse-http1.js';
-
-const CONN = '7:5:100';
-
-function open(role: Role): KernelEvent {
-  return {
-    kind: 'open',
-    conn: CONN,
-    tgid: 7,
-    fd: 5,
-    tid: 7,
-    tsNs: 1,
-    role,
-    family: 4,
-    tls: false,
-    comm: 'test',
-    local: { address: '127.0.0.1', port: 8080 },
-    remote: { address: '127.0.0.1', port: 40000 },
-  };
-}
-
-/** Data events for `text` in `direction`, cut at the given positions. */
-function chunks(direction: Direction, text: string, cuts: number[], ts: number): KernelEvent[] {
-  const bytes = Buffer.from(text, 'latin1');
-  const bounds = [0, ...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length];
-  const out: KernelEvent[] = [];
-  for (let i = 0; i + 1 < bounds.length; i++) {
-    const data = bytes.subarray(bounds[i]!, bounds[i + 1]!);
-    out.push({
-      kind: 'data',
-      conn: CONN,
-      tgid: 7,
-      fd: 5,
-      tid: 7,
-      tsNs: ts + i,
-      direction,
-      offset: bounds[i]!,
-      size: data.length,
-      data,
-      syscall: 'read',
-    });
-  }
-  return out;
-}
-
-function close(sent: number, recv: number): KernelEvent {
-  return {
-    kind: 'close',
-    conn: CONN,
-    tgid: 7,
-    fd: 5,
-    tsNs: 10_000,
-    sentBytes: sent,
-    recvBytes: recv,
-  };
-}
-
-async function run(
-  events: KernelEvent[],
-  stats = new Stats(),
-  maxBodyBytes?: number,
-  reassembly: ReassembleOptions = {},
-): Promise<ApiExchange[]> {
-  return lastValueFrom(
-    from(events).pipe(
-      reassemble({ stats, ...reassembly }),
-      parseHttp1({ stats, maxBodyBytes }),
-      toArray(),
-    ),
-  );
-}
+import { Stats, type KernelEvent } from '@traceable-ebpf/core';
+import { CONN, chunks, close, open, run, summary } from './testing/streams.js';
 
 const REQUESTS =
   'GET /index.html?lang=en HTTP/1.1\r\nHost: a\r\nUser-Agent: t/1\r\n\r\n' +
@@ -102,18 +23,6 @@ const EXPECTED = [
   ['PUT', '/upload', '1.1', 204, 8, 0, 'abcdefgh', ''],
   ['GET', '/missing', '1.0', 404, 0, 3, '', 'nop'],
 ];
-
-const summary = (exs: ApiExchange[]) =>
-  exs.map((e) => [
-    e.request.method,
-    e.request.target,
-    e.request.version,
-    e.response?.status,
-    e.request.bodySize,
-    e.response?.bodySize,
-    Buffer.from(e.request.body).toString(),
-    Buffer.from(e.response?.body ?? []).toString(),
-  ]);
 
 test('keep-alive stream: methods, targets, statuses, chunked and Content-Length bodies, HEAD', async () => {
   const exs = await run([

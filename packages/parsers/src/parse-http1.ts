@@ -9,7 +9,14 @@ import {
   type Role,
 } from '@traceable-ebpf/core';
 import { LlhttpRuntime } from './llhttp.js';
-import { Http1MessageParser, detect, type FeedStatus, type Http1Message } from './http1-message.js';
+import {
+  Http1MessageParser,
+  detect,
+  findMessageStart,
+  looksLike,
+  type FeedStatus,
+  type Http1Message,
+} from './http1-message.js';
 import { Http1Stitcher } from './http1-stitch.js';
 
 /** Options of {@link parseHttp1}. */
@@ -20,6 +27,12 @@ export interface ParseHttp1Options {
   readonly maxHeaderBytes?: number;
   /** Unanswered requests kept per connection. Default 256. */
   readonly maxPendingRequests?: number;
+  /**
+   * A request unanswered for this long is reported without a response (`unanswered: 'timeout'`);
+   * a response arriving later is dropped and counted. Default 30 000 ms; 0: only when the
+   * connection ends.
+   */
+  readonly responseTimeoutMs?: number;
   /** Where the counters go. Default: a new set. */
   readonly stats?: Stats;
   /**
@@ -37,13 +50,38 @@ interface ConnState {
   requests?: Http1MessageParser;
   responses?: Http1MessageParser;
   stitcher: Http1Stitcher;
-  /** First bytes per direction, held until detection decides (at most DETECT_BYTES). */
+  /** First bytes per direction, held until detection decides (a few KiB at most). */
   head: Record<Direction, Uint8Array>;
+  /** Opened before capture (its first bytes may be mid-message). */
+  readonly midStream: boolean;
+  /** Joined mid-stream and no message start found yet. */
+  searching: boolean;
+  /** Bytes passed over while searching; past MID_STREAM_SEARCH_BYTES it is not HTTP/1. */
+  searched: number;
   /** What exchanges report of the connection: built once its role is settled. */
   info?: ConnectionInfo;
 }
 
 const EMPTY = new Uint8Array(0);
+/** Bytes of a connection joined mid-stream searched for a message start before giving up. */
+const MID_STREAM_SEARCH_BYTES = 1024 * 1024;
+/** Bytes kept between events while searching (a start line can straddle two events). */
+const SEARCH_CARRY_BYTES = 4096;
+
+/** Where the first HTTP/1 message starts in `bytes` seen in `direction`, and the role it implies. */
+function locateStart(
+  direction: Direction,
+  bytes: Uint8Array,
+): { at: number; role: Role } | undefined {
+  const recv = direction === 'recv';
+  if (looksLike('request', bytes)) return { at: 0, role: recv ? 'server' : 'client' };
+  if (looksLike('response', bytes)) return { at: 0, role: recv ? 'client' : 'server' };
+  const rq = findMessageStart('request', bytes);
+  const rs = findMessageStart('response', bytes);
+  if (rq >= 0 && (rs < 0 || rq <= rs)) return { at: rq, role: recv ? 'server' : 'client' };
+  if (rs >= 0) return { at: rs, role: recv ? 'client' : 'server' };
+  return undefined;
+}
 
 /** The direction requests travel in, seen from the captured process. */
 const requestDirection = (role: Role): Direction => (role === 'client' ? 'send' : 'recv');
@@ -58,6 +96,7 @@ export function parseHttp1(
 ): OperatorFunction<ConnectionEvent, ApiExchange> {
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
+  const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
   const stats = options.stats ?? new Stats();
 
   return (source) =>
@@ -84,33 +123,56 @@ export function parseHttp1(
         subscriber.next(ex);
       };
 
-      const startParsing = (c: ConnState, role: Role) => {
+      /**
+       * Starts both parsers. On a connection joined mid-stream, a parser starts by looking for
+       * the next message start, unless it is `syncedDirection`'s (whose start was found).
+       */
+      const startParsing = (c: ConnState, role: Role, syncedDirection?: Direction) => {
         c.role = role;
         c.info = undefined; // the role may have just been inferred
+        c.searching = c.midStream && syncedDirection === undefined;
         const onRequest = (m: Http1Message) => {
           stats.inc('TotalRequestsParsed');
+          if (m.headersTruncated) stats.inc('HeadersTruncated');
           emit(c.stitcher.addRequest(m));
         };
         const onResponse = (m: Http1Message) => {
           stats.inc('TotalResponsesParsed');
+          if (m.headersTruncated) stats.inc('HeadersTruncated');
           const r = c.stitcher.addResponse(m);
           if (r.status === 'paired') emit(r.exchange);
           else if (r.status === 'orphan') stats.inc('ResponsesWithoutRequest');
+          else if (r.status === 'late') stats.inc('ResponsesAfterTimeout');
         };
+        const reqDir = requestDirection(role);
         c.requests = new Http1MessageParser(runtime, 'request', {
           maxBodyBytes,
           maxHeaderBytes,
           onMessage: onRequest,
+          midStream: c.midStream && syncedDirection !== reqDir,
         });
         c.responses = new Http1MessageParser(runtime, 'response', {
           maxBodyBytes,
           maxHeaderBytes,
           onMessage: onResponse,
           requestMethod: () => c.stitcher.nextMethod(),
+          midStream: c.midStream && (syncedDirection === undefined || syncedDirection === reqDir),
         });
       };
 
+      /** Bytes held for detection or a start search: dropped when the connection stops or ends. */
+      const dropHeld = (c: ConnState) => {
+        const held =
+          c.head.send.length +
+          c.head.recv.length +
+          (c.requests?.carried ?? 0) +
+          (c.responses?.carried ?? 0);
+        if (held > 0) stats.inc('TotalEventsDroppedAtParsing', held);
+        c.head = { send: EMPTY, recv: EMPTY };
+      };
+
       const stopParsing = (c: ConnState, state: 'unsupported' | 'upgraded') => {
+        dropHeld(c);
         c.state = state;
         c.requests?.destroy();
         c.responses?.destroy();
@@ -118,10 +180,19 @@ export function parseHttp1(
         options.onUnsupported?.(c.open.conn);
       };
 
+      /** Joined mid-stream, nothing recognisable yet: gives up on non-HTTP/1 after a budget. */
+      const searchedPast = (c: ConnState, skipped: number) => {
+        c.searched += skipped;
+        if (c.searched <= MID_STREAM_SEARCH_BYTES) return;
+        stats.inc('MidStreamConnectionsUnsynced');
+        stopParsing(c, 'unsupported');
+      };
+
       /**
-       * Before parsing starts: detection on the first bytes of either direction decides the
-       * protocol and, for connections opened before capture, the role. Returns the bytes to parse
-       * (held prefix included) once parsing can start, else undefined.
+       * Before parsing starts: detection on the first bytes decides the protocol and, for a
+       * connection whose role is unknown, the role. A connection joined mid-stream is searched
+       * for the next message start in either direction. Returns the bytes to parse once parsing
+       * can start, else undefined.
        */
       const begin = (
         c: ConnState,
@@ -130,28 +201,31 @@ export function parseHttp1(
       ): Uint8Array | undefined => {
         const held = c.head[direction];
         const bytes = held.length ? Buffer.concat([held, data]) : data;
-        let role = c.role;
-        let verdict: 'yes' | 'no' | 'more';
+        const role = c.role;
+        if (c.midStream && role !== 'unknown') {
+          // The role is known (from /proc): each parser finds its next message start itself.
+          startParsing(c, role);
+          return bytes;
+        }
         if (role === 'unknown') {
-          const asRequest = detect('request', bytes);
-          const asResponse = detect('response', bytes);
-          if (asRequest === 'yes') role = direction === 'recv' ? 'server' : 'client';
-          else if (asResponse === 'yes') role = direction === 'recv' ? 'client' : 'server';
-          verdict =
-            role !== 'unknown'
-              ? 'yes'
-              : asRequest === 'more' || asResponse === 'more'
-                ? 'more'
-                : 'no';
-          if (verdict === 'no') {
-            // Joined mid-message: wait for a recognisable start rather than give up the connection.
-            c.head[direction] = EMPTY;
-            stats.inc('TotalEventsDroppedAtParsing', bytes.length);
+          const found = locateStart(direction, bytes);
+          if (!found) {
+            const keep = Math.min(bytes.length, SEARCH_CARRY_BYTES);
+            c.head[direction] = bytes.slice(bytes.length - keep);
+            stats.inc('TotalEventsDroppedAtParsing', bytes.length - keep);
+            searchedPast(c, bytes.length - keep);
             return undefined;
           }
-        } else {
-          verdict = detect(direction === requestDirection(role) ? 'request' : 'response', bytes);
+          const other = direction === 'send' ? 'recv' : 'send';
+          stats.inc('TotalEventsDroppedAtParsing', found.at + c.head[other].length);
+          c.head = { send: EMPTY, recv: EMPTY };
+          startParsing(c, found.role, direction);
+          return bytes.subarray(found.at);
         }
+        const verdict = detect(
+          direction === requestDirection(role) ? 'request' : 'response',
+          bytes,
+        );
         if (verdict === 'more') {
           c.head[direction] = bytes.slice();
           return undefined;
@@ -166,14 +240,18 @@ export function parseHttp1(
         return bytes;
       };
 
-      const onFeed = (c: ConnState, parser: Http1MessageParser, r: FeedStatus, length: number) => {
+      const onFeed = (c: ConnState, parser: Http1MessageParser, r: FeedStatus) => {
         if (r.skipped > 0) stats.inc('TotalEventsDroppedAtParsing', r.skipped);
+        if (c.searching) {
+          if (parser.synced) c.searching = false;
+          else searchedPast(c, r.skipped);
+        }
         if (r.status === 'invalid') {
           stats.inc(parser.type === 'request' ? 'ReqParsingErrors' : 'ResParsingErrors');
           c.stitcher.partial = true;
           if (r.lostMessage) messageLost(c, parser);
         } else if (r.status === 'upgrade') {
-          stats.inc('TotalEventsDroppedAtParsing', length - r.consumed);
+          stats.inc('TotalEventsDroppedAtParsing', r.rest);
           // The exchange that asked for the upgrade is reported when its 101 response arrives.
           if (parser.type === 'response') stopParsing(c, 'upgraded');
         }
@@ -189,11 +267,27 @@ export function parseHttp1(
         if (!c) return;
         c.requests?.finish(tsNs);
         c.responses?.finish(tsNs);
+        dropHeld(c);
         for (const ex of c.stitcher.drain()) emit(ex);
         c.requests?.destroy();
         c.responses?.destroy();
         conns.delete(id);
       };
+
+      // Requests unanswered for the timeout are reported (their places stay for late answers).
+      const timer =
+        responseTimeoutMs > 0
+          ? setInterval(
+              () => {
+                const now = Date.now();
+                for (const c of conns.values())
+                  if (c.stitcher.pending > 0)
+                    for (const ex of c.stitcher.expire(now, responseTimeoutMs)) emit(ex);
+              },
+              Math.max(10, Math.min(1000, responseTimeoutMs / 2)),
+            )
+          : undefined;
+      timer?.unref();
 
       const subscription = source.subscribe({
         next(ev) {
@@ -206,6 +300,9 @@ export function parseHttp1(
                 state: 'active',
                 stitcher: new Http1Stitcher(() => info(c), options.maxPendingRequests),
                 head: { send: EMPTY, recv: EMPTY },
+                midStream: ev.midStream === true || ev.role === 'unknown',
+                searching: false,
+                searched: 0,
               };
               conns.set(ev.conn, c);
               break;
@@ -221,7 +318,7 @@ export function parseHttp1(
               if (!c.requests) data = begin(c, ev.direction, ev.data);
               if (!data) return;
               const parser = ev.direction === requestDirection(c.role) ? c.requests! : c.responses!;
-              onFeed(c, parser, parser.feed(data, ev.tsNs), data.length);
+              onFeed(c, parser, parser.feed(data, ev.tsNs));
               break;
             }
             case 'gap': {
@@ -246,6 +343,7 @@ export function parseHttp1(
         },
       });
       return () => {
+        if (timer) clearInterval(timer);
         subscription.unsubscribe();
         for (const c of conns.values()) {
           c.requests?.destroy();

@@ -1,0 +1,110 @@
+/**
+ * Test support (not part of the package's API, not published): kernel events for one connection
+ * built from text, and the reassemble → parseHttp1 pipeline they run through.
+ */
+import { from, lastValueFrom, toArray } from 'rxjs';
+import {
+  Stats,
+  reassemble,
+  type ApiExchange,
+  type Direction,
+  type KernelEvent,
+  type ReassembleOptions,
+  type Role,
+} from '@traceable-ebpf/core';
+import { parseHttp1, type ParseHttp1Options } from '../parse-http1.js';
+
+/** The test connection's id. */
+export const CONN = '7:5:100';
+
+/** The open event of the test connection. */
+export function open(role: Role, extra: { midStream?: boolean } = {}): KernelEvent {
+  return {
+    kind: 'open',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tid: 7,
+    tsNs: 1,
+    role,
+    family: 4,
+    tls: false,
+    comm: 'test',
+    local: { address: '127.0.0.1', port: 8080 },
+    remote: { address: '127.0.0.1', port: 40000 },
+    ...extra,
+  };
+}
+
+/** Data events for `bytes` in `direction`, cut at the given positions, from stream offset `base`. */
+export function chunks(
+  direction: Direction,
+  text: string | Uint8Array,
+  cuts: number[],
+  ts: number,
+  base = 0,
+): KernelEvent[] {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  const bounds = [0, ...cuts.filter((c) => c > 0 && c < bytes.length), bytes.length];
+  const out: KernelEvent[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const data = bytes.subarray(bounds[i]!, bounds[i + 1]!);
+    out.push({
+      kind: 'data',
+      conn: CONN,
+      tgid: 7,
+      fd: 5,
+      tid: 7,
+      tsNs: ts + i,
+      direction,
+      offset: base + bounds[i]!,
+      size: data.length,
+      data,
+      syscall: 'read',
+    });
+  }
+  return out;
+}
+
+/** The close event, with the final stream offsets. */
+export function close(sent: number, recv: number): KernelEvent {
+  return {
+    kind: 'close',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tsNs: 10_000,
+    sentBytes: sent,
+    recvBytes: recv,
+  };
+}
+
+/** Runs events through reassemble and parseHttp1; resolves with the exchanges. */
+export async function run(
+  events: KernelEvent[],
+  stats = new Stats(),
+  maxBodyBytes?: number,
+  reassembly: ReassembleOptions = {},
+  parsing: ParseHttp1Options = {},
+): Promise<ApiExchange[]> {
+  return lastValueFrom(
+    from(events).pipe(
+      reassemble({ stats, ...reassembly }),
+      parseHttp1({ stats, maxBodyBytes, ...parsing }),
+      toArray(),
+    ),
+  );
+}
+
+/** Method, target, version, status, sizes and bodies of each exchange. */
+export const summary = (exs: ApiExchange[]) =>
+  exs.map((e) => [
+    e.request.method,
+    e.request.target,
+    e.request.version,
+    e.response?.status,
+    e.request.bodySize,
+    e.response?.bodySize,
+    Buffer.from(e.request.body).toString(),
+    Buffer.from(e.response?.body ?? []).toString(),
+  ]);
