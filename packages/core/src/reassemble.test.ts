@@ -182,3 +182,57 @@ test('data for a connection never opened gets a synthesized open, counted', asyn
   assert.equal(out[0]!.kind, 'open');
   assert.equal(stats.get('ReassemblyOrphanEvents'), 1);
 });
+
+test('property: lost, truncated and shuffled events; every byte is data (the right byte) or in a counted gap, once', async () => {
+  const fc = (await import('fast-check')).default;
+  const bytes = stream(3000);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 40 }),
+      fc.array(fc.boolean(), { maxLength: 40 }), // dropped (lost in the kernel)
+      fc.array(fc.nat({ max: 50 }), { maxLength: 40 }), // bytes copied short (truncated)
+      fc.array(fc.nat(), { maxLength: 40 }), // a shuffle
+      fc.integer({ min: 1, max: 64 }), // maxPendingEvents
+      async (sizes, drops, shorts, swaps, maxPendingEvents) => {
+        let evs = events(bytes, sizes).filter((e) => e.offset < bytes.length);
+        const total = evs.reduce((n, e) => Math.max(n, e.offset + e.size), 0);
+        evs = evs
+          .map((e, i) =>
+            shorts[i] ? { ...e, data: e.data.subarray(0, Math.max(0, e.size - shorts[i]!)) } : e,
+          )
+          .filter((_, i) => !drops[i]);
+        swaps.forEach((s, i) => {
+          const j = s % evs.length;
+          if (evs.length > 1) [evs[i % evs.length], evs[j]] = [evs[j]!, evs[i % evs.length]!];
+        });
+        const stats = new Stats();
+        const close: KernelEvent = {
+          kind: 'close',
+          conn: CONN,
+          tgid: 1,
+          fd: 3,
+          tsNs: 1e9,
+          sentBytes: 0,
+          recvBytes: total,
+        };
+        const out = await run([open, ...evs, close], { stats, maxPendingEvents });
+        let at = 0;
+        let gapBytes = 0;
+        for (const e of out) {
+          if (e.kind === 'data') {
+            assert.equal(e.offset, at);
+            assert.deepEqual(Buffer.from(e.data), bytes.subarray(at, at + e.data.length));
+            at += e.data.length;
+          } else if (e.kind === 'gap') {
+            assert.equal(e.offset, at);
+            at += e.length;
+            gapBytes += e.length;
+          }
+        }
+        assert.equal(at, total, 'every byte once, up to the close');
+        assert.equal(stats.get('ReassemblyGapBytes'), gapBytes);
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
