@@ -3,7 +3,9 @@
  * the real tracer CLI as a child process, real servers and clients, free ports.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 
@@ -150,4 +152,47 @@ export function runTracerAsNobody(args: string[]): SpawnSyncReturns<string> {
     ],
     { encoding: 'utf8', timeout: 30_000 },
   );
+}
+
+/**
+ * Starts nginx (2 workers, sendfile on as Debian ships it) serving `dir`/www on 127.0.0.1:`port`;
+ * resolves once both workers are up.
+ */
+export async function startNginx(
+  dir: string,
+  port: number,
+): Promise<{ nginx: ChildProcess; workers: number[] }> {
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `user root;
+worker_processes 2;
+daemon off;
+master_process on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on;   # as Debian ships it: file bodies never pass through user memory
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server { listen 127.0.0.1:${port}; root ${dir}/www; keepalive_requests 1000; }
+}
+`,
+  );
+  const nginx = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
+  await waitForPort(port);
+  // The port opens before the master has forked both workers: wait for them.
+  let workers: number[] = [];
+  for (let i = 0; i < 100 && workers.length < 2; i++) {
+    workers = readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+    if (workers.length < 2) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (workers.length < 2) throw new Error(`nginx started ${workers.length} of 2 workers`);
+  return { nginx, workers };
 }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOtlpReceiver, SPAN_KIND, type ReceivedSpan } from './otlp-receiver.js';
@@ -15,6 +15,7 @@ import {
   kernelTestsPossible,
   kill,
   run,
+  startNginx,
   startTracer,
   waitForOutput,
   waitForPort,
@@ -100,42 +101,11 @@ test('nginx serving files to one curl run over one keep-alive connection (OTLP J
   const dir = webRoot();
   const port = await freePort();
   const receiver = await startOtlpReceiver();
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `user root;
-worker_processes 2;
-daemon off;
-master_process on;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on; tcp_nopush on;   # as Debian ships it: file bodies never pass through user memory
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server { listen 127.0.0.1:${port}; root ${dir}/www; keepalive_requests 1000; }
-}
-`,
-  );
-  const nginx = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
+  const { nginx, workers } = await startNginx(dir, port);
   t.after(async () => {
     await kill(nginx, 'SIGQUIT');
     await receiver.close();
   });
-  await waitForPort(port);
-  // The port opens before the master has forked both workers: wait for them.
-  let workers: number[] = [];
-  for (let i = 0; i < 100 && workers.length < 2; i++) {
-    workers = readFileSync(`/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-    if (workers.length < 2) await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.equal(workers.length, 2);
   const tracer = await startTracer([nginx.pid!], {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',

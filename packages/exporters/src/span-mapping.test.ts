@@ -137,9 +137,29 @@ test('a traceparent header puts the span into that trace', () => {
   assert.equal(parseTraceparent('garbage'), undefined);
 });
 
+test('trailers are captured apart from headers, redacted alike', () => {
+  const base = exchange();
+  const a = createSpanMapper({ clock, redactHeaders: ['x-secret'] })({
+    ...base,
+    response: {
+      ...base.response!,
+      trailers: [
+        ['X-Checksum', 'abc'],
+        ['X-Secret', 'k'],
+      ],
+    },
+  }).attributes;
+  assert.deepEqual(a['http.response.trailer.x-checksum'], ['abc']);
+  assert.deepEqual(a['http.response.trailer.x-secret'], [REDACTED]);
+  assert.equal(a['http.response.header.x-checksum'], undefined);
+});
+
 test('no response: marked, times from the request; bodies only when asked', () => {
-  const span = createSpanMapper({ clock })(exchange({ response: undefined }));
+  const span = createSpanMapper({ clock })(
+    exchange({ response: undefined, unanswered: 'timeout' }),
+  );
   assert.equal(span.attributes['traceable.response.missing'], true);
+  assert.equal(span.attributes['traceable.response.missing_reason'], 'timeout');
   assert.equal(span.attributes['http.response.status_code'], undefined);
   assert.deepEqual(span.endTime, [1_700_000_000, 2_000]);
   assert.equal(span.attributes['http.request.body'], undefined);

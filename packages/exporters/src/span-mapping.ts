@@ -40,7 +40,10 @@ export interface SpanMappingOptions {
   readonly serviceName?: string;
   /** Header names (any case) whose values are replaced by `[redacted]`. */
   readonly redactHeaders?: readonly string[];
-  /** Add captured headers as `http.{request,response}.header.<name>`. Default true. */
+  /**
+   * Add captured headers as `http.{request,response}.header.<name>`, and trailers as
+   * `http.{request,response}.trailer.<name>` (redacted alike). Default true.
+   */
   readonly captureHeaders?: boolean;
   /** Add captured (capped) bodies as `http.{request,response}.body`. Default false. */
   readonly captureBodies?: boolean;
@@ -188,6 +191,7 @@ export function createSpanMapper(
     const ua = header(req.headers, 'user-agent');
     if (ua !== undefined) attrs['user_agent.original'] = ua;
     addHeaders(attrs, 'http.request.header', req.headers);
+    if (req.trailers) addHeaders(attrs, 'http.request.trailer', req.trailers);
     if (options.captureBodies && req.body.length > 0)
       attrs['http.request.body'] = Buffer.from(req.body).toString('utf8');
 
@@ -196,6 +200,7 @@ export function createSpanMapper(
       attrs['http.response.status_code'] = res.status;
       attrs['http.response.body.size'] = res.bodySize;
       addHeaders(attrs, 'http.response.header', res.headers);
+      if (res.trailers) addHeaders(attrs, 'http.response.trailer', res.trailers);
       if (options.captureBodies && res.body.length > 0)
         attrs['http.response.body'] = Buffer.from(res.body).toString('utf8');
       if (res.status >= 500 || (kind === SpanKind.CLIENT && res.status >= 400)) {
