@@ -46,6 +46,9 @@ export interface Http1MessageParserOptions {
   readonly midStream?: boolean;
 }
 
+/** The usual outcome of a feed, one object for all. */
+const NEED_MORE: FeedStatus = { status: 'need-more', skipped: 0 };
+
 /** Bytes kept from one feed to the next while looking for a message start, so a start line
  * split across events is still found. */
 const CARRY_BYTES = 4096;
@@ -235,7 +238,7 @@ export class Http1MessageParser {
       this.inSync = true;
     }
     const r = this.runtime.execute(this.ptr, data);
-    if (r.errno === LlhttpErrno.OK) return { status: 'need-more', skipped };
+    if (r.errno === LlhttpErrno.OK) return skipped ? { status: 'need-more', skipped } : NEED_MORE;
     if (r.errno === LlhttpErrno.PAUSED_UPGRADE)
       return { status: 'upgrade', rest: data.length - r.consumed, skipped };
     const lostMessage = this.desync();
@@ -347,7 +350,7 @@ export class Http1MessageParser {
       status: this.statusCode,
       version: this.version,
       headers: this.headers,
-      ...(this.trailers.length > 0 ? { trailers: this.trailers } : {}),
+      trailers: this.trailers.length > 0 ? this.trailers : undefined,
       body,
       bodySize: this.bodySize,
       startNs: this.startNs,

@@ -8,30 +8,35 @@
 import type {
   ApiExchange,
   ConnectionInfo,
-  HttpMessage,
   HttpRequest,
   HttpResponse,
 } from '@traceable-ebpf/core';
 import type { Http1Message } from './http1-message.js';
 
-/** The fields every HTTP message has (a parsed message carries parser-only fields too). */
-const messageOf = (m: Http1Message): HttpMessage => ({
+// Object literals of one fixed shape, no spreads: this runs for every message (spreads were
+// ~10% of the pipeline in a profile).
+const toRequest = (m: Http1Message): HttpRequest => ({
+  method: m.method,
+  target: m.target,
   version: m.version,
   headers: m.headers,
-  ...(m.trailers ? { trailers: m.trailers } : {}),
+  trailers: m.trailers,
   body: m.body,
   bodySize: m.bodySize,
   startNs: m.startNs,
   endNs: m.endNs,
 });
 
-const toRequest = (m: Http1Message): HttpRequest => ({
-  ...messageOf(m),
-  method: m.method,
-  target: m.target,
+const toResponse = (m: Http1Message): HttpResponse => ({
+  status: m.status,
+  version: m.version,
+  headers: m.headers,
+  trailers: m.trailers,
+  body: m.body,
+  bodySize: m.bodySize,
+  startNs: m.startNs,
+  endNs: m.endNs,
 });
-
-const toResponse = (m: Http1Message): HttpResponse => ({ ...messageOf(m), status: m.status });
 
 /** What happened when a response was added. */
 export type StitchResult =
