@@ -76,11 +76,6 @@ function hrTime(epochNs: bigint): HrTime {
   return [Number(epochNs / 1_000_000_000n), Number(epochNs % 1_000_000_000n)];
 }
 
-function header(headers: HeaderList, name: string): string | undefined {
-  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
-
 /** The parent context a W3C `traceparent` header names, if valid. */
 export function parseTraceparent(value: string | undefined): SpanContext | undefined {
   const m = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
@@ -128,30 +123,44 @@ export function createSpanMapper(
     return r;
   };
 
-  // Attribute key and redaction per raw header name, per prefix, memoised (bounded): header names
-  // repeat endlessly, and lower-casing and concatenating them per span was the mapper's top cost.
-  const headerKeys = new Map<string, Map<string, { key: string; redacted: boolean }>>();
-  const headerKey = (prefix: string, name: string) => {
-    let byName = headerKeys.get(prefix);
-    if (!byName) headerKeys.set(prefix, (byName = new Map()));
-    let k = byName.get(name);
-    if (!k) {
-      const lower = name.toLowerCase();
-      k = { key: `${prefix}.${lower}`, redacted: redact.has(lower) };
-      if (byName.size >= 4096) byName.clear();
-      byName.set(name, k);
-    }
-    return k;
+  // Attribute key, lower-case name and redaction per raw header name, one table per attribute
+  // prefix, memoised (bounded): header names repeat endlessly, and lower-casing and
+  // concatenating them per span was the mapper's top cost.
+  interface HeaderKey {
+    readonly key: string;
+    readonly lower: string;
+    readonly redacted: boolean;
+  }
+  const keyTable = (prefix: string) => {
+    const byName = new Map<string, HeaderKey>();
+    return (name: string): HeaderKey => {
+      let k = byName.get(name);
+      if (!k) {
+        const lower = name.toLowerCase();
+        k = { key: `${prefix}.${lower}`, lower, redacted: redact.has(lower) };
+        if (byName.size >= 4096) byName.clear();
+        byName.set(name, k);
+      }
+      return k;
+    };
   };
-  const addHeaders = (attrs: Attributes, prefix: string, headers: HeaderList) => {
+  const requestKeys = keyTable('http.request.header');
+  const responseKeys = keyTable('http.response.header');
+  const requestTrailerKeys = keyTable('http.request.trailer');
+  const responseTrailerKeys = keyTable('http.response.trailer');
+  const addHeader = (attrs: Attributes, k: HeaderKey, v: string) => {
+    const value = k.redacted ? REDACTED : v;
+    const prev = attrs[k.key] as string[] | undefined;
+    if (prev) prev.push(value);
+    else attrs[k.key] = [value];
+  };
+  const addHeaders = (
+    attrs: Attributes,
+    keys: (name: string) => HeaderKey,
+    headers: HeaderList,
+  ) => {
     if (!captureHeaders) return;
-    for (const [name, v] of headers) {
-      const { key, redacted } = headerKey(prefix, name);
-      const value = redacted ? REDACTED : v;
-      const prev = attrs[key] as string[] | undefined;
-      if (prev) prev.push(value);
-      else attrs[key] = [value];
-    }
+    for (const [name, v] of headers) addHeader(attrs, keys(name), v);
   };
 
   return (ex) => {
@@ -166,7 +175,16 @@ export function createSpanMapper(
     const path = q >= 0 ? req.target.slice(0, q) : req.target;
     const serverEnd = conn.role === 'client' ? conn.remote : conn.local;
     const clientEnd = conn.role === 'client' ? conn.local : conn.remote;
-    const hostHeader = header(req.headers, 'host');
+    // The request headers spans interpret (names lower-cased once, memoised).
+    let hostHeader: string | undefined;
+    let ua: string | undefined;
+    let traceparent: string | undefined;
+    for (const [name, v] of req.headers) {
+      const lower = requestKeys(name).lower;
+      if (lower === 'host') hostHeader ??= v;
+      else if (lower === 'user-agent') ua ??= v;
+      else if (lower === 'traceparent') traceparent ??= v;
+    }
     const attrs: Attributes = {
       'http.request.method': req.method,
       'url.path': path,
@@ -188,10 +206,9 @@ export function createSpanMapper(
       'traceable.connection.id': conn.id,
     };
     if (q >= 0) attrs['url.query'] = req.target.slice(q + 1);
-    const ua = header(req.headers, 'user-agent');
     if (ua !== undefined) attrs['user_agent.original'] = ua;
-    addHeaders(attrs, 'http.request.header', req.headers);
-    if (req.trailers) addHeaders(attrs, 'http.request.trailer', req.trailers);
+    addHeaders(attrs, requestKeys, req.headers);
+    if (req.trailers) addHeaders(attrs, requestTrailerKeys, req.trailers);
     if (options.captureBodies && req.body.length > 0)
       attrs['http.request.body'] = Buffer.from(req.body).toString('utf8');
 
@@ -199,8 +216,8 @@ export function createSpanMapper(
     if (res) {
       attrs['http.response.status_code'] = res.status;
       attrs['http.response.body.size'] = res.bodySize;
-      addHeaders(attrs, 'http.response.header', res.headers);
-      if (res.trailers) addHeaders(attrs, 'http.response.trailer', res.trailers);
+      addHeaders(attrs, responseKeys, res.headers);
+      if (res.trailers) addHeaders(attrs, responseTrailerKeys, res.trailers);
       if (options.captureBodies && res.body.length > 0)
         attrs['http.response.body'] = Buffer.from(res.body).toString('utf8');
       if (res.status >= 500 || (kind === SpanKind.CLIENT && res.status >= 400)) {
@@ -213,7 +230,7 @@ export function createSpanMapper(
     }
     if (ex.partial) attrs['traceable.partial'] = true;
 
-    const parent = parseTraceparent(header(req.headers, 'traceparent'));
+    const parent = parseTraceparent(traceparent);
     const context: SpanContext = {
       traceId: parent?.traceId ?? randomHex(16),
       spanId: randomHex(8),

@@ -46,6 +46,9 @@ export interface Http1MessageParserOptions {
   readonly midStream?: boolean;
 }
 
+/** The body of every message without one (read-only by contract: consumers never write bodies). */
+const NO_BODY = new Uint8Array(0);
+
 /** The usual outcome of a feed, one object for all. */
 const NEED_MORE: FeedStatus = { status: 'need-more', skipped: 0 };
 
@@ -320,9 +323,10 @@ export class Http1MessageParser {
   private contentLength(): number | undefined {
     let length: number | undefined;
     for (const [k, v] of this.headers) {
-      const name = k.toLowerCase();
-      if (name === 'transfer-encoding') return undefined;
-      if (name === 'content-length' && /^\d+$/.test(v)) length = Number(v);
+      // Only names of the right length are lower-cased (this runs for every message).
+      if (k.length === 17 && k.toLowerCase() === 'transfer-encoding') return undefined;
+      if (k.length === 14 && k.toLowerCase() === 'content-length' && /^\d+$/.test(v))
+        length = Number(v);
     }
     return length ?? (this.type === 'request' ? 0 : undefined);
   }
@@ -342,7 +346,12 @@ export class Http1MessageParser {
     if (this.field || this.inValue || this.fieldDropped) this.commitHeader(); // the last trailer
     this.inMessage = false;
     this.bodyRemaining = undefined;
-    const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
+    const body =
+      this.body.length === 0
+        ? NO_BODY
+        : this.body.length === 1
+          ? this.body[0]!
+          : Buffer.concat(this.body);
     this.options.onMessage({
       type: this.type,
       method: this.method,
