@@ -72,8 +72,12 @@ function randomHex(bytes: number): string {
   return hex;
 }
 
-function hrTime(epochNs: bigint): HrTime {
-  return [Number(epochNs / 1_000_000_000n), Number(epochNs % 1_000_000_000n)];
+const NS_PER_S = 1_000_000_000;
+
+/** [seconds, nanoseconds] of a non-negative nanosecond count below 2^53. */
+function hrDuration(ns: number): HrTime {
+  const s = Math.floor(ns / NS_PER_S);
+  return [s, ns - s * NS_PER_S];
 }
 
 /** The parent context a W3C `traceparent` header names, if valid. */
@@ -88,6 +92,15 @@ export function createSpanMapper(
   options: SpanMappingOptions = {},
 ): (ex: ApiExchange) => ReadableSpan {
   const clock = options.clock ?? createMonotonicClock();
+  const nsPart = ((clock.offsetNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n; // ≥ 0
+  const offsetS = Number((clock.offsetNs - nsPart) / 1_000_000_000n);
+  const offsetNs = Number(nsPart);
+  /** Wall-clock [s, ns] of a monotonic kernel time. */
+  const toEpoch = (monoNs: number): HrTime => {
+    const [s, ns] = hrDuration(monoNs);
+    const total = ns + offsetNs;
+    return total >= NS_PER_S ? [offsetS + s + 1, total - NS_PER_S] : [offsetS + s, total];
+  };
   const redact = new Set(
     (options.redactHeaders ?? DEFAULT_REDACTED_HEADERS).map((h) => h.toLowerCase()),
   );
@@ -236,17 +249,19 @@ export function createSpanMapper(
       spanId: randomHex(8),
       traceFlags: parent?.traceFlags ?? TraceFlags.SAMPLED,
     };
-    const startNs = clock.toEpochNs(req.startNs);
-    let endNs = clock.toEpochNs(res?.endNs ?? req.endNs);
-    if (endNs < startNs) endNs = startNs;
+    // Kernel times are monotonic ns as numbers (exact below 2^53 ns: 104 days of uptime, then
+    // to within a few ns); the epoch offset is added in seconds and ns apart, without BigInt
+    // arithmetic (six BigInt operations per span showed in profiles).
+    const startMono = req.startNs;
+    const endMono = Math.max(res?.endNs ?? req.endNs, startMono);
     return {
       name: req.method,
       kind,
       spanContext: () => context,
       parentSpanContext: parent,
-      startTime: hrTime(startNs),
-      endTime: hrTime(endNs),
-      duration: hrTime(endNs - startNs),
+      startTime: toEpoch(startMono),
+      endTime: toEpoch(endMono),
+      duration: hrDuration(endMono - startMono),
       status,
       attributes: attrs,
       links: [],
