@@ -263,7 +263,7 @@ async function benchNginx() {
     const cpu = t.cpuSeconds() - cpu0;
     const stats = await t.stop();
     withTracer.push(w.rps);
-    completeness += `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}; tracer process CPU ${cpu.toFixed(2)} s over the 4 s run (${((1e6 * cpu) / (w.requests || 1)).toFixed(1)} µs per request)${rec.length ? ', recording' : ''}\n`;
+    completeness += `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}; tracer process CPU ${cpu.toFixed(2)} s over the 4 s run (${((1e6 * cpu) / (w.requests || 1)).toFixed(1)} µs per request)${rec.length ? ', recording' : ''}\n`;
   }
   console.log(
     `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s`,

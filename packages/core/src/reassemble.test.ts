@@ -231,6 +231,7 @@ test('property: lost, truncated and shuffled events; every byte is data (the rig
         }
         assert.equal(at, total, 'every byte once, up to the close');
         assert.equal(stats.get('ReassemblyGapBytes'), gapBytes);
+        assert.equal(stats.get('ReassemblyGaps'), out.filter((e) => e.kind === 'gap').length);
       },
     ),
     { numRuns: 400 },

@@ -46,6 +46,8 @@ export const COUNTERS = {
   RequestsWithoutResponse:
     'requests reported without a response (connection ended, response timeout, or too many waiting)',
   ResponsesAfterTimeout: 'responses that came after their request was reported as timed out',
+  BodiesNotKeptAtMemoryLimit:
+    'request bodies not kept (sizes kept) because waiting requests held max_pending_body_bytes',
   HeadersTruncated: 'messages whose target, header or trailer bytes went past max_header_size',
   MidStreamConnectionsUnsynced:
     'connections joined mid-stream where no HTTP/1 message start was found in the first MiB',

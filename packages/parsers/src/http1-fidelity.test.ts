@@ -272,3 +272,60 @@ test('a fresh connection whose first bytes are not HTTP/1 is given up at once', 
   assert.deepEqual(disabled, [CONN]);
   assert.equal(stats.get('MidStreamConnectionsUnsynced'), 0);
 });
+
+test('request bodies held while waiting for responses share one budget; past it sizes stay, bytes go, counted', async () => {
+  const stats = new Stats();
+  const post = (path: string) =>
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n${path.slice(1).padEnd(8, '.')}`;
+  const ok = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  const three = post('/a') + post('/b') + post('/c');
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', three, [], 10),
+      ...chunks('send', ok.repeat(3), [], 20),
+      ...chunks('recv', post('/d'), [], 30, three.length), // after the answers: budget free again
+      ...chunks('send', ok, [], 40, ok.length * 3),
+    ],
+    stats,
+    undefined,
+    {},
+    { maxPendingBodyBytes: 10 },
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.request.bodySize, Buffer.from(e.request.body).toString()]),
+    [
+      ['/a', 8, 'a.......'],
+      ['/b', 8, ''],
+      ['/c', 8, ''],
+      ['/d', 8, 'd.......'],
+    ],
+  );
+  assert.equal(stats.get('BodiesNotKeptAtMemoryLimit'), 2);
+});
+
+test('a response whose body ends in bytes never copied (sendfile) ends at that syscall', async () => {
+  const head = 'HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n';
+  const sendfile: KernelEvent = {
+    kind: 'data',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tid: 7,
+    tsNs: 777,
+    direction: 'send',
+    offset: head.length,
+    size: 5000,
+    data: new Uint8Array(0),
+    syscall: 'sendfile',
+  };
+  const exs = await run([
+    open('server'),
+    ...chunks('recv', 'GET /f HTTP/1.1\r\nHost: x\r\n\r\n', [], 10),
+    ...chunks('send', head, [], 20),
+    sendfile,
+  ]);
+  assert.equal(exs.length, 1);
+  assert.equal(exs[0]!.response!.bodySize, 5000);
+  assert.equal(exs[0]!.response!.endNs, 777);
+});

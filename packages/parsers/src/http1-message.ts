@@ -190,7 +190,8 @@ export class Http1MessageParser {
    * missing bytes uncaptured: `absorbed`. Otherwise the parser resynchronises: `lost-message`
    * when a message was in progress, else `desynced`.
    */
-  skip(length: number): 'absorbed' | 'lost-message' | 'desynced' {
+  skip(length: number, tsNs: number): 'absorbed' | 'lost-message' | 'desynced' {
+    this.tsNs = tsNs; // a message the skipped bytes complete ends at the syscall that moved them
     if (!this.inSync || this.bodyRemaining === undefined || length > this.bodyRemaining) {
       return this.desync() ? 'lost-message' : 'desynced';
     }

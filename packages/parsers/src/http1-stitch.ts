@@ -51,6 +51,19 @@ const LOST = Symbol('lost request');
 /** Stands in the queue for a request reported as timed out: its late response pairs with this. */
 const TIMED_OUT = Symbol('timed-out request');
 
+/**
+ * Body bytes held by requests waiting for their responses, shared by every connection of one
+ * parser stage: past `max`, a new request keeps its size but not its body bytes.
+ */
+export interface BodyBudget {
+  held: number;
+  readonly max: number;
+  /** Called when a request's body is not kept for the budget. */
+  readonly onDrop: () => void;
+}
+
+const NO_BODY = new Uint8Array(0);
+
 interface Queued {
   req: Http1Message | typeof LOST | typeof TIMED_OUT;
   /** When it was queued (ms, the caller's clock). */
@@ -66,7 +79,15 @@ export class Http1Stitcher {
   constructor(
     private readonly connection: () => ConnectionInfo,
     private readonly maxPending = 256,
+    private readonly budget: BodyBudget = { held: 0, max: Infinity, onDrop: () => {} },
   ) {}
+
+  /** Takes the oldest queued entry, returning its body bytes to the budget. */
+  private shift(): Queued | undefined {
+    const q = this.requests.shift();
+    if (q && typeof q.req === 'object') this.budget.held -= q.req.body.length;
+    return q;
+  }
 
   /** Requests waiting for a response (placeholders included). */
   get pending(): number {
@@ -75,9 +96,16 @@ export class Http1Stitcher {
 
   /** Queues a request; returns an unanswered one that was given up to stay in bounds. */
   addRequest(msg: Http1Message | typeof LOST, now = Date.now()): ApiExchange | undefined {
+    if (typeof msg === 'object' && msg.body.length > 0) {
+      if (this.budget.held + msg.body.length > this.budget.max) {
+        msg = { ...msg, body: NO_BODY }; // the size stays in bodySize
+        this.budget.onDrop();
+      } else {
+        this.budget.held += msg.body.length;
+      }
+    }
     this.requests.push({ req: msg, at: now });
-    if (this.requests.length > this.maxPending)
-      return this.unanswered(this.requests.shift()!.req, 'overflow');
+    if (this.requests.length > this.maxPending) return this.unanswered(this.shift()!.req, 'overflow');
     return undefined;
   }
 
@@ -90,7 +118,7 @@ export class Http1Stitcher {
   /** A response was lost mid-way: the oldest request will get no answer. */
   responseLost(): ApiExchange | undefined {
     this.partial = true;
-    const q = this.requests.shift();
+    const q = this.shift();
     return q === undefined ? undefined : this.unanswered(q.req, 'closed');
   }
 
@@ -109,6 +137,7 @@ export class Http1Stitcher {
     for (const q of this.requests) {
       if (now - q.at < timeoutMs) break; // later ones were queued later
       const ex = this.unanswered(q.req, 'timeout');
+      if (typeof q.req === 'object') this.budget.held -= q.req.body.length;
       q.req = TIMED_OUT;
       if (ex) out.push(ex);
     }
@@ -118,7 +147,7 @@ export class Http1Stitcher {
   /** Pairs a response with the oldest request. */
   addResponse(msg: Http1Message): StitchResult {
     if (msg.status >= 100 && msg.status < 200 && msg.status !== 101) return { status: 'interim' };
-    const req = this.requests.shift()?.req;
+    const req = this.shift()?.req;
     if (req === TIMED_OUT) return { status: 'late' };
     if (req === undefined || req === LOST) return { status: 'orphan' };
     return {
@@ -136,8 +165,8 @@ export class Http1Stitcher {
   /** The connection ended: every request still waiting, as an exchange without a response. */
   drain(): ApiExchange[] {
     const out: ApiExchange[] = [];
-    for (const q of this.requests.splice(0)) {
-      const ex = this.unanswered(q.req, 'closed');
+    while (this.requests.length > 0) {
+      const ex = this.unanswered(this.shift()!.req, 'closed');
       if (ex) out.push(ex);
     }
     return out;

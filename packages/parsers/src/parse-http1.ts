@@ -17,7 +17,7 @@ import {
   type FeedStatus,
   type Http1Message,
 } from './http1-message.js';
-import { Http1Stitcher } from './http1-stitch.js';
+import { Http1Stitcher, type BodyBudget } from './http1-stitch.js';
 
 /** Options of {@link parseHttp1}. */
 export interface ParseHttp1Options {
@@ -27,6 +27,12 @@ export interface ParseHttp1Options {
   readonly maxHeaderBytes?: number;
   /** Unanswered requests kept per connection. Default 256. */
   readonly maxPendingRequests?: number;
+  /**
+   * Body bytes kept by requests waiting for their responses, across all connections; past it a
+   * request's body is not kept (its size is), counted as `BodiesNotKeptAtMemoryLimit`.
+   * Default 64 MiB.
+   */
+  readonly maxPendingBodyBytes?: number;
   /**
    * A request unanswered for this long is reported without a response (`unanswered: 'timeout'`);
    * a response arriving later is dropped and counted. Default 30 000 ms; 0: only when the
@@ -103,6 +109,11 @@ export function parseHttp1(
     new Observable<ApiExchange>((subscriber) => {
       const runtime = new LlhttpRuntime();
       const conns = new Map<string, ConnState>();
+      const budget: BodyBudget = {
+        held: 0,
+        max: options.maxPendingBodyBytes ?? 64 * 1024 * 1024,
+        onDrop: () => stats.inc('BodiesNotKeptAtMemoryLimit'),
+      };
 
       const info = (c: ConnState): ConnectionInfo =>
         (c.info ??= {
@@ -298,7 +309,7 @@ export function parseHttp1(
                 open: ev,
                 role: ev.role,
                 state: 'active',
-                stitcher: new Http1Stitcher(() => info(c), options.maxPendingRequests),
+                stitcher: new Http1Stitcher(() => info(c), options.maxPendingRequests, budget),
                 head: { send: EMPTY, recv: EMPTY },
                 midStream: ev.midStream === true || ev.role === 'unknown',
                 searching: false,
@@ -325,7 +336,7 @@ export function parseHttp1(
               const c = conns.get(ev.conn);
               if (!c || !c.requests) return;
               const parser = ev.direction === requestDirection(c.role) ? c.requests : c.responses!;
-              const outcome = parser.skip(ev.length);
+              const outcome = parser.skip(ev.length, ev.tsNs);
               if (outcome === 'absorbed') stats.inc('GapsAbsorbedInBodies');
               else c.stitcher.partial = true;
               if (outcome === 'lost-message') messageLost(c, parser);
