@@ -62,9 +62,10 @@ export type CounterName = keyof typeof COUNTERS;
 export class Stats {
   // Every counter a property from the start: one object shape, plain property increments (a
   // Map's get and set per increment showed in pipeline profiles).
-  private readonly values = Object.fromEntries(
-    Object.keys(COUNTERS).map((k) => [k, 0]),
-  ) as Record<CounterName, number>;
+  private readonly values = Object.fromEntries(Object.keys(COUNTERS).map((k) => [k, 0])) as Record<
+    CounterName,
+    number
+  >;
   private readonly probes = new Map<string, readonly [entries: number, exits: number]>();
 
   /** Sets the probe stats of one syscall: calls entered and exited by captured processes. */

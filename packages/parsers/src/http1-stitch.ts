@@ -5,12 +5,7 @@
  * reported without a response; its place in the queue stays, so a late response can't pair with
  * the next request.
  */
-import type {
-  ApiExchange,
-  ConnectionInfo,
-  HttpRequest,
-  HttpResponse,
-} from '@traceable-ebpf/core';
+import type { ApiExchange, ConnectionInfo, HttpRequest, HttpResponse } from '@traceable-ebpf/core';
 import type { Http1Message } from './http1-message.js';
 
 // Object literals of one fixed shape, no spreads: this runs for every message (spreads were
@@ -105,7 +100,8 @@ export class Http1Stitcher {
       }
     }
     this.requests.push({ req: msg, at: now });
-    if (this.requests.length > this.maxPending) return this.unanswered(this.shift()!.req, 'overflow');
+    if (this.requests.length > this.maxPending)
+      return this.unanswered(this.shift()!.req, 'overflow');
     return undefined;
   }
 

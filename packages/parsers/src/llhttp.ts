@@ -116,8 +116,12 @@ export class LlhttpRuntime {
           this.current?.onHeaderValue(this.text(at, len)),
           0
         ),
-        wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
-          this.current?.onHeadersComplete(status, upgrade === 1, keepAlive === 1) ?? 0,
+        wasm_on_headers_complete: (
+          _p: number,
+          status: number,
+          upgrade: number,
+          keepAlive: number,
+        ) => this.current?.onHeadersComplete(status, upgrade === 1, keepAlive === 1) ?? 0,
         wasm_on_body: (_p: number, at: number, len: number) => (
           this.current?.onBody(this.memory().subarray(at, at + len)),
           0
