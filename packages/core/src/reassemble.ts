@@ -92,7 +92,10 @@ export function reassemble(
         }
         const skip = d.next - ev.offset; // > 0 only when events overlap
         const copied = ev.data.length;
-        if (skip < copied) {
+        if (skip === 0 && copied > 0) {
+          // The usual case: the kernel event is already a stream event (one object less per event).
+          subscriber.next(ev);
+        } else if (skip < copied) {
           const data = skip > 0 ? ev.data.subarray(skip) : ev.data;
           subscriber.next({
             kind: 'data',

@@ -3,22 +3,14 @@
  * llhttp. Returns a status for every feed instead of throwing; resynchronises at the next
  * plausible message start after an error or a gap.
  */
-import type { HttpMessage } from '@traceable-ebpf/core';
+import type { HttpRequest, HttpResponse } from '@traceable-ebpf/core';
 import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
 
-/** One parsed HTTP/1 message: core's HttpMessage plus what the stitcher needs. */
-export interface Http1Message extends HttpMessage {
-  readonly type: 'request' | 'response';
-  /** Requests: method and target (empty for responses). */
-  readonly method: string;
-  readonly target: string;
-  /** Responses: status code (0 for requests). */
-  readonly status: number;
-  /** The connection switches protocol after this message (Upgrade, or CONNECT's 2xx). */
-  readonly upgrade: boolean;
-  /** Header (or target, or trailer) bytes past the cap were not kept. */
-  readonly headersTruncated: boolean;
-}
+/**
+ * One parsed HTTP/1 message: a request from a request parser, a response from a response
+ * parser, built in its final shape (exchanges carry it as is: no copy per message).
+ */
+export type Http1Message = HttpRequest | HttpResponse;
 
 /** The outcome of {@link Http1MessageParser.feed}. */
 export type FeedStatus =
@@ -39,7 +31,8 @@ export interface Http1MessageParserOptions {
   readonly maxBodyBytes: number;
   /** Bytes of target, header and trailer lines kept per message (the rest is dropped whole). */
   readonly maxHeaderBytes: number;
-  readonly onMessage: (msg: Http1Message) => void;
+  /** Each message, and whether bytes of its target, headers or trailers went past the cap. */
+  readonly onMessage: (msg: Http1Message, headersTruncated: boolean) => void;
   /** For a response parser: the method of the request this response answers (HEAD has no body). */
   readonly requestMethod?: () => string | undefined;
   /** Joined mid-stream: skip to the first whole request (or status) line. Default false. */
@@ -133,7 +126,6 @@ export class Http1MessageParser {
   private body: Uint8Array[] = [];
   private bodyKept = 0;
   private bodySize = 0;
-  private upgrade = false;
   private method = '';
   private version = '';
 
@@ -159,7 +151,7 @@ export class Http1MessageParser {
         if (this.fits(s.length)) this.value += s;
         else this.fieldDropped = this.headersTruncated = true;
       },
-      onHeadersComplete: (status, upgrade) => this.headersComplete(status, upgrade),
+      onHeadersComplete: (status) => this.headersComplete(status),
       onBody: (bytes) => this.onBody(bytes),
       onMessageComplete: () => this.complete(),
     };
@@ -277,7 +269,6 @@ export class Http1MessageParser {
     this.body = [];
     this.bodyKept = 0;
     this.bodySize = 0;
-    this.upgrade = false;
   }
 
   /** Whether `n` more bytes of target or fields stay within the cap (strings never grow past it). */
@@ -299,17 +290,15 @@ export class Http1MessageParser {
     this.fieldDropped = false;
   }
 
-  private headersComplete(status: number, upgrade: boolean): number {
+  private headersComplete(status: number): number {
     if (this.field || this.inValue || this.fieldDropped) this.commitHeader();
     this.headersDone = true;
     this.statusCode = status;
-    this.upgrade = upgrade;
     this.method = this.type === 'request' ? this.runtime.method(this.ptr) : '';
     this.version = this.runtime.version(this.ptr);
     const answers = this.type === 'response' ? this.options.requestMethod?.() : undefined;
     if (answers === 'CONNECT' && status >= 200 && status < 300) {
       // A tunnel: what follows is the tunnelled protocol (llhttp: 2 = no body, upgrade).
-      this.upgrade = true;
       this.bodyRemaining = 0;
       return 2;
     }
@@ -353,21 +342,32 @@ export class Http1MessageParser {
         : this.body.length === 1
           ? this.body[0]!
           : Buffer.concat(this.body);
-    this.options.onMessage({
-      type: this.type,
-      method: this.method,
-      target: this.target,
-      status: this.statusCode,
-      version: this.version,
-      headers: this.headers,
-      trailers: this.trailers.length > 0 ? this.trailers : undefined,
-      body,
-      bodySize: this.bodySize,
-      startNs: this.startNs,
-      endNs: this.tsNs,
-      upgrade: this.upgrade,
-      headersTruncated: this.headersTruncated,
-    });
+    const trailers = this.trailers.length > 0 ? this.trailers : undefined;
+    // Object literals of one fixed shape each, no spreads (this runs for every message).
+    const msg: Http1Message =
+      this.type === 'request'
+        ? {
+            method: this.method,
+            target: this.target,
+            version: this.version,
+            headers: this.headers,
+            trailers,
+            body,
+            bodySize: this.bodySize,
+            startNs: this.startNs,
+            endNs: this.tsNs,
+          }
+        : {
+            status: this.statusCode,
+            version: this.version,
+            headers: this.headers,
+            trailers,
+            body,
+            bodySize: this.bodySize,
+            startNs: this.startNs,
+            endNs: this.tsNs,
+          };
+    this.options.onMessage(msg, this.headersTruncated);
     this.body = [];
   }
 }

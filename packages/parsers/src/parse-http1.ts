@@ -6,6 +6,8 @@ import {
   type ConnectionInfo,
   type ConnectionOpenEvent,
   type Direction,
+  type HttpRequest,
+  type HttpResponse,
   type Role,
 } from '@traceable-ebpf/core';
 import { LlhttpRuntime } from './llhttp.js';
@@ -142,15 +144,16 @@ export function parseHttp1(
         c.role = role;
         c.info = undefined; // the role may have just been inferred
         c.searching = c.midStream && syncedDirection === undefined;
-        const onRequest = (m: Http1Message) => {
+        // A request parser delivers requests, a response parser responses.
+        const onRequest = (m: Http1Message, truncated: boolean) => {
           stats.inc('TotalRequestsParsed');
-          if (m.headersTruncated) stats.inc('HeadersTruncated');
-          emit(c.stitcher.addRequest(m));
+          if (truncated) stats.inc('HeadersTruncated');
+          emit(c.stitcher.addRequest(m as HttpRequest));
         };
-        const onResponse = (m: Http1Message) => {
+        const onResponse = (m: Http1Message, truncated: boolean) => {
           stats.inc('TotalResponsesParsed');
-          if (m.headersTruncated) stats.inc('HeadersTruncated');
-          const r = c.stitcher.addResponse(m);
+          if (truncated) stats.inc('HeadersTruncated');
+          const r = c.stitcher.addResponse(m as HttpResponse);
           if (r.status === 'paired') emit(r.exchange);
           else if (r.status === 'orphan') stats.inc('ResponsesWithoutRequest');
           else if (r.status === 'late') stats.inc('ResponsesAfterTimeout');
