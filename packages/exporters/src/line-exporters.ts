@@ -41,6 +41,11 @@ export function formatSpanLine(span: ReadableSpan): string {
 
 /** Plain JSON of a span (ids hex, times in Unix nanoseconds as strings). */
 export function spanToJson(span: ReadableSpan): Record<string, unknown> {
+  return { ...spanFields(span), resource: span.resource.attributes };
+}
+
+/** {@link spanToJson} without the resource. */
+function spanFields(span: ReadableSpan): Record<string, unknown> {
   const ctx = span.spanContext();
   return {
     traceId: ctx.traceId,
@@ -52,7 +57,6 @@ export function spanToJson(span: ReadableSpan): Record<string, unknown> {
     endTimeUnixNano: String(hrTimeToNanoseconds(span.endTime)),
     status: span.status,
     attributes: span.attributes,
-    resource: span.resource.attributes,
   };
 }
 
@@ -96,6 +100,8 @@ export class ConsoleLineExporter extends LineExporter {
 /** One JSON object per span per line, to a file (appended) or a sink. */
 export class JsonlExporter extends LineExporter {
   private readonly stream?: WriteStream;
+  /** JSON of each resource's attributes: one resource serves all spans of a process. */
+  private readonly resourceJson = new WeakMap<object, string>();
   constructor(options: { path?: string; sink?: LineSink } = {}) {
     const stream = options.path ? createWriteStream(options.path, { flags: 'a' }) : undefined;
     super(
@@ -104,8 +110,16 @@ export class JsonlExporter extends LineExporter {
     );
     this.stream = stream;
   }
+  /** The same text as `JSON.stringify(spanToJson(span))`, the resource serialised once. */
   protected line(span: ReadableSpan): string {
-    return JSON.stringify(spanToJson(span));
+    const attrs = span.resource.attributes;
+    let res = this.resourceJson.get(attrs);
+    if (res === undefined) {
+      res = JSON.stringify(attrs);
+      this.resourceJson.set(attrs, res);
+    }
+    const head = JSON.stringify(spanFields(span));
+    return `${head.slice(0, -1)},"resource":${res}}`;
   }
   protected override async close(): Promise<void> {
     const s = this.stream;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ApiExchange, MonotonicClock } from '@traceable-ebpf/core';
 import { createSpanMapper, parseTraceparent, REDACTED } from './span-mapping.js';
-import { formatSpanLine, spanToJson } from './line-exporters.js';
+import { JsonlExporter, formatSpanLine, spanToJson } from './line-exporters.js';
 
 const clock: MonotonicClock = {
   offsetNs: 1_700_000_000_000_000_000n,
@@ -177,4 +177,9 @@ test('console line and JSON forms', () => {
   const json = spanToJson(span);
   assert.equal(json.kind, 'server');
   assert.equal(json.startTimeUnixNano, '1700000000000001000');
+  // The JSONL exporter serialises each resource once; its lines are spanToJson's JSON exactly.
+  const lines: string[] = [];
+  const jsonl = new JsonlExporter({ sink: { write: (t) => lines.push(t) } });
+  jsonl.export([span, span], () => {});
+  assert.equal(lines[0], `${JSON.stringify(json)}\n${JSON.stringify(json)}\n`);
 });
