@@ -145,17 +145,33 @@ async function benchKernel() {
   try {
     const rows = [];
     const cases = [
-      ['filtered out (process not selected)', false, false, 0],
-      ['captured (small writes, copied), reader woken per record (default)', true, false, 0],
-      ['captured (small writes, copied), reader drained every 10 ms', true, false, 10],
-      ['non-socket fd of a captured process (/dev/null)', true, true, 0],
+      ['filtered out (process not selected)', false, false, {}],
+      [
+        'captured (small writes, copied), reader drained 1 ms after a wakeup (default)',
+        true,
+        false,
+        {},
+      ],
+      [
+        'captured (small writes, copied), reader drained at once on each wakeup',
+        true,
+        false,
+        { coalesceMs: 0 },
+      ],
+      [
+        'captured (small writes, copied), reader drained every 10 ms (wakeups past a watermark)',
+        true,
+        false,
+        { drainIntervalMs: 10 },
+      ],
+      ['non-socket fd of a captured process (/dev/null)', true, true, {}],
     ];
-    for (const [label, captured, toFile, drainIntervalMs] of cases) {
+    for (const [label, captured, toFile, extra] of cases) {
       const idle = spawn('sleep', ['60']);
       let src;
       let before;
       const r = await load({ seconds: 2, size: 64, rate: 0, toFile }, async (pid) => {
-        src = await source([captured ? pid : idle.pid], new Stats(), { drainIntervalMs });
+        src = await source([captured ? pid : idle.pid], new Stats(), extra);
         before = progStats();
         return undefined;
       });

@@ -70,7 +70,7 @@ class Peer {
 async function capture(
   policy$: Observable<CapturePolicy>,
   work: () => Promise<void>,
-  options: { transport?: EventTransport; callStore?: CallStore } = {},
+  options: { transport?: EventTransport; callStore?: CallStore; coalesceMs?: number } = {},
 ): Promise<{
   events: KernelEvent[];
   streams: ConnectionEvent[];
@@ -87,6 +87,7 @@ async function capture(
       policy$,
       transport: options.transport ?? 'ringbuf',
       callStore: options.callStore ?? 'auto',
+      coalesceMs: options.coalesceMs ?? 1,
       stopOn: stop$,
       onReady: (i) => {
         used = i.transport;
@@ -130,13 +131,14 @@ const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv'
   ),
 ];
 
-// Task storage (5.11+) and the hash older kernels use for calls in flight; perf buffers (< 5.8).
-for (const [transport, callStore] of [
-  ['ringbuf', 'task-storage'],
-  ['ringbuf', 'hash'],
-  ['perfbuf', 'hash'],
+// Task storage (5.11+) and the hash older kernels use for calls in flight; perf buffers (< 5.8);
+// draining after a 1 ms coalescing wait (the default) and at once.
+for (const [transport, callStore, coalesceMs] of [
+  ['ringbuf', 'task-storage', 1],
+  ['ringbuf', 'hash', 0],
+  ['perfbuf', 'hash', 1],
 ] as const)
-  test(`every data path (${transport}, calls in ${callStore}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
+  test(`every data path (${transport}, calls in ${callStore}, drained ${coalesceMs ? `${coalesceMs} ms after a wakeup` : 'at once'}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
     if (!kernelTestsPossible(t)) return;
     const peer = new Peer();
     t.after(() => peer.stop());
@@ -155,7 +157,7 @@ for (const [transport, callStore] of [
         await peer.cmd('send plain');
         await peer.cmd('close');
       },
-      { transport, callStore },
+      { transport, callStore, coalesceMs },
     );
     assert.equal(used, transport);
     assert.equal(store, callStore);

@@ -49,6 +49,8 @@ export interface WorkerConfig {
   readonly countersIntervalMs: number;
   /** Ring buffer: drain every this many ms, woken early only past a watermark; 0: per record. */
   readonly drainIntervalMs: number;
+  /** Wait after a wakeup before draining (records meanwhile cost no wakeup); 0: drain at once. */
+  readonly coalesceMs: number;
   /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
   readonly maxBatchesInFlight: number;
   /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */

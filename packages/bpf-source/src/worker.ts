@@ -80,11 +80,33 @@ function drain(r: Running, force = false) {
   }
 }
 
+/** A coalescing delay is running (the poll is stopped until it ends). */
+let coalescing = false;
+let closing = false;
+
+/**
+ * The ring buffer became readable. With a coalescing delay, the drain waits for it: the kernel
+ * wakes the reader only for a record committed while the reader had caught up, so records that
+ * arrive during the delay cost no wakeup each.
+ */
+function onReadable(r: Running) {
+  if (config.coalesceMs <= 0) return drain(r);
+  if (coalescing) return;
+  coalescing = true;
+  r.poll.stop();
+  setTimeout(() => {
+    coalescing = false;
+    if (closing) return;
+    drain(r);
+    if (!paused) r.poll.start({ readable: true }, () => onReadable(r));
+  }, config.coalesceMs);
+}
+
 function onAck(r: Running) {
   inFlight--;
   if (paused && inFlight < config.maxBatchesInFlight) {
     paused = false;
-    r.poll.start({ readable: true }, () => drain(r));
+    if (!coalescing) r.poll.start({ readable: true }, () => onReadable(r));
     drain(r);
   }
 }
@@ -103,7 +125,7 @@ function start(): Running {
   const running: Running = {
     object,
     ring,
-    poll: koffi.node.poll(ring.fd, { readable: true }, () => drain(running)),
+    poll: koffi.node.poll(ring.fd, { readable: true }, () => onReadable(running)),
     timer: setInterval(() => postCounters(object), config.countersIntervalMs),
   };
   if (config.drainIntervalMs > 0)
@@ -125,6 +147,7 @@ async function stop(r: Running | undefined) {
     r.object.applyPolicy({ processes: [] });
     clearInterval(r.timer);
     clearInterval(r.drainTimer);
+    closing = true;
     r.poll.close();
     drain(r, true);
     postCounters(r.object);
