@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOtlpReceiver, SPAN_KIND, type ReceivedSpan } from './otlp-receiver.js';
+import { requestsOf, startOtlpReceiver, SPAN_KIND } from './otlp-receiver.js';
 import {
   ROOT,
   freePort,
@@ -22,14 +22,6 @@ import {
   startTracer,
   waitForOutput,
 } from './harness.js';
-
-const requestsOf = (spans: ReceivedSpan[]) =>
-  spans
-    .map(
-      (s) =>
-        `${String(s.attributes['http.request.method'])} ${String(s.attributes['url.path'])} ${String(s.attributes['http.response.status_code'])}`,
-    )
-    .sort();
 
 /** The tracer's last `stats` log line. */
 function finalStats(stderr: string): Record<string, number> {

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOtlpReceiver, SPAN_KIND, type ReceivedSpan } from './otlp-receiver.js';
+import { requestsOf, startOtlpReceiver, SPAN_KIND } from './otlp-receiver.js';
 import {
   freePort,
   kernelTestsPossible,
@@ -22,15 +22,6 @@ import {
 } from './harness.js';
 
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-
-/** `METHOD path?query status` of each span, sorted: the multiset of requests seen. */
-const requestsOf = (spans: ReceivedSpan[]) =>
-  spans
-    .map((s) => {
-      const q = s.attributes['url.query'];
-      return `${String(s.attributes['http.request.method'])} ${String(s.attributes['url.path'])}${q === undefined ? '' : `?${String(q)}`} ${String(s.attributes['http.response.status_code'])}`;
-    })
-    .sort();
 
 function webRoot(): string {
   const dir = mkdtempSync(join(tmpdir(), 'te-e2e-'));

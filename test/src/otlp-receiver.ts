@@ -149,3 +149,12 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** `METHOD path?query status` of each span, sorted: the multiset of requests seen. */
+export const requestsOf = (spans: readonly ReceivedSpan[]): string[] =>
+  spans
+    .map((s) => {
+      const q = s.attributes['url.query'];
+      return `${String(s.attributes['http.request.method'])} ${String(s.attributes['url.path'])}${q === undefined ? '' : `?${String(q)}`} ${String(s.attributes['http.response.status_code'])}`;
+    })
+    .sort();

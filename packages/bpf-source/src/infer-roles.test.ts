@@ -73,12 +73,18 @@ test('a local end on a listening address and port was accepted; any other was co
   assert.equal(isAccepted(open('fe80::1', 2024, 6), listeners), false); // 0.0.0.0 is IPv4 only
 });
 
-test('inferRoles sets unknown roles from /proc, leaves the rest, counts both outcomes', async () => {
+/** A /proc with process 42 in a network namespace whose listening sockets are TCP's. */
+function fakeProc(): string {
   const proc = mkdtempSync(join(tmpdir(), 'te-proc-'));
   mkdirSync(join(proc, '42', 'ns'), { recursive: true });
   mkdirSync(join(proc, '42', 'net'));
   symlinkSync('net:[4026531840]', join(proc, '42', 'ns', 'net'));
   writeFileSync(join(proc, '42', 'net', 'tcp'), TCP);
+  return proc;
+}
+
+test('inferRoles sets unknown roles from /proc, leaves the rest, counts both outcomes', async () => {
+  const proc = fakeProc();
   const stats = new Stats();
   const events: KernelEvent[] = [
     { ...open('127.0.0.1', 8080), tgid: 42 },
@@ -99,11 +105,7 @@ test('inferRoles sets unknown roles from /proc, leaves the rest, counts both out
 });
 
 test('a role the process mode excludes drops the connection, asks to disable it, counts it', async () => {
-  const proc = mkdtempSync(join(tmpdir(), 'te-proc-'));
-  mkdirSync(join(proc, '42', 'ns'), { recursive: true });
-  mkdirSync(join(proc, '42', 'net'));
-  symlinkSync('net:[4026531840]', join(proc, '42', 'ns', 'net'));
-  writeFileSync(join(proc, '42', 'net', 'tcp'), TCP);
+  const proc = fakeProc();
   const stats = new Stats();
   const disabled: string[] = [];
   const data = (conn: string): KernelEvent => ({

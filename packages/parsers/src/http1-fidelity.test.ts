@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { Stats, reassemble, type KernelEvent } from '@traceable-ebpf/core';
 import { parseHttp1 } from './parse-http1.js';
-import { CONN, chunks, close, open, run, summary } from './testing/streams.js';
+import { CONN, chunks, close, open, run, sendfile, summary } from './testing/streams.js';
 
 test('pipelining: several requests in one write, several responses in one write, paired in order', async () => {
   const stats = new Stats();
@@ -306,24 +306,12 @@ test('request bodies held while waiting for responses share one budget; past it 
 
 test('a response whose body ends in bytes never copied (sendfile) ends at that syscall', async () => {
   const head = 'HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n';
-  const sendfile: KernelEvent = {
-    kind: 'data',
-    conn: CONN,
-    tgid: 7,
-    fd: 5,
-    tid: 7,
-    tsNs: 777,
-    direction: 'send',
-    offset: head.length,
-    size: 5000,
-    data: new Uint8Array(0),
-    syscall: 'sendfile',
-  };
+  const body = sendfile(head.length, 5000, 777);
   const exs = await run([
     open('server'),
     ...chunks('recv', 'GET /f HTTP/1.1\r\nHost: x\r\n\r\n', [], 10),
     ...chunks('send', head, [], 20),
-    sendfile,
+    body,
   ]);
   assert.equal(exs.length, 1);
   assert.equal(exs[0]!.response!.bodySize, 5000);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stats, type KernelEvent } from '@traceable-ebpf/core';
-import { CONN, chunks, close, open, run, summary } from './testing/streams.js';
+import { Stats } from '@traceable-ebpf/core';
+import { chunks, close, open, run, sendfile, summary } from './testing/streams.js';
 
 const REQUESTS =
   'GET /index.html?lang=en HTTP/1.1\r\nHost: a\r\nUser-Agent: t/1\r\n\r\n' +
@@ -196,19 +196,7 @@ test('a gap inside a Content-Length body (sendfile, truncated copy) keeps the ex
   const head = 'HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n';
   const second = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
   // Headers copied, then a sendfile of the whole body (size only), then the next response.
-  const sendfile: KernelEvent = {
-    kind: 'data',
-    conn: CONN,
-    tgid: 7,
-    fd: 5,
-    tid: 7,
-    tsNs: 60,
-    direction: 'send',
-    offset: head.length,
-    size: 100000,
-    data: new Uint8Array(0),
-    syscall: 'sendfile',
-  };
+  const body = sendfile(head.length, 100000, 60);
   const next = chunks('send', head + 'x'.repeat(100000) + second, [], 70).map((e) =>
     e.kind === 'data'
       ? { ...e, offset: head.length + 100000, size: second.length, data: Buffer.from(second) }
@@ -219,7 +207,7 @@ test('a gap inside a Content-Length body (sendfile, truncated copy) keeps the ex
       open('server'),
       ...chunks('recv', req, [], 10),
       ...chunks('send', head, [], 50),
-      sendfile,
+      body,
       ...next,
     ],
     stats,

@@ -66,6 +66,23 @@ export function chunks(
   return out;
 }
 
+/** A sendfile: `size` bytes sent at stream `offset`, none of them copied (the kernel's event). */
+export function sendfile(offset: number, size: number, ts: number): KernelEvent {
+  return {
+    kind: 'data',
+    conn: CONN,
+    tgid: 7,
+    fd: 5,
+    tid: 7,
+    tsNs: ts,
+    direction: 'send',
+    offset,
+    size,
+    data: new Uint8Array(0),
+    syscall: 'sendfile',
+  };
+}
+
 /** The close event, with the final stream offsets. */
 export function close(sent: number, recv: number): KernelEvent {
   return {
