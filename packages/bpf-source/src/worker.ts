@@ -104,7 +104,7 @@ function onReadable(r: Running) {
 
 function onAck(r: Running) {
   inFlight--;
-  if (paused && inFlight < config.maxBatchesInFlight) {
+  if (paused && inFlight < config.maxBatchesInFlight && !closing) {
     paused = false;
     if (!coalescing) r.poll.start({ readable: true }, () => onReadable(r));
     drain(r);
