@@ -30,8 +30,10 @@ export const COUNTERS = {
     'stream gaps that fell inside a message body of known length (message kept)',
   TotalRequestsParsed: 'HTTP requests parsed',
   TotalResponsesParsed: 'HTTP responses parsed',
-  ReqParsingErrors: 'request streams that failed to parse',
-  ResParsingErrors: 'response streams that failed to parse',
+  ReqParsingErrors:
+    'requests that failed to parse (bad bytes, or cut short by the end of the stream)',
+  ResParsingErrors:
+    'responses that failed to parse (bad bytes, or cut short by the end of the stream)',
   TotalRequestsSent: 'spans handed to the exporter and accepted',
   TotalEventsDroppedAtEventQueueLimit: 'events dropped because a queue was full',
   TotalEventsDroppedAtParsing:

@@ -317,3 +317,25 @@ test('a response whose body ends in bytes never copied (sendfile) ends at that s
   assert.equal(exs[0]!.response!.bodySize, 5000);
   assert.equal(exs[0]!.response!.endNs, 777);
 });
+
+test('messages cut short by the end of the connection are counted; the cut response leaves its request unanswered', async () => {
+  const stats = new Stats();
+  const req = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nContent-Le';
+  const res = 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nonly5';
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', req, [], 10),
+      ...chunks('send', res, [], 20),
+      close(res.length, req.length),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.response?.status, e.unanswered]),
+    [['/a', undefined, 'closed']],
+  );
+  assert.equal(stats.get('ReqParsingErrors'), 1);
+  assert.equal(stats.get('ResParsingErrors'), 1);
+  assert.equal(stats.get('RequestsWithoutResponse'), 1);
+});

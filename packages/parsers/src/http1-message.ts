@@ -241,10 +241,18 @@ export class Http1MessageParser {
     return { status: 'invalid', reason: r.reason, skipped, lostMessage };
   }
 
-  /** The stream ended: completes a message delimited by the connection's close. */
-  finish(tsNs: number): void {
+  /**
+   * The stream ended: completes a message delimited by the connection's close. Returns true when
+   * a message was cut short (it is lost).
+   */
+  finish(tsNs: number): boolean {
     this.tsNs = tsNs;
     if (this.inSync) this.runtime.finish(this.ptr);
+    // Still inside a message: the stream ended before it did (a close-delimited body completes
+    // in finish; anything else is cut short).
+    const cut = this.inSync && this.inMessage;
+    this.inMessage = false;
+    return cut;
   }
 
   /** Frees the llhttp parser. */

@@ -279,8 +279,13 @@ export function parseHttp1(
       const close = (id: string, tsNs: number) => {
         const c = conns.get(id);
         if (!c) return;
-        c.requests?.finish(tsNs);
-        c.responses?.finish(tsNs);
+        // A message the stream ended in the middle of is lost: counted, and a lost response
+        // leaves its request unanswered.
+        if (c.requests?.finish(tsNs)) stats.inc('ReqParsingErrors');
+        if (c.responses?.finish(tsNs)) {
+          stats.inc('ResParsingErrors');
+          emit(c.stitcher.responseLost());
+        }
         dropHeld(c);
         for (const ex of c.stitcher.drain()) emit(ex);
         c.requests?.destroy();
