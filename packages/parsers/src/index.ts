@@ -19,3 +19,10 @@ export {
   type LlhttpHandler,
   type ExecuteResult,
 } from './llhttp.js';
+export {
+  HpackDecoder,
+  UNKNOWN_ENTRY,
+  type HpackDecoderOptions,
+  type HpackResult,
+} from './hpack.js';
+export { huffmanDecode } from './hpack-huffman.js';

@@ -1,0 +1,202 @@
+/**
+ * HPACK header block decoding (RFC 7541): the static table, one dynamic table per connection
+ * direction, size updates bounded by SETTINGS_HEADER_TABLE_SIZE, Huffman strings. Returns a
+ * status instead of throwing.
+ *
+ * Strict on a connection seen from its start. Lenient on one joined mid-stream: the dynamic
+ * table's earlier entries were never seen, so an index past what is known becomes a marked
+ * placeholder and decoding goes on; the block is flagged partial.
+ */
+import type { HeaderList } from '@traceable-ebpf/core';
+import { huffmanDecode } from './hpack-huffman.js';
+
+/** RFC 7541 Appendix A: the static table, index 1 first. */
+// prettier-ignore
+const STATIC_TABLE: ReadonlyArray<readonly [string, string]> = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'],
+  [':path', '/index.html'], [':scheme', 'http'], [':scheme', 'https'], [':status', '200'],
+  [':status', '204'], [':status', '206'], [':status', '304'], [':status', '400'],
+  [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''],
+  ['accept', ''], ['access-control-allow-origin', ''], ['age', ''], ['allow', ''],
+  ['authorization', ''], ['cache-control', ''], ['content-disposition', ''],
+  ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''],
+  ['date', ''], ['etag', ''], ['expect', ''], ['expires', ''], ['from', ''], ['host', ''],
+  ['if-match', ''], ['if-modified-since', ''], ['if-none-match', ''], ['if-range', ''],
+  ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''], ['location', ''],
+  ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''],
+  ['vary', ''], ['via', ''], ['www-authenticate', ''],
+];
+
+/** Bytes an entry counts for in the dynamic table (RFC 7541 §4.1). */
+const ENTRY_OVERHEAD = 32;
+/** Integers past this are invalid here (no header block field needs more). */
+const MAX_INTEGER = 2 ** 31;
+
+/** What a placeholder for an entry never seen looks like (name and value). */
+export const UNKNOWN_ENTRY = (index: number): string => `<unknown hpack index ${index}>`;
+
+/** The outcome of decoding one header block. */
+export type HpackResult =
+  | {
+      readonly status: 'ok';
+      readonly headers: HeaderList;
+      /** Some entries were unknown (lenient mode): placeholders stand in for them. */
+      readonly partial: boolean;
+    }
+  | { readonly status: 'invalid'; readonly reason: string };
+
+/** Options of {@link HpackDecoder}. */
+export interface HpackDecoderOptions {
+  /** SETTINGS_HEADER_TABLE_SIZE this side announced (the bound on size updates). Default 4096. */
+  readonly maxTableSize?: number;
+  /** Joined mid-stream: unknown indexes become placeholders instead of errors. Default false. */
+  readonly lenient?: boolean;
+}
+
+class Invalid extends Error {}
+
+/** The HPACK decoding state of one direction of one connection. */
+export class HpackDecoder {
+  /** Newest first (index 62 is entries[0]). */
+  private entries: Array<readonly [string, string]> = [];
+  private size = 0;
+  private maxSize: number;
+  private settingsMax: number;
+  private lenient: boolean;
+
+  constructor(options: HpackDecoderOptions = {}) {
+    this.settingsMax = options.maxTableSize ?? 4096;
+    this.maxSize = this.settingsMax;
+    this.lenient = options.lenient ?? false;
+  }
+
+  /** The table size bound the peer must respect (from SETTINGS_HEADER_TABLE_SIZE). */
+  setMaxTableSize(n: number): void {
+    this.settingsMax = n;
+    if (this.maxSize > n) this.resize(n);
+  }
+
+  /** Entries in the dynamic table, newest first (for tests and diagnostics). */
+  get dynamicTable(): ReadonlyArray<readonly [string, string]> {
+    return this.entries;
+  }
+
+  /** The dynamic table's size in RFC 7541 terms. */
+  get tableSize(): number {
+    return this.size;
+  }
+
+  /** Decodes one complete header block (HEADERS or PUSH_PROMISE plus its CONTINUATIONs). */
+  decode(block: Uint8Array): HpackResult {
+    const headers: Array<[string, string]> = [];
+    let partial = false;
+    let pos = 0;
+    let fieldsSeen = false;
+
+    const integer = (prefixBits: number): number => {
+      if (pos >= block.length) throw new Invalid('truncated integer');
+      const max = (1 << prefixBits) - 1;
+      let value = block[pos++]! & max;
+      if (value < max) return value;
+      let shift = 0;
+      for (;;) {
+        if (pos >= block.length) throw new Invalid('truncated integer');
+        const b = block[pos++]!;
+        value += (b & 0x7f) * 2 ** shift;
+        if (value > MAX_INTEGER) throw new Invalid('integer too large');
+        if ((b & 0x80) === 0) return value;
+        shift += 7;
+      }
+    };
+
+    const string = (): string => {
+      if (pos >= block.length) throw new Invalid('truncated string');
+      const huffman = (block[pos]! & 0x80) !== 0;
+      const length = integer(7);
+      if (pos + length > block.length) throw new Invalid('truncated string');
+      const bytes = block.subarray(pos, pos + length);
+      pos += length;
+      if (!huffman) return Buffer.from(bytes.buffer, bytes.byteOffset, length).toString('latin1');
+      const text = huffmanDecode(bytes);
+      if (text === undefined) throw new Invalid('invalid Huffman string');
+      return text;
+    };
+
+    const entry = (index: number): readonly [string, string] => {
+      if (index === 0) throw new Invalid('index 0');
+      if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
+      const i = index - STATIC_TABLE.length - 1;
+      if (i < this.entries.length) return this.entries[i]!;
+      if (!this.lenient) throw new Invalid(`index ${index} past the dynamic table`);
+      partial = true;
+      return [UNKNOWN_ENTRY(index), UNKNOWN_ENTRY(index)];
+    };
+
+    try {
+      while (pos < block.length) {
+        const b = block[pos]!;
+        if (b & 0x80) {
+          // Indexed header field (§6.1).
+          const [name, value] = entry(integer(7));
+          headers.push([name, value]);
+          fieldsSeen = true;
+        } else if (b & 0x40) {
+          // Literal with incremental indexing (§6.2.1).
+          const index = integer(6);
+          const name = index ? entry(index)[0] : string();
+          const value = string();
+          headers.push([name, value]);
+          this.add(name, value);
+          fieldsSeen = true;
+        } else if (b & 0x20) {
+          // Dynamic table size update (§6.3): only before the block's first field.
+          if (fieldsSeen) throw new Invalid('table size update after a header field');
+          const n = integer(5);
+          if (n > this.settingsMax) throw new Invalid(`table size ${n} over the limit`);
+          this.resize(n);
+        } else {
+          // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
+          const index = integer(4);
+          const name = index ? entry(index)[0] : string();
+          headers.push([name, string()]);
+          fieldsSeen = true;
+        }
+      }
+    } catch (err) {
+      if (err instanceof Invalid) return { status: 'invalid', reason: err.message };
+      throw err;
+    }
+    return { status: 'ok', headers, partial };
+  }
+
+  private add(name: string, value: string): void {
+    const size = name.length + value.length + ENTRY_OVERHEAD;
+    if (size > this.maxSize) {
+      // An entry larger than the table empties it (§4.4).
+      this.entries = [];
+      this.size = 0;
+      return;
+    }
+    this.evictTo(this.maxSize - size);
+    this.entries.unshift([name, value]);
+    this.size += size;
+  }
+
+  private resize(n: number): void {
+    this.maxSize = n;
+    this.evictTo(n);
+  }
+
+  /** Evicts the oldest entries until the table takes at most `limit` bytes. */
+  private evictTo(limit: number): void {
+    while (this.size > limit && this.entries.length > 0) {
+      const [name, value] = this.entries.pop()!;
+      this.size -= name.length + value.length + ENTRY_OVERHEAD;
+    }
+    if (this.entries.length === 0) this.size = 0;
+  }
+}
