@@ -26,3 +26,13 @@ export {
   type HpackResult,
 } from './hpack.js';
 export { huffmanDecode } from './hpack-huffman.js';
+export {
+  Http2FrameParser,
+  CLIENT_PREFACE,
+  FrameType,
+  FrameFlag,
+  Setting,
+  type Http2Frame,
+  type FrameFeedStatus,
+  type Http2FrameParserOptions,
+} from './http2-frames.js';

@@ -1,0 +1,171 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CLIENT_PREFACE,
+  FrameFlag,
+  FrameType,
+  Http2FrameParser,
+  type Http2Frame,
+} from './http2-frames.js';
+
+/** One frame on the wire. */
+function frame(type: number, flags: number, streamId: number, payload: Uint8Array | string) {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : Buffer.from(payload);
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(body.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, body]);
+}
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+};
+
+const STREAM = Buffer.concat([
+  CLIENT_PREFACE,
+  frame(FrameType.SETTINGS, 0, 0, Buffer.from([0, 1, 0, 0, 0x10, 0, 0, 5, 0, 0, 0x40, 0])),
+  frame(FrameType.SETTINGS, FrameFlag.ACK, 0, ''),
+  // HEADERS, padded (3 bytes) with priority fields, block continued twice
+  frame(
+    FrameType.HEADERS,
+    FrameFlag.PADDED | FrameFlag.PRIORITY,
+    1,
+    Buffer.concat([
+      Buffer.from([3]),
+      u32(0),
+      Buffer.from([16]),
+      Buffer.from('ab'),
+      Buffer.alloc(3),
+    ]),
+  ),
+  frame(FrameType.CONTINUATION, 0, 1, 'cd'),
+  frame(FrameType.CONTINUATION, FrameFlag.END_HEADERS, 1, 'ef'),
+  frame(
+    FrameType.DATA,
+    FrameFlag.PADDED,
+    1,
+    Buffer.concat([Buffer.from([2]), Buffer.from('hello'), Buffer.alloc(2)]),
+  ),
+  frame(FrameType.DATA, FrameFlag.END_STREAM, 1, ' world'),
+  frame(FrameType.HEADERS, FrameFlag.END_HEADERS | FrameFlag.END_STREAM, 3, 'xy'),
+  frame(FrameType.RST_STREAM, 0, 3, u32(8)),
+  frame(FrameType.PING, 0, 0, Buffer.alloc(8)),
+  frame(FrameType.WINDOW_UPDATE, 0, 0, u32(65535)),
+  frame(
+    FrameType.PUSH_PROMISE,
+    FrameFlag.END_HEADERS,
+    1,
+    Buffer.concat([u32(2), Buffer.from('pp')]),
+  ),
+  frame(0xfa, 0, 0, 'unknown types are ignored'),
+  frame(FrameType.GOAWAY, 0, 0, Buffer.concat([u32(3), u32(0)])),
+]);
+
+const EXPECTED: unknown[] = [
+  {
+    type: 'settings',
+    settings: [
+      [1, 4096],
+      [5, 16384],
+    ],
+  },
+  { type: 'other', frameType: FrameType.SETTINGS, streamId: 0 },
+  { type: 'headers', streamId: 1, block: 'abcdef', endStream: false },
+  { type: 'data', streamId: 1, data: 'hello', endStream: false },
+  { type: 'data', streamId: 1, data: ' world', endStream: true },
+  { type: 'headers', streamId: 3, block: 'xy', endStream: true },
+  { type: 'rst-stream', streamId: 3, errorCode: 8 },
+  { type: 'other', frameType: FrameType.PING, streamId: 0 },
+  { type: 'other', frameType: FrameType.WINDOW_UPDATE, streamId: 0 },
+  { type: 'headers', streamId: 1, block: 'pp', endStream: false, promisedStreamId: 2 },
+  { type: 'other', frameType: 0xfa, streamId: 0 },
+  { type: 'goaway', lastStreamId: 3, errorCode: 0 },
+];
+
+/** Frames with byte payloads as text, for comparison. */
+const plain = (f: Http2Frame) =>
+  f.type === 'data'
+    ? { ...f, data: Buffer.from(f.data).toString('latin1') }
+    : f.type === 'headers'
+      ? { ...f, block: Buffer.from(f.block).toString('latin1') }
+      : f;
+
+function parse(pieces: Uint8Array[], expectPreface = true) {
+  const frames: unknown[] = [];
+  const p = new Http2FrameParser({ expectPreface, onFrame: (f) => frames.push(plain(f)) });
+  const statuses = pieces.map((b) => p.feed(b).status);
+  return { frames, statuses, buffered: p.buffered };
+}
+
+test('every frame type, padding, priority fields and CONTINUATION, in one piece', () => {
+  const r = parse([STREAM]);
+  assert.deepEqual(r.frames, EXPECTED);
+  assert.equal(r.buffered, 0);
+});
+
+test('the stream split at every byte position, and one byte per feed, gives the same frames', () => {
+  for (let cut = 1; cut < STREAM.length; cut++) {
+    const r = parse([STREAM.subarray(0, cut), STREAM.subarray(cut)]);
+    assert.deepEqual(r.frames, EXPECTED, `cut at ${cut}`);
+  }
+  const bytes = Array.from(STREAM, (b) => Uint8Array.of(b));
+  const r = parse(bytes);
+  assert.deepEqual(r.frames, EXPECTED);
+  assert.ok(r.statuses.every((s) => s === 'need-more'));
+});
+
+test('broken framing is reported once and for good, never thrown', () => {
+  const invalid = (pieces: Uint8Array[], expectPreface = false) => {
+    const p = new Http2FrameParser({ expectPreface, onFrame: () => {} });
+    let last = '';
+    for (const b of pieces) {
+      const r = p.feed(b);
+      if (r.status === 'invalid') last = r.reason;
+    }
+    return last;
+  };
+  assert.equal(invalid([Buffer.from('GET / HTTP/1.1\r\n')], true), 'no client connection preface');
+  assert.match(invalid([frame(FrameType.DATA, 0, 1, Buffer.alloc(16385))]), /over the limit/);
+  assert.match(invalid([frame(FrameType.CONTINUATION, FrameFlag.END_HEADERS, 1, 'x')]), /without/);
+  assert.match(
+    invalid([frame(FrameType.HEADERS, 0, 1, 'a'), frame(FrameType.DATA, 0, 1, 'b')]),
+    /interrupted/,
+  );
+  assert.match(
+    invalid([frame(FrameType.DATA, FrameFlag.PADDED, 1, Buffer.from([9, 1]))]),
+    /padding/,
+  );
+  assert.match(invalid([frame(FrameType.RST_STREAM, 0, 1, 'abc')]), /RST_STREAM/);
+  // After an error, later bytes are not parsed.
+  assert.match(
+    invalid([
+      frame(FrameType.RST_STREAM, 0, 1, 'abc'),
+      frame(FrameType.PING, 0, 0, Buffer.alloc(8)),
+    ]),
+    /RST_STREAM/,
+  );
+});
+
+test('SETTINGS_MAX_FRAME_SIZE from the other direction raises the limit', () => {
+  const frames: Http2Frame[] = [];
+  const p = new Http2FrameParser({ expectPreface: false, onFrame: (f) => frames.push(f) });
+  p.setMaxFrameSize(65536);
+  assert.equal(p.feed(frame(FrameType.DATA, 0, 1, Buffer.alloc(40000))).status, 'need-more');
+  assert.equal(frames.length, 1);
+});
+
+test('a header block growing past its cap through CONTINUATIONs is invalid (memory stays bounded)', () => {
+  const p = new Http2FrameParser({
+    expectPreface: false,
+    onFrame: () => {},
+    maxHeaderBlockBytes: 1000,
+  });
+  assert.equal(p.feed(frame(FrameType.HEADERS, 0, 1, Buffer.alloc(600))).status, 'need-more');
+  const r = p.feed(frame(FrameType.CONTINUATION, 0, 1, Buffer.alloc(600)));
+  assert.deepEqual(r, { status: 'invalid', reason: 'header block too large' });
+  assert.equal(p.buffered, 0);
+});
