@@ -25,6 +25,8 @@ export interface HttpRequest extends HttpMessage {
   readonly method: string;
   /** The request target as sent: path and query (or an absolute URI, or `*`). */
   readonly target: string;
+  /** HTTP/2's `:authority` (HTTP/1 has a Host header instead). */
+  readonly authority?: string;
 }
 
 /** An HTTP response. */
@@ -45,6 +47,20 @@ export interface ConnectionInfo
   readonly role: Role;
 }
 
+/** gRPC details of an HTTP/2 exchange whose content-type is `application/grpc…`. */
+export interface GrpcCall {
+  /** From `:path` `/package.Service/Method`. */
+  readonly service: string;
+  readonly method: string;
+  /** `grpc-status` of the trailers (or of a trailers-only response); absent when none came. */
+  readonly statusCode?: number;
+  /** Length-prefixed messages seen in each direction. */
+  readonly requestMessages: number;
+  readonly responseMessages: number;
+  /** A message had the compressed flag set. */
+  readonly compressed: boolean;
+}
+
 /** A request paired with its response: what parsers emit and exporters turn into spans. */
 export interface ApiExchange {
   readonly protocol: 'http1' | 'http2';
@@ -55,9 +71,13 @@ export interface ApiExchange {
   /**
    * Why there is no response: the connection ended (`closed`), none came within the response
    * timeout (`timeout`; a late one is then dropped, counted), or more requests waited on the
-   * connection than are kept (`overflow`).
+   * connection than are kept (`overflow`); HTTP/2: the stream was reset (`reset`, RST_STREAM).
    */
-  readonly unanswered?: 'closed' | 'timeout' | 'overflow';
+  readonly unanswered?: 'closed' | 'timeout' | 'overflow' | 'reset';
+  /** HTTP/2: the stream ended with RST_STREAM (with or without a response). */
+  readonly aborted?: boolean;
+  /** gRPC calls: service, method, status and message counts. */
+  readonly grpc?: GrpcCall;
   /** Something is known to be missing or guessed (joined mid-stream, bytes lost). */
   readonly partial: boolean;
 }

@@ -28,6 +28,7 @@ export type {
   HttpResponse,
   ConnectionInfo,
   ApiExchange,
+  GrpcCall,
 } from './exchange.js';
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
 export { COUNTERS, Stats, stats$, type CounterName, type StatsSnapshot } from './stats.js';

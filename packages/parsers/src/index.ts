@@ -36,3 +36,4 @@ export {
   type FrameFeedStatus,
   type Http2FrameParserOptions,
 } from './http2-frames.js';
+export { Http2Session, type Http2SessionOptions, type Http2Side } from './http2-session.js';

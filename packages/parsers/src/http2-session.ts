@@ -1,0 +1,318 @@
+/**
+ * The stream layer of one HTTP/2 connection: frames of both directions in, one exchange per
+ * stream out (RFC 9113 §5, §8). Each direction has its own HPACK decoder, fed every header
+ * block in order so the dynamic tables stay in step. Pseudo-headers become method, path,
+ * authority and status; a second header block is the trailers; RST_STREAM ends a stream as
+ * aborted; close flushes what is open. gRPC calls (content-type application/grpc…) get service,
+ * method, grpc-status and message counts from the length-prefixed framing.
+ */
+import type {
+  ApiExchange,
+  ConnectionInfo,
+  GrpcCall,
+  HeaderList,
+  HttpRequest,
+  HttpResponse,
+  Stats,
+} from '@traceable-ebpf/core';
+import { HpackDecoder } from './hpack.js';
+import { Setting, type Http2Frame } from './http2-frames.js';
+
+/** Which way a frame travelled: client to server, or server to client. */
+export type Http2Side = 'request' | 'response';
+
+/** Options of {@link Http2Session}. */
+export interface Http2SessionOptions {
+  /** The connection exchanges report. */
+  readonly connection: () => ConnectionInfo;
+  /** Joined mid-stream: HPACK is lenient (unknown entries become placeholders) and exchanges whose
+   * start was not seen are flagged partial. Default false. */
+  readonly midStream?: boolean;
+  /** Body bytes kept per message (sizes are always counted). Default 64 KiB. */
+  readonly maxBodyBytes?: number;
+  /** Streams tracked at once; past it the oldest is reported unanswered. Default 1024. */
+  readonly maxStreams?: number;
+  /** Counts `Http2StreamsEvicted`. */
+  readonly stats?: Stats;
+  readonly onExchange: (ex: ApiExchange) => void;
+}
+
+/** Length-prefixed message framing of one gRPC direction (RFC-less: gRPC over HTTP/2 spec). */
+interface GrpcFraming {
+  /** Bytes of the 5-byte prefix seen so far (0 between messages). */
+  prefix: number;
+  length: number;
+  /** Message bytes still to skip. */
+  remaining: number;
+  messages: number;
+  compressed: boolean;
+}
+
+interface Half {
+  headers?: HeaderList;
+  trailers?: HeaderList;
+  pseudo: Map<string, string>;
+  body: Uint8Array[];
+  kept: number;
+  size: number;
+  startNs: number;
+  endNs: number;
+  ended: boolean;
+  grpc: GrpcFraming;
+}
+
+interface Stream {
+  readonly id: number;
+  readonly request: Half;
+  readonly response: Half;
+  /** The request's first header block was not seen (joined mid-stream). */
+  partial: boolean;
+}
+
+const newHalf = (): Half => ({
+  pseudo: new Map(),
+  body: [],
+  kept: 0,
+  size: 0,
+  startNs: 0,
+  endNs: 0,
+  ended: false,
+  grpc: { prefix: 0, length: 0, remaining: 0, messages: 0, compressed: false },
+});
+
+const EMPTY = new Uint8Array(0);
+const GRPC_PREFIX_BYTES = 5;
+
+/** The stream layer of one HTTP/2 connection. */
+export class Http2Session {
+  private readonly decoders: Record<Http2Side, HpackDecoder>;
+  private readonly streams = new Map<number, Stream>();
+  private readonly maxBodyBytes: number;
+  private readonly maxStreams: number;
+
+  constructor(private readonly options: Http2SessionOptions) {
+    const lenient = options.midStream ?? false;
+    this.decoders = {
+      request: new HpackDecoder({ lenient }),
+      response: new HpackDecoder({ lenient }),
+    };
+    this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+    this.maxStreams = options.maxStreams ?? 1024;
+  }
+
+  /** Streams open now. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * One frame, travelling `side`, seen by the kernel at `tsNs`. Returns a problem when a header
+   * block can't be decoded: the HPACK state is then lost and the connection can't be followed.
+   */
+  frame(side: Http2Side, f: Http2Frame, tsNs: number): string | undefined {
+    switch (f.type) {
+      case 'settings':
+        // A side's SETTINGS_HEADER_TABLE_SIZE bounds the table the other side encodes with.
+        for (const [id, value] of f.settings)
+          if (id === Setting.HEADER_TABLE_SIZE)
+            this.decoders[side === 'request' ? 'response' : 'request'].setMaxTableSize(value);
+        return undefined;
+      case 'headers':
+        return this.headers(side, f.streamId, f.block, f.endStream, tsNs, f.promisedStreamId);
+      case 'data': {
+        const s = this.streams.get(f.streamId);
+        if (!s) return undefined;
+        const half = s[side];
+        if (half.size === 0 && half.body.length === 0 && !half.headers) half.startNs = tsNs;
+        this.body(half, f.data);
+        half.endNs = tsNs;
+        if (f.endStream) this.end(s, side, tsNs);
+        return undefined;
+      }
+      case 'rst-stream': {
+        const s = this.streams.get(f.streamId);
+        if (s) this.emit(s, tsNs, true);
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** The connection ended: every open stream is reported as it stands. */
+  close(tsNs: number): void {
+    for (const s of [...this.streams.values()]) this.emit(s, tsNs, false);
+  }
+
+  private headers(
+    side: Http2Side,
+    streamId: number,
+    block: Uint8Array,
+    endStream: boolean,
+    tsNs: number,
+    promised: number | undefined,
+  ): string | undefined {
+    const r = this.decoders[side].decode(block);
+    if (r.status === 'invalid') return `HPACK: ${r.reason}`;
+    if (promised !== undefined) {
+      // A pushed request (its headers come from the server): the response arrives on `promised`.
+      const s = this.open(promised, r.partial);
+      this.fill(s.request, r.headers, tsNs);
+      s.request.ended = true;
+      return undefined;
+    }
+    let s = this.streams.get(streamId);
+    if (!s) {
+      // A response without its request: the connection was joined mid-stream.
+      s = this.open(streamId, r.partial || side === 'response');
+    } else if (r.partial) {
+      s.partial = true;
+    }
+    const half = s[side];
+    if (!half.headers) {
+      const status = side === 'response' ? Number(headerValue(r.headers, ':status')) : 0;
+      if (status >= 100 && status < 200 && !endStream) return undefined; // interim (1xx)
+      this.fill(half, r.headers, tsNs);
+    } else {
+      half.trailers = r.headers;
+      half.endNs = tsNs;
+    }
+    if (endStream) this.end(s, side, tsNs);
+    return undefined;
+  }
+
+  private open(id: number, partial: boolean): Stream {
+    if (this.streams.size >= this.maxStreams) {
+      const oldest = this.streams.values().next().value!;
+      this.options.stats?.inc('Http2StreamsEvicted');
+      this.emit(oldest, oldest.request.endNs, false);
+    }
+    const s: Stream = { id, request: newHalf(), response: newHalf(), partial };
+    this.streams.set(id, s);
+    return s;
+  }
+
+  private fill(half: Half, headers: HeaderList, tsNs: number): void {
+    const regular: Array<readonly [string, string]> = [];
+    for (const [k, v] of headers) {
+      if (k.startsWith(':')) half.pseudo.set(k, v);
+      else regular.push([k, v]);
+    }
+    half.headers = regular;
+    half.startNs = tsNs;
+    half.endNs = tsNs;
+  }
+
+  private body(half: Half, data: Uint8Array): void {
+    half.size += data.length;
+    const room = this.maxBodyBytes - half.kept;
+    if (room > 0) {
+      const kept = data.length <= room ? data : data.subarray(0, room);
+      half.body.push(kept.slice());
+      half.kept += kept.length;
+    }
+    countGrpcMessages(half.grpc, data);
+  }
+
+  private end(s: Stream, side: Http2Side, tsNs: number): void {
+    s[side].ended = true;
+    s[side].endNs = tsNs;
+    if (side === 'response') this.emit(s, tsNs, false);
+  }
+
+  /** Reports a stream and forgets it. `reset`: it ended with RST_STREAM. */
+  private emit(s: Stream, tsNs: number, reset: boolean): void {
+    this.streams.delete(s.id);
+    const req = s.request;
+    const res = s.response;
+    const request: HttpRequest = {
+      method: req.pseudo.get(':method') ?? '',
+      target: req.pseudo.get(':path') ?? '',
+      authority: req.pseudo.get(':authority'),
+      version: '2',
+      headers: req.headers ?? [],
+      trailers: req.trailers,
+      body: join(req.body),
+      bodySize: req.size,
+      startNs: req.headers ? req.startNs : res.startNs,
+      endNs: req.headers ? req.endNs : res.startNs,
+    };
+    const response: HttpResponse | undefined = res.headers
+      ? {
+          status: Number(res.pseudo.get(':status') ?? 0),
+          version: '2',
+          headers: res.headers,
+          trailers: res.trailers,
+          body: join(res.body),
+          bodySize: res.size,
+          startNs: res.startNs,
+          endNs: res.ended ? res.endNs : Math.max(res.endNs, tsNs),
+        }
+      : undefined;
+    const grpc = grpcCall(request, req, res);
+    this.options.onExchange({
+      protocol: 'http2',
+      connection: this.options.connection(),
+      request,
+      ...(response ? { response } : { unanswered: reset ? 'reset' : 'closed' }),
+      ...(reset ? { aborted: true } : {}),
+      ...(grpc ? { grpc } : {}),
+      // The response didn't finish, or the request's start was never seen.
+      partial: s.partial || (response !== undefined && !res.ended && !reset),
+    });
+  }
+}
+
+/** The first value of a header (names as HTTP/2 sends them: lower case). */
+function headerValue(headers: HeaderList, name: string): string | undefined {
+  for (const [k, v] of headers) if (k === name) return v;
+  return undefined;
+}
+
+function join(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** Follows gRPC's length-prefixed messages (1 flag byte, 4 length bytes, message) across DATA. */
+function countGrpcMessages(g: GrpcFraming, data: Uint8Array): void {
+  let i = 0;
+  while (i < data.length) {
+    if (g.remaining > 0) {
+      const n = Math.min(g.remaining, data.length - i);
+      g.remaining -= n;
+      i += n;
+      continue;
+    }
+    const b = data[i++]!;
+    if (g.prefix === 0) {
+      if (b & 1) g.compressed = true;
+      g.length = 0;
+    } else {
+      g.length = g.length * 256 + b;
+    }
+    g.prefix++;
+    if (g.prefix === GRPC_PREFIX_BYTES) {
+      g.prefix = 0;
+      g.messages++;
+      g.remaining = g.length;
+    }
+  }
+}
+
+/** gRPC details, when the request is a gRPC call. */
+function grpcCall(request: HttpRequest, req: Half, res: Half): GrpcCall | undefined {
+  const type = headerValue(request.headers, 'content-type');
+  if (!type?.startsWith('application/grpc')) return undefined;
+  const [, service = '', method = ''] = /^\/([^/]+)\/([^/?]+)/.exec(request.target) ?? [];
+  // grpc-status is in the trailers, or in the only header block of a trailers-only response.
+  const status =
+    headerValue(res.trailers ?? [], 'grpc-status') ?? headerValue(res.headers ?? [], 'grpc-status');
+  return {
+    service,
+    method,
+    ...(status !== undefined && /^\d+$/.test(status) ? { statusCode: Number(status) } : {}),
+    requestMessages: req.grpc.messages,
+    responseMessages: res.grpc.messages,
+    compressed: req.grpc.compressed || res.grpc.compressed,
+  };
+}
