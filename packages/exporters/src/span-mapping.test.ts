@@ -183,3 +183,60 @@ test('console line and JSON forms', () => {
   jsonl.export([span, span], () => {});
   assert.equal(lines[0], `${JSON.stringify(json)}\n${JSON.stringify(json)}\n`);
 });
+
+test('HTTP/2 and gRPC: authority as server.address, rpc attributes, name, status by side', () => {
+  const base = exchange();
+  const grpcExchange = (statusCode: number, role: 'server' | 'client'): ApiExchange => {
+    const b = exchange({}, role);
+    return {
+      ...b,
+      protocol: 'http2',
+      request: {
+        ...b.request,
+        method: 'POST',
+        target: '/helloworld.Greeter/SayHello',
+        version: '2',
+        authority: 'greeter.local:50051',
+        headers: [['content-type', 'application/grpc']],
+      },
+      response: { ...b.response!, status: 200, version: '2' },
+      grpc: {
+        service: 'helloworld.Greeter',
+        method: 'SayHello',
+        statusCode,
+        requestMessages: 1,
+        responseMessages: 2,
+        compressed: false,
+      },
+    };
+  };
+  const map = createSpanMapper({ clock });
+  const ok = map(grpcExchange(0, 'server'));
+  assert.equal(ok.name, 'helloworld.Greeter/SayHello');
+  assert.equal(ok.attributes['rpc.system'], 'grpc');
+  assert.equal(ok.attributes['rpc.service'], 'helloworld.Greeter');
+  assert.equal(ok.attributes['rpc.method'], 'SayHello');
+  assert.equal(ok.attributes['rpc.grpc.status_code'], 0);
+  assert.equal(ok.attributes['network.protocol.version'], '2');
+  assert.equal(ok.attributes['server.address'], 'greeter.local');
+  assert.equal(ok.attributes['traceable.grpc.response.messages'], 2);
+  assert.equal(ok.status.code, 0);
+  // NOT_FOUND (5): the server did its job; the client's call failed.
+  assert.equal(map(grpcExchange(5, 'server')).status.code, 0);
+  assert.equal(map(grpcExchange(5, 'client')).status.code, 2);
+  // INTERNAL (13): a server failure.
+  const internal = map(grpcExchange(13, 'server'));
+  assert.equal(internal.status.code, 2);
+  assert.equal(internal.attributes['error.type'], '13');
+  // A reset stream is marked; plain HTTP/2 keeps the method as the name.
+  const reset = map({
+    ...base,
+    protocol: 'http2',
+    response: undefined,
+    aborted: true,
+    unanswered: 'reset',
+  });
+  assert.equal(reset.attributes['traceable.stream.reset'], true);
+  assert.equal(reset.attributes['traceable.response.missing_reason'], 'reset');
+  assert.equal(reset.name, 'POST');
+});

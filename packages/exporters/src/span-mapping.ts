@@ -75,6 +75,10 @@ function randomHex(bytes: number): string {
 
 const NS_PER_S = 1_000_000_000;
 
+/** gRPC codes that mark a server span as failed: UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+ * INTERNAL, UNAVAILABLE, DATA_LOSS. */
+const GRPC_SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
+
 // Shared by every span (spans are read, never changed, once ended): fewer objects per span.
 const STATUS_UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 const STATUS_ERROR: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
@@ -213,7 +217,8 @@ export function createSpanMapper(
       'network.protocol.version': ex.protocol === 'http2' ? '2' : req.version,
       'network.transport': 'tcp',
       'network.type': conn.family === 6 ? 'ipv6' : 'ipv4',
-      'server.address': hostHeader?.replace(/:\d+$/, '') || serverEnd.address,
+      'server.address':
+        (hostHeader ?? req.authority)?.replace(/:\d+$/, '') || serverEnd.address,
       'server.port': serverEnd.port,
       'client.address': clientEnd.address,
       'client.port': clientEnd.port,
@@ -249,6 +254,28 @@ export function createSpanMapper(
       if (ex.unanswered) attrs['traceable.response.missing_reason'] = ex.unanswered;
     }
     if (ex.partial) attrs['traceable.partial'] = true;
+    if (ex.aborted) attrs['traceable.stream.reset'] = true;
+    const grpc = ex.grpc;
+    if (grpc) {
+      attrs['rpc.system'] = 'grpc';
+      attrs['rpc.service'] = grpc.service;
+      attrs['rpc.method'] = grpc.method;
+      attrs['traceable.grpc.request.messages'] = grpc.requestMessages;
+      attrs['traceable.grpc.response.messages'] = grpc.responseMessages;
+      if (grpc.compressed) attrs['traceable.grpc.compressed'] = true;
+      if (grpc.statusCode !== undefined) {
+        attrs['rpc.grpc.status_code'] = grpc.statusCode;
+        // OTel's gRPC conventions: a client span fails on any non-OK status; a server span only
+        // on the codes that mean the server failed.
+        const failed =
+          kind === SpanKind.SERVER
+            ? GRPC_SERVER_ERRORS.has(grpc.statusCode)
+            : grpc.statusCode !== 0;
+        status = failed ? STATUS_ERROR : STATUS_UNSET;
+        if (failed) attrs['error.type'] = String(grpc.statusCode);
+        else delete attrs['error.type'];
+      }
+    }
 
     const parent = parseTraceparent(traceparent);
     const context: SpanContext = {
@@ -262,7 +289,8 @@ export function createSpanMapper(
     const startMono = req.startNs;
     const endMono = Math.max(res?.endNs ?? req.endNs, startMono);
     return {
-      name: req.method,
+      // RPC spans are named $package.$service/$method (OTel RPC conventions).
+      name: grpc ? `${grpc.service}/${grpc.method}` : req.method,
       kind,
       spanContext: () => context,
       parentSpanContext: parent,
