@@ -217,8 +217,7 @@ export function createSpanMapper(
       'network.protocol.version': ex.protocol === 'http2' ? '2' : req.version,
       'network.transport': 'tcp',
       'network.type': conn.family === 6 ? 'ipv6' : 'ipv4',
-      'server.address':
-        (hostHeader ?? req.authority)?.replace(/:\d+$/, '') || serverEnd.address,
+      'server.address': (hostHeader ?? req.authority)?.replace(/:\d+$/, '') || serverEnd.address,
       'server.port': serverEnd.port,
       'client.address': clientEnd.address,
       'client.port': clientEnd.port,
