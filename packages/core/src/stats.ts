@@ -50,6 +50,8 @@ export const COUNTERS = {
   ResponsesAfterTimeout: 'responses that came after their request was reported as timed out',
   BodiesNotKeptAtMemoryLimit:
     'request bodies not kept (sizes kept) because waiting requests held max_pending_body_bytes',
+  Http2ConnectionsAbandoned:
+    'HTTP/2 connections no longer followed (bytes lost, bad framing, or HPACK state lost)',
   Http2StreamsEvicted: 'HTTP/2 streams reported early because a connection had too many open',
   HeadersTruncated: 'messages whose target, header or trailer bytes went past max_header_size',
   MidStreamConnectionsUnsynced:

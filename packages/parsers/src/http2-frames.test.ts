@@ -7,17 +7,9 @@ import {
   Http2FrameParser,
   type Http2Frame,
 } from './http2-frames.js';
+import { h2frame } from './testing/streams.js';
 
-/** One frame on the wire. */
-function frame(type: number, flags: number, streamId: number, payload: Uint8Array | string) {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : Buffer.from(payload);
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(body.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, body]);
-}
+const frame = h2frame;
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);

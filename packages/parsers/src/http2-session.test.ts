@@ -4,6 +4,7 @@ import { Stats, type ApiExchange, type ConnectionInfo } from '@traceable-ebpf/co
 import type { Http2Frame } from './http2-frames.js';
 import { Http2Session, type Http2SessionOptions, type Http2Side } from './http2-session.js';
 import { UNKNOWN_ENTRY } from './hpack.js';
+import { hpackBlock } from './testing/streams.js';
 
 const CONNECTION: ConnectionInfo = {
   id: '9:4:1',
@@ -17,15 +18,7 @@ const CONNECTION: ConnectionInfo = {
   comm: 'h2',
 };
 
-/** An HPACK block: literals without indexing (and raw bytes for indexed fields). */
-function block(...fields: Array<[string, string] | number>): Uint8Array {
-  const out: number[] = [];
-  for (const f of fields) {
-    if (typeof f === 'number') out.push(f);
-    else out.push(0, f[0].length, ...Buffer.from(f[0]), f[1].length, ...Buffer.from(f[1]));
-  }
-  return Uint8Array.from(out);
-}
+const block = hpackBlock;
 
 const headers = (streamId: number, b: Uint8Array, endStream = false): Http2Frame => ({
   type: 'headers',

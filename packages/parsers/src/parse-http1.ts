@@ -20,6 +20,7 @@ import {
   type Http1Message,
 } from './http1-message.js';
 import { Http1Stitcher, type BodyBudget } from './http1-stitch.js';
+import { Http2Connection, detectPreface, looksLikeServerSettings } from './http2-connection.js';
 
 /** Options of {@link parseHttp1}. */
 export interface ParseHttp1Options {
@@ -35,6 +36,11 @@ export interface ParseHttp1Options {
    * Default 64 MiB.
    */
   readonly maxPendingBodyBytes?: number;
+  /**
+   * Also parse HTTP/2 connections that start with the client preface (prior knowledge, h2c):
+   * frames, HPACK, one exchange per stream, gRPC. Default true.
+   */
+  readonly http2?: boolean;
   /**
    * A request unanswered for this long is reported without a response (`unanswered: 'timeout'`);
    * a response arriving later is dropped and counted. Default 30 000 ms; 0: only when the
@@ -68,6 +74,8 @@ interface ConnState {
   searched: number;
   /** What exchanges report of the connection: built once its role is settled. */
   info?: ConnectionInfo;
+  /** The connection speaks HTTP/2 (it started with the client preface). */
+  h2?: Http2Connection;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -105,6 +113,7 @@ export function parseHttp1(
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
   const responseTimeoutMs = options.responseTimeoutMs ?? 30_000;
+  const http2 = options.http2 ?? true;
   const stats = options.stats ?? new Stats();
 
   return (source) =>
@@ -185,6 +194,63 @@ export function parseHttp1(
         c.head = { send: EMPTY, recv: EMPTY };
       };
 
+      const startHttp2 = (c: ConnState, role: 'server' | 'client') => {
+        c.role = role;
+        c.info = undefined;
+        c.h2 = new Http2Connection({
+          role,
+          connection: () => info(c),
+          maxBodyBytes,
+          stats,
+          onExchange: (ex) => {
+            stats.inc('TotalRequestsParsed');
+            if (ex.response) stats.inc('TotalResponsesParsed');
+            emit(ex);
+          },
+        });
+      };
+
+      /** The HTTP/2 connection can't be followed: what is open is reported, the rest dropped. */
+      const http2Lost = (c: ConnState, tsNs: number) => {
+        stats.inc('Http2ConnectionsAbandoned');
+        c.h2?.close(tsNs);
+        c.h2 = undefined;
+        stopParsing(c, 'unsupported');
+      };
+
+      /**
+       * HTTP/2 detection on a connection's first bytes: the client preface in the request
+       * direction starts HTTP/2 (`started`); a prefix of it, or a server's first SETTINGS frame
+       * waiting for the client's preface, is held (`held`); anything else is HTTP/1's to judge.
+       */
+      const detectHttp2 = (
+        c: ConnState,
+        direction: Direction,
+        bytes: Uint8Array,
+        tsNs: number,
+      ): 'started' | 'held' | 'http1' => {
+        const reqDir = c.role === 'unknown' ? undefined : requestDirection(c.role);
+        if (reqDir === undefined || direction === reqDir) {
+          const v = detectPreface(bytes);
+          if (v === 'more') return 'held';
+          if (v === 'yes') {
+            const other = direction === 'send' ? 'recv' : 'send';
+            const early = c.head[other];
+            c.head = { send: EMPTY, recv: EMPTY };
+            startHttp2(c, direction === 'send' ? 'client' : 'server');
+            const problem =
+              (early.length ? c.h2!.feed(other, early, tsNs) : undefined) ??
+              c.h2!.feed(direction, bytes, tsNs);
+            if (problem) http2Lost(c, tsNs);
+            return 'started';
+          }
+          return 'http1';
+        }
+        if (bytes.length <= SEARCH_CARRY_BYTES && looksLikeServerSettings(bytes) !== 'no')
+          return 'held';
+        return 'http1';
+      };
+
       const stopParsing = (c: ConnState, state: 'unsupported' | 'upgraded') => {
         dropHeld(c);
         c.state = state;
@@ -212,9 +278,18 @@ export function parseHttp1(
         c: ConnState,
         direction: Direction,
         data: Uint8Array,
+        tsNs: number,
       ): Uint8Array | undefined => {
         const held = c.head[direction];
         const bytes = held.length ? Buffer.concat([held, data]) : data;
+        if (http2) {
+          const h2 = detectHttp2(c, direction, bytes, tsNs);
+          if (h2 === 'started') return undefined;
+          if (h2 === 'held') {
+            c.head[direction] = bytes.slice();
+            return undefined;
+          }
+        }
         const role = c.role;
         if (c.midStream && role !== 'unknown') {
           // The role is known (from /proc): each parser finds its next message start itself.
@@ -279,6 +354,7 @@ export function parseHttp1(
       const close = (id: string, tsNs: number) => {
         const c = conns.get(id);
         if (!c) return;
+        c.h2?.close(tsNs);
         // A message the stream ended in the middle of is lost: counted, and a lost response
         // leaves its request unanswered.
         if (c.requests?.finish(tsNs)) stats.inc('ReqParsingErrors');
@@ -333,8 +409,12 @@ export function parseHttp1(
                 stats.inc('TotalEventsDroppedAtParsing', ev.data.length);
                 return;
               }
+              if (c.h2) {
+                if (c.h2.feed(ev.direction, ev.data, ev.tsNs)) http2Lost(c, ev.tsNs);
+                return;
+              }
               let data: Uint8Array | undefined = ev.data;
-              if (!c.requests) data = begin(c, ev.direction, ev.data);
+              if (!c.requests) data = begin(c, ev.direction, ev.data, ev.tsNs);
               if (!data) return;
               const parser = ev.direction === requestDirection(c.role) ? c.requests! : c.responses!;
               onFeed(c, parser, parser.feed(data, ev.tsNs));
@@ -342,6 +422,8 @@ export function parseHttp1(
             }
             case 'gap': {
               const c = conns.get(ev.conn);
+              // HTTP/2 frames can't be found again after lost bytes.
+              if (c?.h2) http2Lost(c, ev.tsNs);
               if (!c || !c.requests) return;
               const parser = ev.direction === requestDirection(c.role) ? c.requests : c.responses!;
               const outcome = parser.skip(ev.length, ev.tsNs);

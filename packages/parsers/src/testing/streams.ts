@@ -125,3 +125,29 @@ export const summary = (exs: ApiExchange[]) =>
     Buffer.from(e.request.body).toString(),
     Buffer.from(e.response?.body ?? []).toString(),
   ]);
+
+/** One HTTP/2 frame on the wire. */
+export function h2frame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array | string,
+): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : Buffer.from(payload);
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(body.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, body]);
+}
+
+/** An HPACK block of literals without indexing (and raw bytes for indexed fields). */
+export function hpackBlock(...fields: Array<[string, string] | number>): Uint8Array {
+  const out: number[] = [];
+  for (const f of fields) {
+    if (typeof f === 'number') out.push(f);
+    else out.push(0, f[0].length, ...Buffer.from(f[0]), f[1].length, ...Buffer.from(f[1]));
+  }
+  return Uint8Array.from(out);
+}

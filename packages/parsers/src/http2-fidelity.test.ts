@@ -1,0 +1,110 @@
+/**
+ * HTTP/2 through the parsing stage: detection by the client preface, a server's SETTINGS that
+ * arrive first, multiplexed streams, and what happens when bytes are lost.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stats } from '@traceable-ebpf/core';
+import { CLIENT_PREFACE, FrameFlag, FrameType } from './http2-frames.js';
+import { chunks, close, h2frame, hpackBlock, open, run } from './testing/streams.js';
+
+const SETTINGS = h2frame(FrameType.SETTINGS, 0, 0, '');
+const request = (id: number, path: string, end = true) =>
+  h2frame(
+    FrameType.HEADERS,
+    FrameFlag.END_HEADERS | (end ? FrameFlag.END_STREAM : 0),
+    id,
+    hpackBlock(0x82, 0x86, [':path', path], [':authority', 'h2.local']),
+  );
+const response = (id: number, status: string, body: string) =>
+  Buffer.concat([
+    h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS, id, hpackBlock([':status', status])),
+    h2frame(FrameType.DATA, FrameFlag.END_STREAM, id, body),
+  ]);
+
+test('HTTP/2 with prior knowledge: detected by the preface, streams become exchanges, split anywhere', async () => {
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/one'), request(3, '/two')]);
+  // The server's SETTINGS come before the client's preface is seen (held, not judged as HTTP/1).
+  const server = Buffer.concat([SETTINGS, response(3, '404', 'no'), response(1, '200', 'hello')]);
+  for (const cut of [1, 5, 20, 24, 30, 50]) {
+    const stats = new Stats();
+    const exs = await run(
+      [
+        open('server'),
+        ...chunks('send', server.subarray(0, 9), [], 5),
+        ...chunks('recv', client, [cut], 10),
+        ...chunks('send', server.subarray(9), [cut], 20, 9),
+        close(server.length, client.length),
+      ],
+      stats,
+    );
+    assert.deepEqual(
+      exs.map((e) => [
+        e.protocol,
+        e.request.method,
+        e.request.target,
+        e.response?.status,
+        e.response?.bodySize,
+      ]),
+      [
+        ['http2', 'GET', '/two', 404, 2],
+        ['http2', 'GET', '/one', 200, 5],
+      ],
+      `cut ${cut}`,
+    );
+    assert.equal(stats.get('TotalRequestsParsed'), 2);
+    assert.equal(stats.get('ReqParsingErrors') + stats.get('ResParsingErrors'), 0);
+  }
+});
+
+test('HTTP/2 client role, and http2: false leaves such connections to HTTP/1 (given up)', async () => {
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/c')]);
+  const server = Buffer.concat([SETTINGS, response(1, '200', 'ok')]);
+  const events = [
+    open('client'),
+    ...chunks('send', client, [], 10),
+    ...chunks('recv', server, [], 20),
+  ];
+  const exs = await run(events);
+  assert.deepEqual(
+    exs.map((e) => [e.connection.role, e.request.target, e.response?.status]),
+    [['client', '/c', 200]],
+  );
+  const disabled: string[] = [];
+  const off = await run(
+    events,
+    new Stats(),
+    undefined,
+    {},
+    {
+      http2: false,
+      onUnsupported: (id) => disabled.push(id),
+    },
+  );
+  assert.deepEqual(off, []);
+  assert.equal(disabled.length, 1);
+});
+
+test('bytes lost on an HTTP/2 connection: open streams are reported, the connection is abandoned, counted', async () => {
+  const stats = new Stats();
+  const disabled: string[] = [];
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/before')]);
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', client, [], 10),
+      // 100 request bytes never arrive (a lost event): frame boundaries are gone.
+      ...chunks('recv', request(3, '/after'), [], 30, client.length + 100),
+    ],
+    stats,
+    undefined,
+    {},
+    { onUnsupported: (id) => disabled.push(id) },
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.unanswered]),
+    [['/before', 'closed']],
+  );
+  assert.equal(stats.get('Http2ConnectionsAbandoned'), 1);
+  assert.equal(disabled.length, 1);
+});

@@ -1,0 +1,100 @@
+/**
+ * HTTP/2 end to end (issue 5, first part): a Node http2 server and client without TLS (h2c,
+ * prior knowledge), concurrent streams on one connection; the real tracer CLI; spans received
+ * over OTLP.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { requestsOf, startOtlpReceiver, SPAN_KIND } from './otlp-receiver.js';
+import { freePort, kernelTestsPossible, kill, startTracer, waitForOutput } from './harness.js';
+
+const H2_SERVER = `
+const http2 = require('node:http2');
+const srv = http2.createServer();
+srv.on('stream', (stream, headers) => {
+  const path = headers[':path'];
+  let size = 0;
+  stream.on('data', (c) => (size += c.length));
+  stream.on('end', () => {
+    if (path === '/missing') { stream.respond({ ':status': 404 }); stream.end(); return; }
+    if (path === '/upload') { stream.respond({ ':status': 201 }); stream.end(String(size)); return; }
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+    stream.end('x'.repeat(1000));
+  });
+});
+srv.listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));
+`;
+
+const H2_CLIENT = `
+const http2 = require('node:http2');
+let session;
+function request(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': method, ':path': path });
+    let status = 0;
+    req.on('response', (h) => (status = h[':status']));
+    req.on('data', () => {});
+    req.on('end', () => resolve(status));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+process.stdin.once('data', async () => {
+  // Connected once the tracer runs (a connection joined mid-stream is another test's matter).
+  session = http2.connect('http://127.0.0.1:' + process.argv[1]);
+  // Concurrent streams on one connection, then one more.
+  const codes = await Promise.all([request('GET', '/a'), request('GET', '/missing')]);
+  codes.push(await request('POST', '/upload', 'hello-h2'));
+  console.log(codes.join(' '));
+  session.close();
+});
+console.log('ready');
+`;
+
+test('Node http2 server and client (h2c, prior knowledge): one SERVER and one CLIENT span per stream, version 2', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const port = await freePort();
+  const receiver = await startOtlpReceiver();
+  const server: ChildProcess = spawn(process.execPath, ['-e', H2_SERVER, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(async () => {
+    await kill(server);
+    await receiver.close();
+  });
+  await waitForOutput(server, 'stdout', 'listening');
+  const client: ChildProcess = spawn(process.execPath, ['-e', H2_CLIENT, String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  t.after(() => kill(client));
+  await waitForOutput(client, 'stdout', 'ready');
+  const tracer = await startTracer([server.pid!, client.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
+  try {
+    const done = waitForOutput(client, 'stdout', /\d+ \d+ \d+\n/);
+    client.stdin!.write('go\n');
+    assert.match(await done, /200 404 201/);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    assert.equal(await tracer.stop(), 0, tracer.stderr());
+  }
+  const expected = ['GET /a 200', 'GET /missing 404', 'POST /upload 201'];
+  const servers = receiver.spans.filter((s) => s.kind === SPAN_KIND.SERVER);
+  const clients = receiver.spans.filter((s) => s.kind === SPAN_KIND.CLIENT);
+  assert.deepEqual(requestsOf(servers), expected);
+  assert.deepEqual(requestsOf(clients), expected);
+  assert.equal(receiver.spans.length, 6);
+  for (const s of receiver.spans) {
+    assert.equal(s.attributes['network.protocol.version'], '2');
+    assert.equal(s.attributes['server.port'], port);
+    assert.equal(s.attributes['traceable.partial'], undefined);
+  }
+  for (const s of servers) assert.equal(s.resource['process.pid'], server.pid);
+  for (const s of clients) assert.equal(s.resource['process.pid'], client.pid);
+  const a = servers.find((s) => s.attributes['url.path'] === '/a')!;
+  assert.equal(a.attributes['http.response.body.size'], 1000);
+  const up = servers.find((s) => s.attributes['url.path'] === '/upload')!;
+  assert.equal(up.attributes['http.request.body.size'], 'hello-h2'.length);
+});
