@@ -14,8 +14,9 @@
 
 /* Bytes copied from one syscall into one data event (a power of two). */
 #define TE_MAX_DATA 16384
-/* iovec entries walked per readv/writev/sendmsg/recvmsg call. */
-#define TE_MAX_IOV 16
+/* iovec entries walked per readv/writev/sendmsg/recvmsg call (gRPC's C core sends more than 16
+ * slices in one sendmsg: a size-only tail there cuts HTTP/2 framing, which can't resync). */
+#define TE_MAX_IOV 64
 /* Events one syscall may be split into: at most TE_MAX_CHUNKS * TE_MAX_DATA bytes copied. */
 #define TE_MAX_CHUNKS 8
 /* sendmmsg/recvmmsg: messages copied (one event each), and messages whose sizes are reported. */

@@ -17,7 +17,7 @@ function cString(v: DataView, o: number, max: number): string {
 export const TE_MAX_DATA = 16384;
 
 /** `TE_MAX_IOV` from bpf/events.h. */
-export const TE_MAX_IOV = 16;
+export const TE_MAX_IOV = 64;
 
 /** `TE_MAX_CHUNKS` from bpf/events.h. */
 export const TE_MAX_CHUNKS = 8;
