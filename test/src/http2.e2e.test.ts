@@ -6,15 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { requestsOf, startOtlpReceiver, SPAN_KIND } from './otlp-receiver.js';
 import {
   ROOT,
   freePort,
   kernelTestsPossible,
   kill,
+  run,
   startTracer,
   waitForOutput,
+  waitForPort,
 } from './harness.js';
 
 const H2_SERVER = `
@@ -166,5 +170,58 @@ test('Python grpcio: unary, a NOT_FOUND status, server and client streaming — 
   for (const s of receiver.spans) {
     assert.equal(s.attributes['url.path'], `/${s.name}`);
     assert.equal(s.attributes['traceable.partial'], undefined);
+  }
+});
+
+test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --http2-prior-knowledge: every stream once', async (t) => {
+  if (!kernelTestsPossible(t, ['nghttpd', 'nghttp', 'curl'])) return;
+  const dir = mkdtempSync(join(tmpdir(), 'te-h2-'));
+  writeFileSync(join(dir, 'a.txt'), 'hello from nghttpd');
+  const port = await freePort();
+  const receiver = await startOtlpReceiver();
+  const server: ChildProcess = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], {
+    stdio: 'ignore',
+  });
+  t.after(async () => {
+    await kill(server);
+    await receiver.close();
+  });
+  await waitForPort(port);
+  const tracer = await startTracer([server.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    run('nghttp', ['-n', '-m', '100', `${url}/a.txt`]);
+    run('nghttp', ['-n', `${url}/missing`]);
+    assert.equal(
+      run('curl', [
+        '-sS',
+        '--http2-prior-knowledge',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_version}',
+        `${url}/a.txt?curl=1`,
+      ]),
+      '2',
+    );
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    assert.equal(await tracer.stop(), 0, tracer.stderr());
+  }
+  const counts = new Map<string, number>();
+  for (const r of requestsOf(receiver.spans)) counts.set(r, (counts.get(r) ?? 0) + 1);
+  assert.deepEqual(Object.fromEntries(counts), {
+    'GET /a.txt 200': 100,
+    'GET /a.txt?curl=1 200': 1,
+    'GET /missing 404': 1,
+  });
+  for (const s of receiver.spans) {
+    assert.equal(s.kind, SPAN_KIND.SERVER);
+    assert.equal(s.attributes['network.protocol.version'], '2');
+    assert.equal(s.attributes['traceable.partial'], undefined);
+    if (s.attributes['url.path'] === '/a.txt')
+      assert.equal(s.attributes['http.response.body.size'], 'hello from nghttpd'.length);
   }
 });
