@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Benchmarks (not tests: nothing here passes or fails on time). Needs root and a build.
-//   node bench/run.mjs [source] [kernel] [nginx] [pipeline]     (default: all)
+//   node bench/run.mjs [source] [kernel] [nginx] [pipeline] [http2]     (default: all)
 // Prints rates and ratios measured side by side in this one run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -340,8 +340,6 @@ async function benchPipeline() {
   console.log(
     '\n## Pipeline from a recording (nginx under wrk): reassemble + HTTP/1 + span mapping, no export, one core',
   );
-  const info = readRecordingInfo(rec);
-  const events = [];
   // Decoding alone (the source's main-thread share): records → KernelEvents from the file.
   const decodeRuns = [];
   for (let i = 0; i < 3; i++) {
@@ -353,6 +351,13 @@ async function benchPipeline() {
   console.log(
     `decoding only: ${fmt(d.n)} events in ${d.ms.toFixed(0)} ms (median of 3, file reads included): ${fmt((d.n * 1000) / d.ms)} events/s`,
   );
+  await pipelineRate(rec);
+}
+
+/** Reassemble + parse + span mapping over a recording, on this thread: prints the rate. */
+async function pipelineRate(rec) {
+  const info = readRecordingInfo(rec);
+  const events = [];
   await new Promise((resolve) =>
     replaySource(rec).subscribe({ next: (e) => events.push(e), complete: resolve }),
   );
@@ -377,6 +382,52 @@ async function benchPipeline() {
   );
 }
 
+/** h2load against nghttpd (h2c) with the tracer attached and recording; then that recording. */
+async function benchHttp2() {
+  const requests = 100_000;
+  console.log(
+    `\n## HTTP/2: h2load -n ${requests} -c 10 -m 10 against nghttpd --no-tls, tracer attached (JSONL to /dev/null)`,
+  );
+  const dir = join(work, 'h2www');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'a.txt'), 'hello from nghttpd');
+  const port = 18443;
+  const server = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const rec = join(work, 'h2.rec');
+    const t = await tracer(server.pid, [
+      '--exporter',
+      'jsonl',
+      '--output',
+      '/dev/null',
+      '--record',
+      rec,
+    ]);
+    const out = execFileSync('h2load', [
+      '-n',
+      String(requests),
+      '-c',
+      '10',
+      '-m',
+      '10',
+      `http://127.0.0.1:${port}/a.txt`,
+    ]).toString();
+    await new Promise((r) => setTimeout(r, 500));
+    const stats = await t.stop();
+    const done = Number(/(\d+) succeeded/.exec(out)[1]);
+    console.log(
+      `h2load: ${/finished in [^\n]*/.exec(out)[0]}; ${fmt(done)} succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / done).toFixed(2)}%), EventLost ${stats.EventLost}, abandoned connections ${stats.Http2ConnectionsAbandoned}`,
+    );
+    console.log(
+      '\n## HTTP/2 pipeline from that recording: reassemble + frames + HPACK + streams + span mapping, one core',
+    );
+    await pipelineRate(rec);
+  } finally {
+    server.kill();
+  }
+}
+
 console.log(
   `# traceable-ebpf benchmarks — ${new Date().toISOString()}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)[1]}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores`,
 );
@@ -384,3 +435,4 @@ if (want('source')) await benchSource();
 if (want('kernel')) await benchKernel();
 if (want('nginx')) await benchNginx();
 if (want('pipeline')) await benchPipeline();
+if (want('http2')) await benchHttp2();
