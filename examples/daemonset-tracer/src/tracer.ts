@@ -201,6 +201,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       maxBodyBytes: config.max_body_size,
       maxHeaderBytes: config.max_header_size,
       responseTimeoutMs: config.response_timeout * 1000,
+      http2: config.http2_capture_enabled,
       onUnsupported: (id) => disable$.next(id),
     }),
     toSpans({

@@ -24,6 +24,24 @@ test('defaults', () => {
     'cookie',
     'set-cookie',
   ]);
+  assert.equal(c.http2_capture_enabled, true);
+  assert.equal(c.response_timeout, 30);
+  assert.equal(c.max_header_size, 64 * 1024);
+});
+
+test('HTTP parsing keys: values kept, bad ones named', () => {
+  const c = parseConfig({
+    http2_capture_enabled: false,
+    response_timeout: 0,
+    max_header_size: 4096,
+  });
+  assert.deepEqual(
+    [c.http2_capture_enabled, c.response_timeout, c.max_header_size],
+    [false, 0, 4096],
+  );
+  rejects({ http2_capture_enabled: 'yes' }, /'http2_capture_enabled'/);
+  rejects({ response_timeout: -1 }, /'response_timeout'/);
+  rejects({ max_header_size: 10 }, /'max_header_size'/);
 });
 
 test('log_level overrides logging.level', () => {

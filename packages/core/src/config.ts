@@ -68,6 +68,8 @@ export const configSchema = z
       .default(64 * 1024),
     /** Seconds a request waits for its response before it is reported without one; 0: until the connection ends. */
     response_timeout: z.number().min(0).default(30),
+    /** Parse HTTP/2 (and gRPC) connections; off: they are left alone and stop being copied. */
+    http2_capture_enabled: z.boolean().default(true),
     /** Add captured bodies to spans. */
     capture_bodies: z.boolean().default(false),
     /** Header names whose values are redacted. */
