@@ -225,3 +225,67 @@ test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --
       assert.equal(s.attributes['http.response.body.size'], 'hello from nghttpd'.length);
   }
 });
+
+const H2_CLIENT_EARLY = `
+const http2 = require('node:http2');
+const session = http2.connect('http://127.0.0.1:' + process.argv[1]);
+function request(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ':method': method, ':path': path });
+    let status = 0;
+    req.on('response', (h) => (status = h[':status']));
+    req.on('data', () => {});
+    req.on('end', () => resolve(status));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+(async () => {
+  await request('GET', '/warmup'); // before the tracer: fills HPACK tables it never sees
+  console.log('ready');
+  process.stdin.once('data', async () => {
+    const codes = [await request('GET', '/a'), await request('GET', '/missing')];
+    codes.push(await request('POST', '/upload', 'hello-h2'));
+    console.log(codes.join(' '));
+    session.close();
+  });
+})();
+`;
+
+test('the tracer started while an HTTP/2 connection is open: later streams are reported (frame shape, lenient HPACK)', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const port = await freePort();
+  const receiver = await startOtlpReceiver();
+  const server: ChildProcess = spawn(process.execPath, ['-e', H2_SERVER, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(async () => {
+    await kill(server);
+    await receiver.close();
+  });
+  await waitForOutput(server, 'stdout', 'listening');
+  const client: ChildProcess = spawn(process.execPath, ['-e', H2_CLIENT_EARLY, String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  t.after(() => kill(client));
+  await waitForOutput(client, 'stdout', 'ready');
+  const tracer = await startTracer([server.pid!, client.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
+  try {
+    const done = waitForOutput(client, 'stdout', /\d+ \d+ \d+\n/);
+    client.stdin!.write('go\n');
+    assert.match(await done, /200 404 201/);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    assert.equal(await tracer.stop(), 0, tracer.stderr());
+  }
+  const expected = ['GET /a 200', 'GET /missing 404', 'POST /upload 201'];
+  const servers = receiver.spans.filter((s) => s.kind === SPAN_KIND.SERVER);
+  const clients = receiver.spans.filter((s) => s.kind === SPAN_KIND.CLIENT);
+  assert.deepEqual(requestsOf(servers), expected);
+  assert.deepEqual(requestsOf(clients), expected);
+  for (const s of receiver.spans) assert.equal(s.attributes['network.protocol.version'], '2');
+  const up = servers.find((s) => s.attributes['url.path'] === '/upload')!;
+  assert.equal(up.attributes['http.request.body.size'], 'hello-h2'.length);
+});

@@ -29,6 +29,43 @@ export function looksLikeServerSettings(bytes: Uint8Array): 'yes' | 'no' | 'more
   return 'more';
 }
 
+/** Frame types 0–9 (RFC 9113 §6) and whether each lives on stream 0 (connection) or not. */
+const CONNECTION_FRAMES = new Set([4, 6, 7]); // SETTINGS, PING, GOAWAY
+const STREAM_FRAMES = new Set([0, 1, 2, 3, 5, 9]); // DATA, HEADERS, PRIORITY, RST_STREAM, PUSH_PROMISE, CONTINUATION
+/** Frame payloads above this are not believed (max SETTINGS_MAX_FRAME_SIZE is 2^24 − 1). */
+const PLAUSIBLE_FRAME_BYTES = 1 << 20;
+
+/**
+ * Frame-shape check for a connection joined mid-stream: `bytes` (one event: HTTP/2 stacks write
+ * whole frames) is a run of one or more well-formed frame headers whose lengths end exactly at
+ * its end. Type, stream-0 rules and the reserved bit are checked; random bytes pass rarely.
+ */
+export function looksLikeFrames(bytes: Uint8Array): boolean {
+  let pos = 0;
+  let frames = 0;
+  while (pos + 9 <= bytes.length) {
+    const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
+    const type = bytes[pos + 3]!;
+    const reserved = bytes[pos + 5]! & 0x80;
+    const stream =
+      ((bytes[pos + 5]! & 0x7f) << 24) |
+      (bytes[pos + 6]! << 16) |
+      (bytes[pos + 7]! << 8) |
+      bytes[pos + 8]!;
+    if (length > PLAUSIBLE_FRAME_BYTES || reserved) return false;
+    if (type === 8) {
+      if (length !== 4) return false; // WINDOW_UPDATE, on either
+    } else if (CONNECTION_FRAMES.has(type)) {
+      if (stream !== 0) return false;
+    } else if (!STREAM_FRAMES.has(type) || stream === 0) {
+      return false;
+    }
+    pos += 9 + length;
+    frames++;
+  }
+  return frames > 0 && pos === bytes.length;
+}
+
 /** Options of {@link Http2Connection}. */
 export interface Http2ConnectionOptions {
   /** The captured process's side: a server receives requests, a client sends them. */
@@ -36,6 +73,8 @@ export interface Http2ConnectionOptions {
   readonly connection: () => ConnectionInfo;
   readonly maxBodyBytes?: number;
   readonly stats?: Stats;
+  /** Joined mid-stream: no preface expected, HPACK lenient, exchanges flagged partial as needed. */
+  readonly midStream?: boolean;
   readonly onExchange: (ex: ApiExchange) => void;
 }
 
@@ -51,13 +90,14 @@ export class Http2Connection {
     this.requestDirection = options.role === 'client' ? 'send' : 'recv';
     this.session = new Http2Session({
       connection: options.connection,
+      midStream: options.midStream ?? false,
       ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
       ...(options.stats ? { stats: options.stats } : {}),
       onExchange: options.onExchange,
     });
     const parser = (direction: Direction) =>
       new Http2FrameParser({
-        expectPreface: direction === this.requestDirection,
+        expectPreface: direction === this.requestDirection && !options.midStream,
         onFrame: (f) => {
           const side: Http2Side = direction === this.requestDirection ? 'request' : 'response';
           if (f.type === 'settings')

@@ -108,3 +108,51 @@ test('bytes lost on an HTTP/2 connection: open streams are reported, the connect
   assert.equal(stats.get('Http2ConnectionsAbandoned'), 1);
   assert.equal(disabled.length, 1);
 });
+
+test('an HTTP/2 connection joined mid-stream: recognised by frame shape, unknown table entries make partial exchanges', async () => {
+  const stats = new Stats();
+  // Requests whose :authority sits in a dynamic table entry the tracer never saw (index 62),
+  // then one naming it anew (literal with incremental indexing): the later reference decodes.
+  const head = (id: number, path: string, authority: number[] | 'literal') =>
+    h2frame(
+      FrameType.HEADERS,
+      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+      id,
+      Uint8Array.from([
+        0x82,
+        0x86,
+        0x04,
+        path.length,
+        ...Buffer.from(path),
+        ...(authority === 'literal' ? [0x41, 8, ...Buffer.from('h2.local')] : authority),
+      ]),
+    );
+  const recv = [head(41, '/x', [0xbe]), head(43, '/y', 'literal'), head(45, '/z', [0xbe])];
+  const send = [response(41, '200', 'a'), response(43, '200', 'b'), response(45, '204', '')];
+  const events = [open('server', { midStream: true })];
+  // The kernel counts a connection found open from 0 in each direction.
+  let r = 0;
+  let s = 0;
+  for (let i = 0; i < 3; i++) {
+    events.push(...chunks('recv', recv[i]!, [], 100 * i + 10, r));
+    events.push(...chunks('send', send[i]!, [], 100 * i + 50, s));
+    r += recv[i]!.length;
+    s += send[i]!.length;
+  }
+  const exs = await run(events, stats);
+  assert.deepEqual(
+    exs.map((e) => [
+      e.protocol,
+      e.request.target,
+      e.request.authority,
+      e.response?.status,
+      e.partial,
+    ]),
+    [
+      ['http2', '/x', undefined, 200, true], // the unknown entry can't be named :authority
+      ['http2', '/y', 'h2.local', 200, false],
+      ['http2', '/z', 'h2.local', 204, false],
+    ],
+  );
+  assert.equal(stats.get('Http2ConnectionsAbandoned'), 0);
+});

@@ -20,7 +20,12 @@ import {
   type Http1Message,
 } from './http1-message.js';
 import { Http1Stitcher, type BodyBudget } from './http1-stitch.js';
-import { Http2Connection, detectPreface, looksLikeServerSettings } from './http2-connection.js';
+import {
+  Http2Connection,
+  detectPreface,
+  looksLikeFrames,
+  looksLikeServerSettings,
+} from './http2-connection.js';
 
 /** Options of {@link parseHttp1}. */
 export interface ParseHttp1Options {
@@ -194,11 +199,12 @@ export function parseHttp1(
         c.head = { send: EMPTY, recv: EMPTY };
       };
 
-      const startHttp2 = (c: ConnState, role: 'server' | 'client') => {
+      const startHttp2 = (c: ConnState, role: 'server' | 'client', midStream = false) => {
         c.role = role;
         c.info = undefined;
         c.h2 = new Http2Connection({
           role,
+          midStream,
           connection: () => info(c),
           maxBodyBytes,
           stats,
@@ -223,12 +229,29 @@ export function parseHttp1(
        * direction starts HTTP/2 (`started`); a prefix of it, or a server's first SETTINGS frame
        * waiting for the client's preface, is held (`held`); anything else is HTTP/1's to judge.
        */
+      /**
+       * A connection joined mid-stream whose role is known: an event that is a whole run of
+       * HTTP/2 frames switches it to HTTP/2 (lenient HPACK). True when it did.
+       */
+      const joinHttp2 = (c: ConnState, direction: Direction, bytes: Uint8Array, tsNs: number) => {
+        if (c.role === 'unknown' || !looksLikeFrames(bytes)) return false;
+        c.requests?.destroy();
+        c.responses?.destroy();
+        c.requests = c.responses = undefined;
+        c.searching = false;
+        c.head = { send: EMPTY, recv: EMPTY };
+        startHttp2(c, c.role, true);
+        if (c.h2!.feed(direction, bytes, tsNs)) http2Lost(c, tsNs);
+        return true;
+      };
+
       const detectHttp2 = (
         c: ConnState,
         direction: Direction,
         bytes: Uint8Array,
         tsNs: number,
       ): 'started' | 'held' | 'http1' => {
+        if (c.midStream && joinHttp2(c, direction, bytes, tsNs)) return 'started';
         const reqDir = c.role === 'unknown' ? undefined : requestDirection(c.role);
         if (reqDir === undefined || direction === reqDir) {
           const v = detectPreface(bytes);
@@ -413,6 +436,8 @@ export function parseHttp1(
                 if (c.h2.feed(ev.direction, ev.data, ev.tsNs)) http2Lost(c, ev.tsNs);
                 return;
               }
+              // Joined mid-stream and no HTTP/1 start found yet: HTTP/2 frames may show up.
+              if (c.searching && http2 && joinHttp2(c, ev.direction, ev.data, ev.tsNs)) return;
               let data: Uint8Array | undefined = ev.data;
               if (!c.requests) data = begin(c, ev.direction, ev.data, ev.tsNs);
               if (!data) return;
