@@ -97,7 +97,9 @@ export class Http2Connection {
     });
     const parser = (direction: Direction) =>
       new Http2FrameParser({
-        expectPreface: direction === this.requestDirection && !options.midStream,
+        // Joined mid-stream, the client's preface may still come (its accept was missed).
+        expectPreface:
+          direction !== this.requestDirection ? false : options.midStream ? 'optional' : true,
         onFrame: (f) => {
           const side: Http2Side = direction === this.requestDirection ? 'request' : 'response';
           if (f.type === 'settings')

@@ -156,3 +156,23 @@ test('an HTTP/2 connection joined mid-stream: recognised by frame shape, unknown
   );
   assert.equal(stats.get('Http2ConnectionsAbandoned'), 0);
 });
+
+test('a connection whose accept was missed: the server SETTINGS come first, then the client preface', async () => {
+  const stats = new Stats();
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/late-accept')]);
+  const server = Buffer.concat([SETTINGS, response(1, '200', 'ok')]);
+  const exs = await run(
+    [
+      open('server', { midStream: true }),
+      ...chunks('send', server.subarray(0, SETTINGS.length), [], 5),
+      ...chunks('recv', client, [], 10),
+      ...chunks('send', server.subarray(SETTINGS.length), [], 20, SETTINGS.length),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.response?.status, e.partial]),
+    [['/late-accept', 200, false]],
+  );
+  assert.equal(stats.get('Http2ConnectionsAbandoned'), 0);
+});

@@ -161,3 +161,19 @@ test('a header block growing past its cap through CONTINUATIONs is invalid (memo
   assert.deepEqual(r, { status: 'invalid', reason: 'header block too large' });
   assert.equal(p.buffered, 0);
 });
+
+test('an optional preface (a connection joined near its start): consumed when there, frames when not', () => {
+  for (const [bytes, expected] of [
+    [STREAM, EXPECTED],
+    [STREAM.subarray(CLIENT_PREFACE.length), EXPECTED],
+  ] as const) {
+    const frames: unknown[] = [];
+    const p = new Http2FrameParser({
+      expectPreface: 'optional',
+      onFrame: (f) => frames.push(plain(f)),
+    });
+    assert.equal(p.feed(bytes.subarray(0, 3)).status, 'need-more');
+    assert.equal(p.feed(bytes.subarray(3)).status, 'need-more');
+    assert.deepEqual(frames, expected);
+  }
+});

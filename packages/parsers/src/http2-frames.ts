@@ -73,8 +73,12 @@ export type FrameFeedStatus =
 
 /** Options of {@link Http2FrameParser}. */
 export interface Http2FrameParserOptions {
-  /** The direction starts with the client connection preface (client to server, from the start). */
-  readonly expectPreface: boolean;
+  /**
+   * The direction starts with the client connection preface (client to server, from the start).
+   * `optional` (a connection joined near its start): a first byte of `P` means the preface
+   * (no frame that size is plausible), anything else a frame.
+   */
+  readonly expectPreface: boolean | 'optional';
   /** Each frame, in order. */
   readonly onFrame: (frame: Http2Frame) => void;
   /** Largest frame payload accepted before SETTINGS raise it. Default 16384 (the RFC's). */
@@ -89,6 +93,7 @@ const NEED_MORE: FrameFeedStatus = { status: 'need-more' };
 export class Http2FrameParser {
   private buf: Uint8Array = new Uint8Array(0);
   private prefaceLeft: number;
+  private prefaceOptional: boolean;
   private maxFrameSize: number;
   private readonly maxHeaderBlockBytes: number;
   /** A header block waiting for CONTINUATION frames. */
@@ -105,6 +110,7 @@ export class Http2FrameParser {
 
   constructor(private readonly options: Http2FrameParserOptions) {
     this.prefaceLeft = options.expectPreface ? CLIENT_PREFACE.length : 0;
+    this.prefaceOptional = options.expectPreface === 'optional';
     this.maxFrameSize = options.maxFrameSize ?? 16384;
     this.maxHeaderBlockBytes = options.maxHeaderBlockBytes ?? 256 * 1024;
   }
@@ -126,6 +132,10 @@ export class Http2FrameParser {
   feed(data: Uint8Array): FrameFeedStatus {
     if (this.failed) return { status: 'invalid', reason: this.failed };
     let bytes = this.buf.length ? concat(this.buf, data) : data;
+    if (this.prefaceOptional && bytes.length > 0) {
+      if (bytes[0] !== CLIENT_PREFACE[0]) this.prefaceLeft = 0;
+      this.prefaceOptional = false;
+    }
     if (this.prefaceLeft > 0) {
       const at = CLIENT_PREFACE.length - this.prefaceLeft;
       const n = Math.min(this.prefaceLeft, bytes.length);
