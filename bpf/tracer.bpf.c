@@ -84,8 +84,12 @@ struct thread_state {
 	struct pending_call call;
 	/* fds this thread moved bytes through that were no TCP socket (fd + 1; 0: empty slot), and
 	 * the file each held: a later call on the same fd holding the same file is dropped at
-	 * sys_enter after one pointer comparison, instead of saving it and walking the file at exit. */
+	 * sys_enter after one pointer comparison, instead of saving it and walking the file at exit.
+	 * The file's inode number too: a closed file's struct is often reused at the same address
+	 * by the next one opened (a TCP socket on the same fd number, from another thread), so the
+	 * pointer alone would drop a socket's calls (seen with gRPC's C core). */
 	__u64 nonsock_file[TE_NONSOCK_SLOTS];
+	__u64 nonsock_ino[TE_NONSOCK_SLOTS];
 	__s32 nonsock_fd[TE_NONSOCK_SLOTS];
 	__u32 nonsock_next;
 	__u32 pad;
@@ -332,14 +336,24 @@ static __always_inline struct conn *open_conn(void *ctx, __u32 tgid, int fd, __u
 }
 
 #ifndef TE_PERFBUF
-/* True when this thread saw `fd` holding the same file before and it was no TCP socket. Only
- * fds in a slot cost the file lookup; a slot whose fd holds another file now is freed. */
+/* The inode number behind a file (unique per socket; shared only by anonymous inodes). */
+static __always_inline __u64 ino_of(struct file *file)
+{
+	return file ? BPF_CORE_READ(file, f_inode, i_ino) : 0;
+}
+
+/* True when this thread saw `fd` holding the same file (same struct, same inode) before and it
+ * was no TCP socket. Only fds in a slot cost the file lookup; a slot whose fd holds another file
+ * now is freed. */
 static __always_inline bool nonsock_known(struct thread_state *ts, int fd)
 {
 	for (int i = 0; i < TE_NONSOCK_SLOTS; i++) {
+		struct file *file;
+
 		if (ts->nonsock_fd[i] != fd + 1)
 			continue;
-		if ((__u64)file_of_fd(fd) == ts->nonsock_file[i])
+		file = file_of_fd(fd);
+		if ((__u64)file == ts->nonsock_file[i] && ino_of(file) == ts->nonsock_ino[i])
 			return true;
 		ts->nonsock_fd[i] = 0;
 		return false;
@@ -355,6 +369,7 @@ static __always_inline void nonsock_remember(struct thread_state *ts, int fd, st
 		return;
 	ts->nonsock_fd[i] = fd + 1;
 	ts->nonsock_file[i] = (__u64)file;
+	ts->nonsock_ino[i] = ino_of(file);
 }
 #endif
 

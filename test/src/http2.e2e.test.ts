@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requestsOf, startOtlpReceiver, SPAN_KIND } from './otlp-receiver.js';
 import {
+  ROOT,
   freePort,
   kernelTestsPossible,
   kill,
@@ -108,6 +109,75 @@ test('Node http2 server and client (h2c, prior knowledge): one SERVER and one CL
   assert.equal(a.attributes['http.response.body.size'], 1000);
   const up = servers.find((s) => s.attributes['url.path'] === '/upload')!;
   assert.equal(up.attributes['http.request.body.size'], 'hello-h2'.length);
+});
+
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+const GRPC_PEER = `${ROOT}test/fixtures/grpc_peer.py`;
+
+test('Python grpcio: unary, a NOT_FOUND status, server and client streaming — service, method, status, message counts', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const port = await freePort();
+  const receiver = await startOtlpReceiver();
+  const server: ChildProcess = spawn(PYTHON, [GRPC_PEER, 'server', String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(async () => {
+    await kill(server);
+    await receiver.close();
+  });
+  await waitForOutput(server, 'stdout', 'listening');
+  const client: ChildProcess = spawn(PYTHON, [GRPC_PEER, 'client', String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  t.after(() => kill(client));
+  const tracer = await startTracer([server.pid!, client.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
+  try {
+    const done = waitForOutput(client, 'stdout', /got-\d\n/);
+    client.stdin!.write('go\n');
+    assert.match(await done, /^echo:hi NOT_FOUND part-0,part-1,part-2 got-3\n$/);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    assert.equal(await tracer.stop(), 0, tracer.stderr());
+  }
+  const calls = (kind: number) =>
+    receiver.spans
+      .filter((s) => s.kind === kind)
+      .map((s) => [
+        s.name,
+        s.attributes['rpc.system'],
+        s.attributes['rpc.grpc.status_code'],
+        s.attributes['traceable.grpc.request.messages'],
+        s.attributes['traceable.grpc.response.messages'],
+        s.attributes['network.protocol.version'],
+      ])
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const expected = [
+    ['demo.Echo/ClientStream', 'grpc', 0, 3, 1, '2'],
+    ['demo.Echo/Fail', 'grpc', 5, 1, 0, '2'],
+    ['demo.Echo/ServerStream', 'grpc', 0, 1, 3, '2'],
+    ['demo.Echo/Unary', 'grpc', 0, 1, 1, '2'],
+  ];
+  const why = `${receiver.spans.length} spans; tracer: ${
+    tracer
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"stats"'))
+      .at(-1) ?? ''
+  }`;
+  assert.deepEqual(calls(SPAN_KIND.SERVER), expected, why);
+  assert.deepEqual(calls(SPAN_KIND.CLIENT), expected, why);
+  assert.equal(receiver.spans.length, 8);
+  // NOT_FOUND fails the client's span, not the server's (OTel's gRPC conventions).
+  const fail = (kind: number) =>
+    receiver.spans.find((s) => s.kind === kind && s.name === 'demo.Echo/Fail')!;
+  assert.equal(fail(SPAN_KIND.SERVER).statusCode, 0);
+  assert.equal(fail(SPAN_KIND.CLIENT).statusCode, 2);
+  for (const s of receiver.spans) {
+    assert.equal(s.attributes['url.path'], `/${s.name}`);
+    assert.equal(s.attributes['traceable.partial'], undefined);
+  }
 });
 
 test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --http2-prior-knowledge: every stream once', async (t) => {
