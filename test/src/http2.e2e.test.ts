@@ -3,7 +3,7 @@
  * prior knowledge), concurrent streams on one connection; the real tracer CLI; spans received
  * over OTLP.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -64,8 +64,12 @@ process.stdin.once('data', async () => {
 console.log('ready');
 `;
 
-test('Node http2 server and client (h2c, prior knowledge): one SERVER and one CLIENT span per stream, version 2', async (t) => {
-  if (!kernelTestsPossible(t)) return;
+/**
+ * Runs the Node http2 server and \`client\` (a script that prints 'ready', waits for a line,
+ * then makes GET /a, GET /missing and POST /upload) with the tracer on both; checks that each
+ * side reports the three requests once. Returns the spans and pids for further checks.
+ */
+async function nodeH2Pair(t: TestContext, clientScript: string) {
   const port = await freePort();
   const receiver = await startOtlpReceiver();
   const server: ChildProcess = spawn(process.execPath, ['-e', H2_SERVER, String(port)], {
@@ -76,7 +80,7 @@ test('Node http2 server and client (h2c, prior knowledge): one SERVER and one CL
     await receiver.close();
   });
   await waitForOutput(server, 'stdout', 'listening');
-  const client: ChildProcess = spawn(process.execPath, ['-e', H2_CLIENT, String(port)], {
+  const client: ChildProcess = spawn(process.execPath, ['-e', clientScript, String(port)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   t.after(() => kill(client));
@@ -97,14 +101,20 @@ test('Node http2 server and client (h2c, prior knowledge): one SERVER and one CL
   const clients = receiver.spans.filter((s) => s.kind === SPAN_KIND.CLIENT);
   assert.deepEqual(requestsOf(servers), expected);
   assert.deepEqual(requestsOf(clients), expected);
-  assert.equal(receiver.spans.length, 6);
-  for (const s of receiver.spans) {
+  return { spans: receiver.spans, servers, clients, port, server: server.pid, client: client.pid };
+}
+
+test('Node http2 server and client (h2c, prior knowledge): one SERVER and one CLIENT span per stream, version 2', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const { spans, servers, clients, port, server, client } = await nodeH2Pair(t, H2_CLIENT);
+  assert.equal(spans.length, 6);
+  for (const s of spans) {
     assert.equal(s.attributes['network.protocol.version'], '2');
     assert.equal(s.attributes['server.port'], port);
     assert.equal(s.attributes['traceable.partial'], undefined);
   }
-  for (const s of servers) assert.equal(s.resource['process.pid'], server.pid);
-  for (const s of clients) assert.equal(s.resource['process.pid'], client.pid);
+  for (const s of servers) assert.equal(s.resource['process.pid'], server);
+  for (const s of clients) assert.equal(s.resource['process.pid'], client);
   const a = servers.find((s) => s.attributes['url.path'] === '/a')!;
   assert.equal(a.attributes['http.response.body.size'], 1000);
   const up = servers.find((s) => s.attributes['url.path'] === '/upload')!;
@@ -261,38 +271,8 @@ function request(method, path, body) {
 
 test('the tracer started while an HTTP/2 connection is open: later streams are reported (frame shape, lenient HPACK)', async (t) => {
   if (!kernelTestsPossible(t)) return;
-  const port = await freePort();
-  const receiver = await startOtlpReceiver();
-  const server: ChildProcess = spawn(process.execPath, ['-e', H2_SERVER, String(port)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.after(async () => {
-    await kill(server);
-    await receiver.close();
-  });
-  await waitForOutput(server, 'stdout', 'listening');
-  const client: ChildProcess = spawn(process.execPath, ['-e', H2_CLIENT_EARLY, String(port)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  t.after(() => kill(client));
-  await waitForOutput(client, 'stdout', 'ready');
-  const tracer = await startTracer([server.pid!, client.pid!], {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-  });
-  try {
-    const done = waitForOutput(client, 'stdout', /\d+ \d+ \d+\n/);
-    client.stdin!.write('go\n');
-    assert.match(await done, /200 404 201/);
-    await new Promise((r) => setTimeout(r, 300));
-  } finally {
-    assert.equal(await tracer.stop(), 0, tracer.stderr());
-  }
-  const expected = ['GET /a 200', 'GET /missing 404', 'POST /upload 201'];
-  const servers = receiver.spans.filter((s) => s.kind === SPAN_KIND.SERVER);
-  const clients = receiver.spans.filter((s) => s.kind === SPAN_KIND.CLIENT);
-  assert.deepEqual(requestsOf(servers), expected);
-  assert.deepEqual(requestsOf(clients), expected);
-  for (const s of receiver.spans) assert.equal(s.attributes['network.protocol.version'], '2');
+  const { spans, servers } = await nodeH2Pair(t, H2_CLIENT_EARLY);
+  for (const s of spans) assert.equal(s.attributes['network.protocol.version'], '2');
   const up = servers.find((s) => s.attributes['url.path'] === '/upload')!;
   assert.equal(up.attributes['http.request.body.size'], 'hello-h2'.length);
 });
