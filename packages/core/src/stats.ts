@@ -49,7 +49,7 @@ export const COUNTERS = {
     'requests reported without a response (connection ended, response timeout, or too many waiting)',
   ResponsesAfterTimeout: 'responses that came after their request was reported as timed out',
   BodiesNotKeptAtMemoryLimit:
-    'request bodies not kept (sizes kept) because waiting requests held max_pending_body_bytes',
+    'bodies not kept (sizes kept) because unfinished exchanges held the stage body budget',
   Http2ConnectionsAbandoned:
     'HTTP/2 connections no longer followed (bytes lost, bad framing, or HPACK state lost)',
   Http2StreamsEvicted: 'HTTP/2 streams reported early because a connection had too many open',

@@ -21,8 +21,9 @@ const LOST = Symbol('lost request');
 const TIMED_OUT = Symbol('timed-out request');
 
 /**
- * Body bytes held by requests waiting for their responses, shared by every connection of one
- * parser stage: past `max`, a new request keeps its size but not its body bytes.
+ * Body bytes held until their exchange is reported (HTTP/1 requests waiting for responses,
+ * HTTP/2 streams still open), shared by every connection of one parser stage: past `max`, bytes
+ * are counted in the sizes but not kept.
  */
 export interface BodyBudget {
   held: number;

@@ -6,6 +6,7 @@
 import type { ApiExchange, ConnectionInfo, Direction, Role, Stats } from '@traceable-ebpf/core';
 import { CLIENT_PREFACE, Http2FrameParser, Setting } from './http2-frames.js';
 import { Http2Session, type Http2Side } from './http2-session.js';
+import type { BodyBudget } from './http1-stitch.js';
 
 /** Does `bytes` start with the client connection preface (`more`: a prefix of it so far)? */
 export function detectPreface(bytes: Uint8Array): 'yes' | 'no' | 'more' {
@@ -73,6 +74,8 @@ export interface Http2ConnectionOptions {
   readonly connection: () => ConnectionInfo;
   readonly maxBodyBytes?: number;
   readonly stats?: Stats;
+  /** Body bytes held by open streams, shared across the stage's connections. */
+  readonly budget?: BodyBudget;
   /** Joined mid-stream: no preface expected, HPACK lenient, exchanges flagged partial as needed. */
   readonly midStream?: boolean;
   readonly onExchange: (ex: ApiExchange) => void;
@@ -93,6 +96,7 @@ export class Http2Connection {
       midStream: options.midStream ?? false,
       ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
       ...(options.stats ? { stats: options.stats } : {}),
+      ...(options.budget ? { budget: options.budget } : {}),
       onExchange: options.onExchange,
     });
     const parser = (direction: Direction) =>

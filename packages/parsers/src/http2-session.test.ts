@@ -220,3 +220,26 @@ test('an undecodable header block is reported as a problem (the connection canno
   const s = new Http2Session({ connection: () => CONNECTION, onExchange: () => {} });
   assert.match(s.frame('request', headers(1, Uint8Array.of(0x80)), 1) ?? '', /HPACK: index 0/);
 });
+
+test('bodies of open streams share the stage budget: past it sizes stay, bytes go, counted once per message', () => {
+  const budget = { held: 0, max: 10, drops: 0, onDrop: () => budget.drops++ };
+  const { out, send } = session({ budget });
+  send('request', headers(1, block(0x83, [':path', '/one'])));
+  send('request', headers(3, block(0x83, [':path', '/two'])));
+  send('request', data(1, '12345678'));
+  send('request', data(3, 'abcdefgh')); // 8 + 8 > 10: not kept
+  send('request', data(3, 'ij', true)); // would fit, but the message was refused already
+  send('request', data(1, '', true));
+  assert.equal(budget.held, 8);
+  send('response', headers(1, OK, true));
+  send('response', headers(3, OK, true));
+  assert.equal(budget.held, 0, 'released when the exchanges are reported');
+  assert.deepEqual(
+    out.map((e) => [e.request.target, e.request.bodySize, Buffer.from(e.request.body).toString()]),
+    [
+      ['/one', 8, '12345678'],
+      ['/two', 10, ''],
+    ],
+  );
+  assert.equal(budget.drops, 1);
+});

@@ -17,6 +17,7 @@ import type {
 } from '@traceable-ebpf/core';
 import { HpackDecoder } from './hpack.js';
 import { Setting, type Http2Frame } from './http2-frames.js';
+import type { BodyBudget } from './http1-stitch.js';
 
 /** Which way a frame travelled: client to server, or server to client. */
 export type Http2Side = 'request' | 'response';
@@ -34,6 +35,12 @@ export interface Http2SessionOptions {
   readonly maxStreams?: number;
   /** Counts `Http2StreamsEvicted`. */
   readonly stats?: Stats;
+  /**
+   * Body bytes held by open streams, shared with the other connections of the stage: past its
+   * max, bytes are counted but not kept. Default: unbounded across connections (each stream
+   * still keeps at most `maxBodyBytes` per direction).
+   */
+  readonly budget?: BodyBudget;
   readonly onExchange: (ex: ApiExchange) => void;
 }
 
@@ -58,6 +65,8 @@ interface Half {
   startNs: number;
   endNs: number;
   ended: boolean;
+  /** The shared body budget refused bytes of this message (counted once). */
+  budgetHit: boolean;
   grpc: GrpcFraming;
 }
 
@@ -77,6 +86,7 @@ const newHalf = (): Half => ({
   startNs: 0,
   endNs: 0,
   ended: false,
+  budgetHit: false,
   grpc: { prefix: 0, length: 0, remaining: 0, messages: 0, compressed: false },
 });
 
@@ -206,10 +216,18 @@ export class Http2Session {
   private body(half: Half, data: Uint8Array): void {
     half.size += data.length;
     const room = this.maxBodyBytes - half.kept;
-    if (room > 0) {
+    if (room > 0 && data.length > 0) {
       const kept = data.length <= room ? data : data.subarray(0, room);
-      half.body.push(kept.slice());
-      half.kept += kept.length;
+      const budget = this.options.budget;
+      // Once refused, a message keeps nothing more (no body with a hole in it).
+      if (half.budgetHit || (budget && budget.held + kept.length > budget.max)) {
+        if (!half.budgetHit) budget?.onDrop();
+        half.budgetHit = true;
+      } else {
+        half.body.push(kept.slice());
+        half.kept += kept.length;
+        if (budget) budget.held += kept.length;
+      }
     }
     countGrpcMessages(half.grpc, data);
   }
@@ -225,6 +243,7 @@ export class Http2Session {
     this.streams.delete(s.id);
     const req = s.request;
     const res = s.response;
+    if (this.options.budget) this.options.budget.held -= req.kept + res.kept;
     const request: HttpRequest = {
       method: req.pseudo.get(':method') ?? '',
       target: req.pseudo.get(':path') ?? '',

@@ -36,9 +36,9 @@ export interface ParseHttp1Options {
   /** Unanswered requests kept per connection. Default 256. */
   readonly maxPendingRequests?: number;
   /**
-   * Body bytes kept by requests waiting for their responses, across all connections; past it a
-   * request's body is not kept (its size is), counted as `BodiesNotKeptAtMemoryLimit`.
-   * Default 64 MiB.
+   * Body bytes kept by unfinished exchanges (HTTP/1 requests waiting for responses, open HTTP/2
+   * streams), across all connections; past it bodies are not kept (sizes are), counted as
+   * `BodiesNotKeptAtMemoryLimit`. Default 64 MiB.
    */
   readonly maxPendingBodyBytes?: number;
   /**
@@ -208,6 +208,7 @@ export function parseHttp1(
           connection: () => info(c),
           maxBodyBytes,
           stats,
+          budget,
           onExchange: (ex) => {
             stats.inc('TotalRequestsParsed');
             if (ex.response) stats.inc('TotalResponsesParsed');
