@@ -38,10 +38,8 @@ srv.on('stream', (stream, headers) => {
 srv.listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'));
 `;
 
-const H2_CLIENT = `
-const http2 = require('node:http2');
-let session;
-function request(method, path, body) {
+/** The request function both Node http2 client scripts use (one stream; resolves with :status). */
+const H2_REQUEST = `function request(method, path, body) {
   return new Promise((resolve, reject) => {
     const req = session.request({ ':method': method, ':path': path });
     let status = 0;
@@ -51,7 +49,12 @@ function request(method, path, body) {
     req.on('error', reject);
     req.end(body);
   });
-}
+}`;
+
+const H2_CLIENT = `
+const http2 = require('node:http2');
+let session;
+${H2_REQUEST}
 process.stdin.once('data', async () => {
   // Connected once the tracer runs (a connection joined mid-stream is another test's matter).
   session = http2.connect('http://127.0.0.1:' + process.argv[1]);
@@ -246,17 +249,7 @@ test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --
 const H2_CLIENT_EARLY = `
 const http2 = require('node:http2');
 const session = http2.connect('http://127.0.0.1:' + process.argv[1]);
-function request(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ':method': method, ':path': path });
-    let status = 0;
-    req.on('response', (h) => (status = h[':status']));
-    req.on('data', () => {});
-    req.on('end', () => resolve(status));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+${H2_REQUEST}
 (async () => {
   await request('GET', '/warmup'); // before the tracer: fills HPACK tables it never sees
   console.log('ready');
