@@ -129,16 +129,18 @@ const GRPC_PEER = `${ROOT}test/fixtures/grpc_peer.py`;
 
 test('Python grpcio: unary, a NOT_FOUND status, server and client streaming — service, method, status, message counts', async (t) => {
   if (!kernelTestsPossible(t)) return;
-  const port = await freePort();
   const receiver = await startOtlpReceiver();
-  const server: ChildProcess = spawn(PYTHON, [GRPC_PEER, 'server', String(port)], {
+  // The server binds port 0 and says which it got (a port probed free can be taken meanwhile).
+  const server: ChildProcess = spawn(PYTHON, [GRPC_PEER, 'server', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(async () => {
     await kill(server);
     await receiver.close();
   });
-  await waitForOutput(server, 'stdout', 'listening');
+  const port = Number(
+    /listening (\d+)/.exec(await waitForOutput(server, 'stdout', /listening \d+\n/))![1],
+  );
   const client: ChildProcess = spawn(PYTHON, [GRPC_PEER, 'client', String(port)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
