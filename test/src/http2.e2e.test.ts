@@ -248,6 +248,56 @@ test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --
   }
 });
 
+const H2C_SERVER = `${ROOT}test/fixtures/h2c_server.py`;
+
+test('Upgrade: h2c from HTTP/1.1 (curl --http2, nghttp -u) against an h2 server, and refused upgrades that stay HTTP/1.1', async (t) => {
+  if (!kernelTestsPossible(t, ['curl', 'nghttp'])) return;
+  const receiver = await startOtlpReceiver();
+  const server: ChildProcess = spawn(PYTHON, [H2C_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(async () => {
+    await kill(server);
+    await receiver.close();
+  });
+  const port = Number(
+    /listening (\d+)/.exec(await waitForOutput(server, 'stdout', /listening \d+\n/))![1],
+  );
+  const tracer = await startTracer([server.pid!], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const curl = (...paths: string[]) =>
+    run('curl', ['-sS', '--http2', '-w', '%{http_version} ', ...paths.map((p) => url + p)]);
+  try {
+    // The first request upgrades (stream 1); the second reuses the connection as stream 3.
+    assert.equal(curl('/h2c/one', '/h2c/missing'), 'served /h2c/one\n2 not found\n2 ');
+    assert.match(run('nghttp', ['-u', `${url}/h2c/nghttp`]), /served \/h2c\/nghttp/);
+    // The server refuses these: both requests go in HTTP/1.1 on one kept-alive connection.
+    assert.equal(curl('/plain/a', '/plain/b'), 'served /plain/a\n1.1 served /plain/b\n1.1 ');
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    assert.equal(await tracer.stop(), 0, tracer.stderr());
+  }
+  const seen = receiver.spans
+    .map((s) => [
+      `${s.attributes['http.request.method']} ${s.attributes['url.path']} ${s.attributes['http.response.status_code']}`,
+      s.attributes['network.protocol.version'],
+      s.kind,
+      s.attributes['traceable.partial'],
+    ])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  assert.deepEqual(seen, [
+    ['GET /h2c/missing 404', '2', SPAN_KIND.SERVER, undefined],
+    ['GET /h2c/nghttp 200', '2', SPAN_KIND.SERVER, undefined],
+    ['GET /h2c/one 200', '2', SPAN_KIND.SERVER, undefined],
+    ['GET /plain/a 200', '1.1', SPAN_KIND.SERVER, undefined],
+    ['GET /plain/b 200', '1.1', SPAN_KIND.SERVER, undefined],
+  ]);
+  const one = receiver.spans.find((s) => s.attributes['url.path'] === '/h2c/one')!;
+  assert.equal(one.attributes['http.response.body.size'], 'served /h2c/one\n'.length);
+});
+
 const H2_CLIENT_EARLY = `
 const http2 = require('node:http2');
 const session = http2.connect('http://127.0.0.1:' + process.argv[1]);

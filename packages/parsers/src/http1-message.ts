@@ -255,6 +255,14 @@ export class Http1MessageParser {
     return cut;
   }
 
+  /**
+   * After an `upgrade` status: the other side refused the switch (it answered in HTTP/1), so the
+   * bytes that follow are the next message.
+   */
+  resumeAfterUpgrade(): void {
+    this.runtime.resumeAfterUpgrade(this.ptr);
+  }
+
   /** Frees the llhttp parser. */
   destroy(): void {
     this.runtime.destroy(this.ptr);

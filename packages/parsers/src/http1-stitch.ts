@@ -95,8 +95,19 @@ export class Http1Stitcher {
 
   /** The method of the oldest unanswered request (a response to HEAD has no body). */
   nextMethod(): string | undefined {
+    return this.next()?.method;
+  }
+
+  /** The oldest unanswered request (undefined when none, or its bytes were lost). */
+  next(): HttpRequest | undefined {
     const head = this.requests[0]?.req;
-    return typeof head === 'object' ? head.method : undefined;
+    return typeof head === 'object' ? head : undefined;
+  }
+
+  /** Takes the oldest request out without reporting it (it goes on in another protocol). */
+  take(): HttpRequest | undefined {
+    const req = this.shift()?.req;
+    return typeof req === 'object' ? req : undefined;
   }
 
   /**

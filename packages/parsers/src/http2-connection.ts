@@ -3,7 +3,14 @@
  * stream layer, wired together (each side's SETTINGS_MAX_FRAME_SIZE bounds the frames the other
  * side sends).
  */
-import type { ApiExchange, ConnectionInfo, Direction, Role, Stats } from '@traceable-ebpf/core';
+import type {
+  ApiExchange,
+  ConnectionInfo,
+  Direction,
+  HttpRequest,
+  Role,
+  Stats,
+} from '@traceable-ebpf/core';
 import { CLIENT_PREFACE, Http2FrameParser, Setting } from './http2-frames.js';
 import { Http2Session, type Http2Side } from './http2-session.js';
 import type { BodyBudget } from './http1-stitch.js';
@@ -78,6 +85,11 @@ export interface Http2ConnectionOptions {
   readonly budget?: BodyBudget;
   /** Joined mid-stream: no preface expected, HPACK lenient, exchanges flagged partial as needed. */
   readonly midStream?: boolean;
+  /**
+   * The connection switched from HTTP/1 (`Upgrade: h2c`): the upgrading request (stream 1's) and
+   * the client's settings from its `HTTP2-Settings` header.
+   */
+  readonly upgrade?: { readonly request: HttpRequest; readonly settings?: Uint8Array };
   readonly onExchange: (ex: ApiExchange) => void;
 }
 
@@ -106,14 +118,27 @@ export class Http2Connection {
           direction !== this.requestDirection ? false : options.midStream ? 'optional' : true,
         onFrame: (f) => {
           const side: Http2Side = direction === this.requestDirection ? 'request' : 'response';
-          if (f.type === 'settings')
-            for (const [id, value] of f.settings)
-              if (id === Setting.MAX_FRAME_SIZE)
-                this.parsers[direction === 'send' ? 'recv' : 'send'].setMaxFrameSize(value);
+          if (f.type === 'settings') this.frameSizeSettings(direction, f.settings);
           this.problem ??= this.session.frame(side, f, this.tsNs);
         },
       });
     this.parsers = { send: parser('send'), recv: parser('recv') };
+    if (options.upgrade) {
+      this.session.upgraded(options.upgrade.request);
+      const settings = parseSettingsPayload(options.upgrade.settings);
+      this.frameSizeSettings(this.requestDirection, settings);
+      this.session.frame('request', { type: 'settings', settings }, 0);
+    }
+  }
+
+  /** SETTINGS sent in `direction`: its SETTINGS_MAX_FRAME_SIZE bounds the other direction. */
+  private frameSizeSettings(
+    direction: Direction,
+    settings: ReadonlyArray<readonly [number, number]>,
+  ) {
+    for (const [id, value] of settings)
+      if (id === Setting.MAX_FRAME_SIZE)
+        this.parsers[direction === 'send' ? 'recv' : 'send'].setMaxFrameSize(value);
   }
 
   /** The next bytes of one direction; returns a problem when the connection can't be followed. */
@@ -129,4 +154,20 @@ export class Http2Connection {
   close(tsNs: number): void {
     this.session.close(tsNs);
   }
+}
+
+/** SETTINGS identifier/value pairs from a payload (6 bytes each; a trailing remainder is ignored). */
+function parseSettingsPayload(payload: Uint8Array | undefined): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  if (!payload) return out;
+  for (let i = 0; i + 6 <= payload.length; i += 6)
+    out.push([
+      (payload[i]! << 8) | payload[i + 1]!,
+      ((payload[i + 2]! << 24) |
+        (payload[i + 3]! << 16) |
+        (payload[i + 4]! << 8) |
+        payload[i + 5]!) >>>
+        0,
+    ]);
+  return out;
 }

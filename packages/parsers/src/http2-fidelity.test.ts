@@ -176,3 +176,132 @@ test('a connection whose accept was missed: the server SETTINGS come first, then
   );
   assert.equal(stats.get('Http2ConnectionsAbandoned'), 0);
 });
+
+test('Upgrade: h2c — the upgrading HTTP/1.1 request is answered on stream 1, later streams follow, split anywhere', async () => {
+  // HTTP2-Settings carries SETTINGS_HEADER_TABLE_SIZE = 0 for the server's encoder.
+  const settings = Buffer.from([0, 1, 0, 0, 0, 0]).toString('base64url');
+  const upgradeRequest =
+    'GET /first HTTP/1.1\r\nHost: h2.local\r\nConnection: Upgrade, HTTP2-Settings\r\n' +
+    `Upgrade: h2c\r\nHTTP2-Settings: ${settings}\r\n\r\n`;
+  const switching =
+    'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
+  const client = Buffer.concat([
+    Buffer.from(upgradeRequest, 'latin1'),
+    CLIENT_PREFACE,
+    SETTINGS,
+    request(3, '/second'),
+  ]);
+  const server = Buffer.concat([
+    Buffer.from(switching, 'latin1'),
+    SETTINGS,
+    response(1, '200', 'first!'),
+    response(3, '404', 'no'),
+  ]);
+  const prefaceAt = upgradeRequest.length;
+  const framesAt = switching.length;
+  for (const [c, s] of [
+    [prefaceAt, framesAt],
+    [prefaceAt + 5, framesAt - 3],
+    [10, framesAt + 4],
+  ] as const) {
+    const stats = new Stats();
+    const exs = await run(
+      [
+        open('server'),
+        ...chunks('recv', client.subarray(0, prefaceAt), [c], 10),
+        ...chunks('send', server.subarray(0, framesAt), [s], 20),
+        ...chunks('recv', client.subarray(prefaceAt), [c - prefaceAt], 30, prefaceAt),
+        ...chunks('send', server.subarray(framesAt), [s - framesAt], 40, framesAt),
+        close(server.length, client.length),
+      ],
+      stats,
+    );
+    assert.deepEqual(
+      exs.map((e) => [
+        e.protocol,
+        e.request.method,
+        e.request.target,
+        e.request.version,
+        e.request.authority,
+        e.response?.status,
+        e.response?.version,
+        Buffer.from(e.response?.body ?? []).toString(),
+        e.partial,
+      ]),
+      [
+        ['http2', 'GET', '/first', '1.1', undefined, 200, '2', 'first!', false],
+        ['http2', 'GET', '/second', '2', 'h2.local', 404, '2', 'no', false],
+      ],
+      `cuts ${c} ${s}`,
+    );
+    assert.equal(stats.get('Http2ConnectionsAbandoned'), 0);
+    assert.equal(stats.get('TotalEventsDroppedAtParsing'), 0);
+  }
+});
+
+test('Upgrade: h2c refused (the server answers in HTTP/1.1): the connection goes on in HTTP/1', async () => {
+  const ask = (path: string) =>
+    `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n` +
+    'HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n';
+  const ok = (body: string) => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const stats = new Stats();
+  const first = ask('/a');
+  const exs = await run(
+    [
+      open('client'),
+      ...chunks('send', first, [], 10),
+      ...chunks('recv', ok('A'), [], 20),
+      ...chunks('send', ask('/b') + 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n', [], 30, first.length),
+      ...chunks('recv', ok('B') + ok('C'), [], 40, ok('A').length),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.protocol, e.request.target, e.response?.status, e.response?.bodySize]),
+    [
+      ['http1', '/a', 200, 1],
+      ['http1', '/b', 200, 1],
+      ['http1', '/c', 200, 1],
+    ],
+  );
+  assert.equal(stats.get('TotalEventsDroppedAtParsing'), 0);
+});
+
+test('a refused upgrade or CONNECT with the next request already sent: held, then parsed once the answer comes', async () => {
+  const next = 'GET /next HTTP/1.1\r\nHost: x\r\n\r\n';
+  const answers = (status: string) =>
+    `HTTP/1.1 ${status}\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n`;
+  for (const [ask, status, target] of [
+    [
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      '400 Bad Request',
+      '/ws',
+    ],
+    [
+      'CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n',
+      '407 Proxy Authentication Required',
+      'db:5432',
+    ],
+  ] as const) {
+    for (const cut of [20, 70, 90]) {
+      const stats = new Stats();
+      const exs = await run(
+        [
+          open('server'),
+          ...chunks('recv', ask + next, [cut], 10),
+          ...chunks('send', answers(status), [cut], 20),
+        ],
+        stats,
+      );
+      assert.deepEqual(
+        exs.map((e) => [e.request.target, e.response?.status]),
+        [
+          [target, Number(status.slice(0, 3))],
+          ['/next', 200],
+        ],
+        `${target} cut ${cut}`,
+      );
+      assert.equal(stats.get('ReqParsingErrors') + stats.get('TotalEventsDroppedAtParsing'), 0);
+    }
+  }
+});

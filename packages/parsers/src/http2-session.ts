@@ -76,6 +76,8 @@ interface Stream {
   readonly response: Half;
   /** The request's first header block was not seen (joined mid-stream). */
   partial: boolean;
+  /** Stream 1 of a connection upgraded from HTTP/1 (`Upgrade: h2c`): its request, in HTTP/1.1. */
+  upgradedFrom?: HttpRequest;
 }
 
 const newHalf = (): Half => ({
@@ -147,6 +149,17 @@ export class Http2Session {
       default:
         return undefined;
     }
+  }
+
+  /**
+   * The connection was upgraded from HTTP/1 (`Upgrade: h2c`, RFC 7540 §3.2): `request`, sent in
+   * HTTP/1.1, is stream 1's, and the response comes on stream 1 in HTTP/2.
+   */
+  upgraded(request: HttpRequest): void {
+    const s = this.open(1, false);
+    s.upgradedFrom = request;
+    s.request.ended = true;
+    s.request.endNs = request.endNs;
   }
 
   /** The connection ended: every open stream is reported as it stands. */
@@ -244,7 +257,7 @@ export class Http2Session {
     const req = s.request;
     const res = s.response;
     if (this.options.budget) this.options.budget.held -= req.kept + res.kept;
-    const request: HttpRequest = {
+    const request: HttpRequest = s.upgradedFrom ?? {
       method: req.pseudo.get(':method') ?? '',
       target: req.pseudo.get(':path') ?? '',
       authority: req.pseudo.get(':authority'),

@@ -181,6 +181,11 @@ export class LlhttpRuntime {
     this.x.llhttp_reset(p);
   }
 
+  /** Lets a parser paused at an upgrade go on with the next message (the upgrade was refused). */
+  resumeAfterUpgrade(p: number): void {
+    this.x.llhttp_resume_after_upgrade(p);
+  }
+
   /** Feeds bytes to a parser. */
   execute(p: number, data: Uint8Array): ExecuteResult {
     if (data.length > this.bufSize) {

@@ -22,6 +22,7 @@ import {
 import { Http1Stitcher, type BodyBudget } from './http1-stitch.js';
 import {
   Http2Connection,
+  type Http2ConnectionOptions,
   detectPreface,
   looksLikeFrames,
   looksLikeServerSettings,
@@ -79,8 +80,41 @@ interface ConnState {
   searched: number;
   /** What exchanges report of the connection: built once its role is settled. */
   info?: ConnectionInfo;
-  /** The connection speaks HTTP/2 (it started with the client preface). */
+  /** The connection speaks HTTP/2 (it started with the client preface, or upgraded). */
   h2?: Http2Connection;
+  /** The last request parsed (the one an `upgrade` status is about). */
+  lastRequest?: HttpRequest;
+  /** A request asked to switch protocols: the request direction waits for the answer. */
+  upgrade?: PendingUpgrade;
+}
+
+/** A request that asked to switch protocols (`Upgrade`, or CONNECT), waiting for its answer. */
+interface PendingUpgrade {
+  readonly request: HttpRequest | undefined;
+  /** Request-direction bytes that came after it, held until the answer (bounded). */
+  held: Array<{ readonly bytes: Uint8Array; readonly tsNs: number }>;
+  bytes: number;
+  /** Set by a 101 agreeing to `h2c`: the connection switches to HTTP/2. */
+  answer?: 'h2c';
+  /** The upgrading request, taken out of the HTTP/1 pairing to become stream 1's. */
+  h2cRequest?: HttpRequest;
+}
+
+/** Request-direction bytes held while an upgrade waits for its answer. */
+const UPGRADE_HELD_BYTES = 64 * 1024;
+
+/** Does an `Upgrade` header value name `h2c` (RFC 7540 §3.2: a comma-separated token list)? */
+function namesH2c(headers: HttpRequest['headers'] | undefined): boolean {
+  for (const [k, v] of headers ?? [])
+    if (k.length === 7 && k.toLowerCase() === 'upgrade')
+      for (const token of v.split(',')) if (token.trim().toLowerCase() === 'h2c') return true;
+  return false;
+}
+
+/** The first value of a header, matched case-insensitively. */
+function header(headers: HttpRequest['headers'], name: string): string | undefined {
+  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
+  return undefined;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -123,7 +157,9 @@ export function parseHttp1(
 
   return (source) =>
     new Observable<ApiExchange>((subscriber) => {
-      const runtime = new LlhttpRuntime();
+      // One instance per side: a response can settle an upgrade and let the request parser go on
+      // (bytes held for the answer) from inside the response parser's callback.
+      const runtimes = { request: new LlhttpRuntime(), response: new LlhttpRuntime() };
       const conns = new Map<string, ConnState>();
       const budget: BodyBudget = {
         held: 0,
@@ -162,24 +198,38 @@ export function parseHttp1(
         const onRequest = (m: Http1Message, truncated: boolean) => {
           stats.inc('TotalRequestsParsed');
           if (truncated) stats.inc('HeadersTruncated');
+          c.lastRequest = m as HttpRequest;
           emit(c.stitcher.addRequest(m as HttpRequest));
         };
         const onResponse = (m: Http1Message, truncated: boolean) => {
           stats.inc('TotalResponsesParsed');
           if (truncated) stats.inc('HeadersTruncated');
+          const up = c.upgrade;
+          if (up && !up.answer && c.stitcher.next() === up.request) {
+            const status = (m as HttpResponse).status;
+            if (status === 101 && http2 && namesH2c(up.request?.headers) && namesH2c(m.headers)) {
+              // Switching to HTTP/2: the request is answered on stream 1.
+              up.answer = 'h2c';
+              up.h2cRequest = c.stitcher.take();
+              return;
+            }
+            // Refused: the held requests are parsed before this response's successors pair.
+            const tunnel = up.request?.method === 'CONNECT' && status >= 200 && status < 300;
+            if (status >= 200 && !tunnel) resumeRequests(c, up);
+          }
           const r = c.stitcher.addResponse(m as HttpResponse);
           if (r.status === 'paired') emit(r.exchange);
           else if (r.status === 'orphan') stats.inc('ResponsesWithoutRequest');
           else if (r.status === 'late') stats.inc('ResponsesAfterTimeout');
         };
         const reqDir = requestDirection(role);
-        c.requests = new Http1MessageParser(runtime, 'request', {
+        c.requests = new Http1MessageParser(runtimes.request, 'request', {
           maxBodyBytes,
           maxHeaderBytes,
           onMessage: onRequest,
           midStream: c.midStream && syncedDirection !== reqDir,
         });
-        c.responses = new Http1MessageParser(runtime, 'response', {
+        c.responses = new Http1MessageParser(runtimes.response, 'response', {
           maxBodyBytes,
           maxHeaderBytes,
           onMessage: onResponse,
@@ -199,12 +249,18 @@ export function parseHttp1(
         c.head = { send: EMPTY, recv: EMPTY };
       };
 
-      const startHttp2 = (c: ConnState, role: 'server' | 'client', midStream = false) => {
+      const startHttp2 = (
+        c: ConnState,
+        role: 'server' | 'client',
+        midStream = false,
+        upgrade?: Http2ConnectionOptions['upgrade'],
+      ) => {
         c.role = role;
         c.info = undefined;
         c.h2 = new Http2Connection({
           role,
           midStream,
+          ...(upgrade ? { upgrade } : {}),
           connection: () => info(c),
           maxBodyBytes,
           stats,
@@ -353,6 +409,77 @@ export function parseHttp1(
         return bytes;
       };
 
+      /** Feeds one direction's HTTP/1 parser and acts on what it says. */
+      const feedHttp1 = (c: ConnState, direction: Direction, data: Uint8Array, tsNs: number) => {
+        const parser = direction === requestDirection(c.role) ? c.requests! : c.responses!;
+        if (c.upgrade && parser === c.requests) return holdForUpgrade(c.upgrade, data, tsNs);
+        const r = parser.feed(data, tsNs);
+        onFeed(c, parser, r);
+        if (r.status === 'upgrade') {
+          const rest = data.subarray(data.length - r.rest);
+          if (parser.type === 'request') {
+            // Wait for the answer: a refusal goes on in HTTP/1, h2c in HTTP/2.
+            c.upgrade = { request: c.lastRequest, held: [], bytes: 0 };
+            holdForUpgrade(c.upgrade, rest, tsNs);
+          } else if (c.upgrade?.answer === 'h2c') {
+            switchToH2c(c, rest, tsNs);
+          } else {
+            // The exchange that asked for the upgrade was reported with its 101 response.
+            stats.inc('TotalEventsDroppedAtParsing', rest.length);
+            stopParsing(c, 'upgraded');
+          }
+        }
+      };
+
+      /** The upgrade was refused: the request parser goes on, with what was held first. */
+      const resumeRequests = (c: ConnState, up: PendingUpgrade) => {
+        c.upgrade = undefined;
+        c.requests!.resumeAfterUpgrade();
+        const reqDir = requestDirection(c.role);
+        for (const h of up.held) if (c.requests) feedHttp1(c, reqDir, h.bytes, h.tsNs);
+      };
+
+      const holdForUpgrade = (up: PendingUpgrade, bytes: Uint8Array, tsNs: number) => {
+        if (bytes.length === 0) return;
+        if (up.bytes + bytes.length > UPGRADE_HELD_BYTES) {
+          stats.inc('TotalEventsDroppedAtParsing', bytes.length);
+          return;
+        }
+        up.held.push({ bytes: bytes.slice(), tsNs });
+        up.bytes += bytes.length;
+      };
+
+      /**
+       * The server agreed to `Upgrade: h2c` (101): the connection goes on in HTTP/2, the client's
+       * preface first, with the upgrading request as stream 1's (RFC 7540 §3.2).
+       */
+      const switchToH2c = (c: ConnState, responseRest: Uint8Array, tsNs: number) => {
+        const up = c.upgrade!;
+        c.upgrade = undefined;
+        c.requests?.destroy();
+        c.responses?.destroy();
+        c.requests = c.responses = undefined;
+        const request = up.h2cRequest;
+        const settings = request && header(request.headers, 'http2-settings');
+        startHttp2(
+          c,
+          c.role as 'client' | 'server',
+          false,
+          request
+            ? {
+                request,
+                ...(settings ? { settings: Buffer.from(settings, 'base64url') } : {}),
+              }
+            : undefined,
+        );
+        const reqDir = requestDirection(c.role);
+        const resDir: Direction = reqDir === 'send' ? 'recv' : 'send';
+        let problem: string | undefined;
+        for (const h of up.held) problem ??= c.h2!.feed(reqDir, h.bytes, h.tsNs);
+        if (responseRest.length) problem ??= c.h2!.feed(resDir, responseRest, tsNs);
+        if (problem) http2Lost(c, tsNs);
+      };
+
       const onFeed = (c: ConnState, parser: Http1MessageParser, r: FeedStatus) => {
         if (r.skipped > 0) stats.inc('TotalEventsDroppedAtParsing', r.skipped);
         if (c.searching) {
@@ -363,10 +490,6 @@ export function parseHttp1(
           stats.inc(parser.type === 'request' ? 'ReqParsingErrors' : 'ResParsingErrors');
           c.stitcher.partial = true;
           if (r.lostMessage) messageLost(c, parser);
-        } else if (r.status === 'upgrade') {
-          stats.inc('TotalEventsDroppedAtParsing', r.rest);
-          // The exchange that asked for the upgrade is reported when its 101 response arrives.
-          if (parser.type === 'response') stopParsing(c, 'upgraded');
         }
       };
 
@@ -442,8 +565,7 @@ export function parseHttp1(
               let data: Uint8Array | undefined = ev.data;
               if (!c.requests) data = begin(c, ev.direction, ev.data, ev.tsNs);
               if (!data) return;
-              const parser = ev.direction === requestDirection(c.role) ? c.requests! : c.responses!;
-              onFeed(c, parser, parser.feed(data, ev.tsNs));
+              feedHttp1(c, ev.direction, data, ev.tsNs);
               break;
             }
             case 'gap': {
