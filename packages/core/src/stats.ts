@@ -53,6 +53,8 @@ export const COUNTERS = {
   Http2ConnectionsAbandoned:
     'HTTP/2 connections no longer followed (bytes lost, bad framing, or HPACK state lost)',
   Http2StreamsEvicted: 'HTTP/2 streams reported early because a connection had too many open',
+  Http2GapsResynced:
+    'gaps on HTTP/2 connections after which frame boundaries were found again (HPACK turned lenient)',
   HeadersTruncated: 'messages whose target, header or trailer bytes went past max_header_size',
   MidStreamConnectionsUnsynced:
     'connections joined mid-stream where no HTTP/1 message start was found in the first MiB',

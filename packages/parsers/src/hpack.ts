@@ -80,6 +80,17 @@ export class HpackDecoder {
     if (this.maxSize > n) this.resize(n);
   }
 
+  /**
+   * Header blocks were lost (a gap in the stream): the table is emptied and decoding turns
+   * lenient. Entries added from here on are the newest of the encoder's table too, so their
+   * indexes stay right; older ones become placeholders.
+   */
+  forget(): void {
+    this.entries = [];
+    this.size = 0;
+    this.lenient = true;
+  }
+
   /** Entries in the dynamic table, newest first (for tests and diagnostics). */
   get dynamicTable(): ReadonlyArray<readonly [string, string]> {
     return this.entries;

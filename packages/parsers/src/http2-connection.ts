@@ -11,7 +11,7 @@ import type {
   Role,
   Stats,
 } from '@traceable-ebpf/core';
-import { CLIENT_PREFACE, Http2FrameParser, Setting } from './http2-frames.js';
+import { CLIENT_PREFACE, Http2FrameParser, Setting, plausibleFrameHeader } from './http2-frames.js';
 import { Http2Session, type Http2Side } from './http2-session.js';
 import type { BodyBudget } from './http1-stitch.js';
 
@@ -37,9 +37,6 @@ export function looksLikeServerSettings(bytes: Uint8Array): 'yes' | 'no' | 'more
   return 'more';
 }
 
-/** Frame types 0–9 (RFC 9113 §6) and whether each lives on stream 0 (connection) or not. */
-const CONNECTION_FRAMES = new Set([4, 6, 7]); // SETTINGS, PING, GOAWAY
-const STREAM_FRAMES = new Set([0, 1, 2, 3, 5, 9]); // DATA, HEADERS, PRIORITY, RST_STREAM, PUSH_PROMISE, CONTINUATION
 /** Frame payloads above this are not believed (max SETTINGS_MAX_FRAME_SIZE is 2^24 − 1). */
 const PLAUSIBLE_FRAME_BYTES = 1 << 20;
 
@@ -52,22 +49,8 @@ export function looksLikeFrames(bytes: Uint8Array): boolean {
   let pos = 0;
   let frames = 0;
   while (pos + 9 <= bytes.length) {
-    const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
-    const type = bytes[pos + 3]!;
-    const reserved = bytes[pos + 5]! & 0x80;
-    const stream =
-      ((bytes[pos + 5]! & 0x7f) << 24) |
-      (bytes[pos + 6]! << 16) |
-      (bytes[pos + 7]! << 8) |
-      bytes[pos + 8]!;
-    if (length > PLAUSIBLE_FRAME_BYTES || reserved) return false;
-    if (type === 8) {
-      if (length !== 4) return false; // WINDOW_UPDATE, on either
-    } else if (CONNECTION_FRAMES.has(type)) {
-      if (stream !== 0) return false;
-    } else if (!STREAM_FRAMES.has(type) || stream === 0) {
-      return false;
-    }
+    const length = plausibleFrameHeader(bytes, pos, PLAUSIBLE_FRAME_BYTES);
+    if (length < 0) return false;
     pos += 9 + length;
     frames++;
   }
@@ -141,13 +124,36 @@ export class Http2Connection {
         this.parsers[direction === 'send' ? 'recv' : 'send'].setMaxFrameSize(value);
   }
 
-  /** The next bytes of one direction; returns a problem when the connection can't be followed. */
-  feed(direction: Direction, data: Uint8Array, tsNs: number): string | undefined {
+  /**
+   * The next bytes of one direction; returns a problem when the connection can't be followed.
+   * Bytes passed over looking for frames after a gap are counted in `skipped`.
+   */
+  feed(
+    direction: Direction,
+    data: Uint8Array,
+    tsNs: number,
+    skipped?: (n: number) => void,
+  ): string | undefined {
     if (this.problem) return this.problem;
     this.tsNs = tsNs;
     const r = this.parsers[direction].feed(data);
     if (r.status === 'invalid') this.problem = r.reason;
+    else if (r.skipped) skipped?.(r.skipped);
     return this.problem;
+  }
+
+  /**
+   * `length` bytes of one direction were lost. Inside a DATA frame's payload they are
+   * `absorbed` (that stream's message is partial); elsewhere the direction `resync`s at the
+   * next frame boundary, its HPACK table is forgotten (lenient from then on) and every open
+   * stream is flagged partial.
+   */
+  gap(direction: Direction, length: number, tsNs: number): 'absorbed' | 'resync' {
+    this.tsNs = tsNs;
+    const outcome = this.parsers[direction].skip(length);
+    if (outcome === 'resync')
+      this.session.lost(direction === this.requestDirection ? 'request' : 'response');
+    return outcome;
   }
 
   /** The connection ended: open streams are reported. */

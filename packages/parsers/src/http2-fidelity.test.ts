@@ -85,16 +85,35 @@ test('HTTP/2 client role, and http2: false leaves such connections to HTTP/1 (gi
   assert.equal(disabled.length, 1);
 });
 
-test('bytes lost on an HTTP/2 connection: open streams are reported, the connection is abandoned, counted', async () => {
+test('header blocks lost in a gap: frames found again, the HPACK table forgotten (no stale entry decoded), counted', async () => {
   const stats = new Stats();
   const disabled: string[] = [];
-  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/before')]);
+  // :authority as a literal with incremental indexing (entry 62), or a reference to entry 62.
+  const req = (id: number, path: string, authority: string | 'ref') =>
+    h2frame(
+      FrameType.HEADERS,
+      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+      id,
+      Uint8Array.from([
+        0x82,
+        0x86,
+        0x04,
+        path.length,
+        ...Buffer.from(path),
+        ...(authority === 'ref' ? [0xbe] : [0x41, authority.length, ...Buffer.from(authority)]),
+      ]),
+    );
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, req(1, '/before', 'old.local')]);
+  // Lost: a request that made "lost.local" entry 62 (and "old.local" 63).
+  const lost = req(3, '/lost', 'lost.local');
+  const after = Buffer.concat([req(5, '/after', 'ref'), req(7, '/refilled', 'new.local')]);
+  const again = req(9, '/again', 'ref');
   const exs = await run(
     [
       open('server'),
       ...chunks('recv', client, [], 10),
-      // 100 request bytes never arrive (a lost event): frame boundaries are gone.
-      ...chunks('recv', request(3, '/after'), [], 30, client.length + 100),
+      ...chunks('recv', after, [], 30, client.length + lost.length),
+      ...chunks('recv', again, [], 40, client.length + lost.length + after.length),
     ],
     stats,
     undefined,
@@ -102,11 +121,77 @@ test('bytes lost on an HTTP/2 connection: open streams are reported, the connect
     { onUnsupported: (id) => disabled.push(id) },
   );
   assert.deepEqual(
-    exs.map((e) => [e.request.target, e.unanswered]),
-    [['/before', 'closed']],
+    exs.map((e) => [e.request.target, e.request.authority, e.partial, e.unanswered]),
+    [
+      ['/before', 'old.local', false, 'closed'], // its request had ended before the gap
+      ['/after', undefined, true, 'closed'], // entry 62 is unknown now, never "old.local"
+      ['/refilled', 'new.local', false, 'closed'],
+      ['/again', 'new.local', false, 'closed'],
+    ],
   );
-  assert.equal(stats.get('Http2ConnectionsAbandoned'), 1);
-  assert.equal(disabled.length, 1);
+  assert.equal(stats.get('Http2GapsResynced'), 1);
+  assert.equal(stats.get('Http2ConnectionsAbandoned'), 0);
+  assert.deepEqual(disabled, []);
+});
+
+test('a gap inside a DATA frame is absorbed: sizes exact, the stream flagged partial, gRPC messages still counted', async () => {
+  const stats = new Stats();
+  const grpcRequest = h2frame(
+    FrameType.HEADERS,
+    FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+    1,
+    hpackBlock(0x83, 0x86, [':path', '/pkg.Svc/Get'], ['content-type', 'application/grpc']),
+  );
+  // Two length-prefixed messages (10 and 3 bytes) in one DATA frame.
+  const messages = Buffer.concat([
+    Buffer.from([0, 0, 0, 0, 10]),
+    Buffer.from('0123456789'),
+    Buffer.from([0, 0, 0, 0, 3]),
+    Buffer.from('abc'),
+  ]);
+  const data = h2frame(FrameType.DATA, 0, 1, messages);
+  const head = Buffer.concat([
+    SETTINGS,
+    h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, hpackBlock([':status', '200'])),
+    data.subarray(0, 9 + 7), // frame header, prefix, "01"
+  ]);
+  const tail = Buffer.concat([
+    data.subarray(9 + 11), // after "2345": "6789", the second message
+    h2frame(
+      FrameType.HEADERS,
+      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+      1,
+      hpackBlock(['grpc-status', '0']),
+    ),
+    response(3, '200', 'fine'),
+  ]);
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, grpcRequest, request(3, '/next')]);
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', client, [], 10),
+      ...chunks('send', head, [], 20),
+      ...chunks('send', tail, [], 30, head.length + 4),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [
+      e.request.target,
+      e.response?.status,
+      e.response?.bodySize,
+      Buffer.from(e.response?.body ?? []).toString('latin1'),
+      e.grpc?.statusCode,
+      e.grpc?.responseMessages,
+      e.partial,
+    ]),
+    [
+      ['/pkg.Svc/Get', 200, messages.length, '\0\0\0\0\n01', 0, 2, true],
+      ['/next', 200, 4, 'fine', undefined, undefined, false],
+    ],
+  );
+  assert.equal(stats.get('GapsAbsorbedInBodies'), 1);
+  assert.equal(stats.get('Http2GapsResynced'), 0);
 });
 
 test('an HTTP/2 connection joined mid-stream: recognised by frame shape, unknown table entries make partial exchanges', async () => {

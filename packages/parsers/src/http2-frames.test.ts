@@ -177,3 +177,55 @@ test('an optional preface (a connection joined near its start): consumed when th
     assert.deepEqual(frames, expected);
   }
 });
+
+test('a gap inside a DATA payload is absorbed: the frame comes with its lost bytes counted and placed', () => {
+  const frames: Http2Frame[] = [];
+  const p = new Http2FrameParser({ expectPreface: false, onFrame: (f) => frames.push(f) });
+  const data = frame(FrameType.DATA, FrameFlag.END_STREAM, 1, 'abcdefghij');
+  p.feed(data.subarray(0, 12)); // header + "abc"
+  assert.equal(p.skip(4), 'absorbed'); // "defg" lost
+  p.feed(data.subarray(16)); // "hij"
+  const text = (fs: Http2Frame[]) =>
+    fs.map((f) => (f.type === 'data' ? { ...f, data: Buffer.from(f.data).toString() } : f));
+  assert.deepEqual(text(frames), [
+    { type: 'data', streamId: 1, data: 'abchij', endStream: true, lost: 4, lostAt: 3 },
+  ]);
+  // A gap that ends the frame delivers it at once.
+  frames.length = 0;
+  p.feed(data.subarray(0, 15));
+  assert.equal(p.skip(4), 'absorbed');
+  assert.deepEqual(text(frames), [
+    { type: 'data', streamId: 1, data: 'abcdef', endStream: true, lost: 4, lostAt: 6 },
+  ]);
+});
+
+test('a gap across frame boundaries: the parser finds the next frame start, wherever the bytes resume', () => {
+  const tail = Buffer.concat([
+    frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 5, 'block'),
+    frame(FrameType.DATA, 0, 5, 'x'.repeat(30)),
+    frame(FrameType.WINDOW_UPDATE, 0, 0, u32(100)),
+  ]);
+  // Resuming at a frame start (the next event), or mid-way through a frame (a stack whose
+  // writes split frames): the bytes before the first frame start are skipped, counted.
+  for (const junk of [0, 1, 7, 40]) {
+    const frames: Http2Frame[] = [];
+    const p = new Http2FrameParser({ expectPreface: false, onFrame: (f) => frames.push(f) });
+    p.feed(frame(FrameType.HEADERS, 0, 1, 'partial-bl')); // a block waiting for CONTINUATION
+    assert.equal(p.skip(500), 'resync');
+    const r = p.feed(Buffer.concat([Buffer.from('Z'.repeat(junk)), tail]));
+    assert.deepEqual(r, junk ? { status: 'need-more', skipped: junk } : { status: 'need-more' });
+    assert.deepEqual(
+      frames.map((f) => f.type),
+      ['headers', 'data', 'other'],
+      `junk ${junk}`,
+    );
+  }
+});
+
+test('no frame boundary within the search budget after a gap: invalid, for good', () => {
+  const p = new Http2FrameParser({ expectPreface: false, onFrame: () => {} });
+  p.skip(10);
+  let r = p.feed(Buffer.alloc(0x40000, 0xff));
+  for (let i = 0; i < 4 && r.status === 'need-more'; i++) r = p.feed(Buffer.alloc(0x40000, 0xff));
+  assert.equal(r.status, 'invalid');
+});

@@ -46,6 +46,10 @@ export type Http2Frame =
       readonly streamId: number;
       readonly data: Uint8Array;
       readonly endStream: boolean;
+      /** Payload bytes lost to a gap (not in `data`); see {@link Http2FrameParser.skip}. */
+      readonly lost?: number;
+      /** With `lost`: where in `data` the lost bytes were. */
+      readonly lostAt?: number;
     }
   /**
    * A complete header block: HEADERS (or PUSH_PROMISE, with the promised stream) and its
@@ -67,7 +71,8 @@ export type Http2Frame =
 
 /** The outcome of {@link Http2FrameParser.feed}. */
 export type FrameFeedStatus =
-  | { readonly status: 'need-more' }
+  /** `skipped`: bytes passed over looking for a frame boundary after a gap. */
+  | { readonly status: 'need-more'; readonly skipped?: number }
   /** Not HTTP/2 framing (or a rule broken): the rest of the direction can't be parsed. */
   | { readonly status: 'invalid'; readonly reason: string };
 
@@ -88,6 +93,81 @@ export interface Http2FrameParserOptions {
 }
 
 const NEED_MORE: FrameFeedStatus = { status: 'need-more' };
+/** Bytes searched for a frame boundary after a gap before giving up on the direction. */
+const RESYNC_SEARCH_BYTES = 1024 * 1024;
+/** Positions of one event tried as a frame boundary (the first is the likeliest). */
+const RESYNC_POSITIONS = 16 * 1024;
+
+/**
+ * Per frame type (RFC 9113 §6): the flags it defines, whether it lives on stream 0 (`true`),
+ * never does (`false`) or either (`undefined`), and its payload size rule.
+ */
+const FRAME_RULES: ReadonlyArray<{
+  readonly flags: number;
+  readonly stream0: boolean | undefined;
+  readonly size: (length: number, flags: number) => boolean;
+}> = [
+  // DATA: END_STREAM, PADDED (the pad length byte must fit)
+  { flags: 0x09, stream0: false, size: (n, f) => !(f & 0x08) || n >= 1 },
+  // HEADERS: END_STREAM, END_HEADERS, PADDED, PRIORITY
+  { flags: 0x2d, stream0: false, size: (n, f) => n >= (f & 0x08 ? 1 : 0) + (f & 0x20 ? 5 : 0) },
+  { flags: 0, stream0: false, size: (n) => n === 5 }, // PRIORITY
+  { flags: 0, stream0: false, size: (n) => n === 4 }, // RST_STREAM
+  { flags: 0x01, stream0: true, size: (n, f) => (f & 1 ? n === 0 : n % 6 === 0) }, // SETTINGS
+  { flags: 0x0c, stream0: false, size: (n, f) => n >= (f & 0x08 ? 5 : 4) }, // PUSH_PROMISE
+  { flags: 0x01, stream0: true, size: (n) => n === 8 }, // PING
+  { flags: 0, stream0: true, size: (n) => n >= 8 }, // GOAWAY
+  { flags: 0, stream0: undefined, size: (n) => n === 4 }, // WINDOW_UPDATE
+  { flags: 0x04, stream0: false, size: () => true }, // CONTINUATION
+];
+
+/**
+ * Could a frame header start at `pos`? A known type with only its own flags, on the right kind
+ * of stream (below `maxStreamId`), a payload within `maxLength` that fits the type's size rule,
+ * the reserved bit clear. Real stacks always pass; random bytes rarely do. Returns the payload
+ * length, or -1.
+ */
+export function plausibleFrameHeader(
+  bytes: Uint8Array,
+  pos: number,
+  maxLength: number,
+  maxStreamId = 0x7fffffff,
+): number {
+  const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
+  const rule = FRAME_RULES[bytes[pos + 3]!];
+  const flags = bytes[pos + 4]!;
+  if (!rule || length > maxLength || flags & ~rule.flags || bytes[pos + 5]! & 0x80) return -1;
+  const stream = readU31(bytes, pos + 5);
+  if (stream > maxStreamId) return -1;
+  if (rule.stream0 !== undefined && rule.stream0 !== (stream === 0)) return -1;
+  return rule.size(length, flags) ? length : -1;
+}
+
+/**
+ * Where frames start again in `bytes` after lost ones: the first position from which a run of
+ * plausible frame headers ends exactly at the end of `bytes`, or holds two whole frames and a
+ * started one. -1 when none is found.
+ */
+function findFrameBoundary(bytes: Uint8Array, maxLength: number, maxStreamId: number): number {
+  const last = Math.min(bytes.length - FRAME_HEADER_BYTES, RESYNC_POSITIONS);
+  for (let start = 0; start <= last; start++) {
+    let pos = start;
+    let frames = 0;
+    while (pos + FRAME_HEADER_BYTES <= bytes.length) {
+      const length = plausibleFrameHeader(bytes, pos, maxLength, maxStreamId);
+      if (length < 0) break;
+      if (pos + FRAME_HEADER_BYTES + length > bytes.length) {
+        pos = -1; // a started frame
+        break;
+      }
+      pos += FRAME_HEADER_BYTES + length;
+      frames++;
+    }
+    if (frames > 0 && pos === bytes.length) return start;
+    if (frames >= 2 && pos === -1) return start;
+  }
+  return -1;
+}
 
 /** Frame parser of one direction of one connection. */
 export class Http2FrameParser {
@@ -107,6 +187,15 @@ export class Http2FrameParser {
       }
     | undefined;
   private failed: string | undefined;
+  /** Payload bytes of the buffered DATA frame lost to a gap, and how many came before them. */
+  private hole = 0;
+  private holeAt = 0;
+  /** After a gap that could not be absorbed: looking for the next frame boundary. */
+  private resyncing = false;
+  /** Bytes passed over since the gap while resyncing. */
+  private searched = 0;
+  /** The highest stream id seen in a frame of this direction. */
+  private highestStreamId = 0;
 
   constructor(private readonly options: Http2FrameParserOptions) {
     this.prefaceLeft = options.expectPreface ? CLIENT_PREFACE.length : 0;
@@ -128,10 +217,73 @@ export class Http2FrameParser {
     return this.buf.length + (this.pending?.bytes ?? 0);
   }
 
+  /**
+   * `n` bytes of the direction were lost. Inside the payload of the DATA frame being read they
+   * are `absorbed`: the frame is delivered with `lost: n`. Anywhere else frame boundaries are
+   * gone: what is buffered is dropped and the parser `resync`s, looking for the next frame
+   * start in the bytes that follow (counted in `skipped`).
+   */
+  skip(n: number): 'absorbed' | 'resync' {
+    if (this.failed) return 'resync';
+    if (!this.pending && this.prefaceLeft === 0 && this.buf.length >= FRAME_HEADER_BYTES) {
+      const length = (this.buf[0]! << 16) | (this.buf[1]! << 8) | this.buf[2]!;
+      const missing = FRAME_HEADER_BYTES + length - this.buf.length - this.hole;
+      const data = this.buf[3] === FrameType.DATA && !(this.buf[4]! & FrameFlag.PADDED);
+      // One hole per frame: where a second would sit among the bytes is not kept.
+      if (data && this.hole === 0 && n <= missing) {
+        this.hole = n;
+        this.holeAt = this.buf.length - FRAME_HEADER_BYTES;
+        // The gap ends the frame: delivered now, not when the next bytes come.
+        if (n === missing) this.feed(new Uint8Array(0));
+        return 'absorbed';
+      }
+    }
+    this.buf = new Uint8Array(0);
+    this.pending = undefined;
+    this.hole = 0;
+    this.prefaceLeft = 0;
+    this.prefaceOptional = false;
+    this.resyncing = true;
+    this.searched = 0;
+    return 'resync';
+  }
+
   /** Feeds the next bytes of the direction. */
   feed(data: Uint8Array): FrameFeedStatus {
     if (this.failed) return { status: 'invalid', reason: this.failed };
     let bytes = this.buf.length ? concat(this.buf, data) : data;
+    let skipped = 0;
+    if (this.resyncing) {
+      // Streams opened since the gap have higher ids, but not by much.
+      const at = findFrameBoundary(bytes, this.maxFrameSize, this.highestStreamId + 0x20000);
+      if (at < 0) {
+        this.searched += bytes.length;
+        if (this.searched > RESYNC_SEARCH_BYTES) return this.fail('no frame boundary after a gap');
+        return { status: 'need-more', skipped: bytes.length };
+      }
+      this.resyncing = false;
+      skipped = at;
+      bytes = bytes.subarray(at);
+    }
+    if (this.hole > 0) {
+      // The DATA frame a gap fell in: its bytes that came, and how many were lost.
+      const length = (bytes[0]! << 16) | (bytes[1]! << 8) | bytes[2]!;
+      const have = FRAME_HEADER_BYTES + length - this.hole;
+      if (bytes.length < have) {
+        this.buf = bytes.slice();
+        return NEED_MORE;
+      }
+      this.options.onFrame({
+        type: 'data',
+        streamId: readU31(bytes, 5),
+        data: bytes.subarray(FRAME_HEADER_BYTES, have),
+        endStream: (bytes[4]! & FrameFlag.END_STREAM) !== 0,
+        lost: this.hole,
+        lostAt: this.holeAt,
+      });
+      this.hole = 0;
+      bytes = bytes.subarray(have);
+    }
     if (this.prefaceOptional && bytes.length > 0) {
       if (bytes[0] !== CLIENT_PREFACE[0]) this.prefaceLeft = 0;
       this.prefaceOptional = false;
@@ -157,13 +309,14 @@ export class Http2FrameParser {
         (bytes[pos + 7]! << 8) |
         bytes[pos + 8]!;
       const payload = bytes.subarray(pos + FRAME_HEADER_BYTES, pos + FRAME_HEADER_BYTES + length);
+      if (streamId > this.highestStreamId) this.highestStreamId = streamId;
       pos += FRAME_HEADER_BYTES + length;
       const problem = this.frame(type, flags, streamId, payload);
       if (problem) return this.fail(problem);
     }
     // Keep the incomplete frame (a copy: the caller's bytes may be reused).
     this.buf = pos < bytes.length ? bytes.slice(pos) : new Uint8Array(0);
-    return NEED_MORE;
+    return skipped ? { status: 'need-more', skipped } : NEED_MORE;
   }
 
   private fail(reason: string): FrameFeedStatus {

@@ -67,6 +67,12 @@ interface Half {
   ended: boolean;
   /** The shared body budget refused bytes of this message (counted once). */
   budgetHit: boolean;
+  /** Bytes of this message were lost: no body is kept past the hole. */
+  bodyCut: boolean;
+  /** The gRPC framing was lost with them: messages are no longer counted. */
+  grpcLost: boolean;
+  /** A gap came before this message started: if its header block never shows, it was lost. */
+  gapBefore: boolean;
   grpc: GrpcFraming;
 }
 
@@ -89,6 +95,9 @@ const newHalf = (): Half => ({
   endNs: 0,
   ended: false,
   budgetHit: false,
+  bodyCut: false,
+  grpcLost: false,
+  gapBefore: false,
   grpc: { prefix: 0, length: 0, remaining: 0, messages: 0, compressed: false },
 });
 
@@ -136,7 +145,20 @@ export class Http2Session {
         if (!s) return undefined;
         const half = s[side];
         if (half.size === 0 && half.body.length === 0 && !half.headers) half.startNs = tsNs;
-        this.body(half, f.data);
+        if (half.gapBefore && !half.headers) this.cut(s, half); // its header block was lost
+        if (f.lost) {
+          // Bytes lost inside this frame: the message is partial, its body kept up to here.
+          const at = f.lostAt ?? 0;
+          this.body(half, f.data.subarray(0, at));
+          half.size += f.lost;
+          half.bodyCut = true;
+          s.partial = true;
+          // Lost inside one gRPC message: the framing is still followed.
+          if (!skipGrpcBytes(half.grpc, f.lost)) half.grpcLost = true;
+          this.body(half, f.data.subarray(at));
+        } else {
+          this.body(half, f.data);
+        }
         half.endNs = tsNs;
         if (f.endStream) this.end(s, side, tsNs);
         return undefined;
@@ -162,6 +184,31 @@ export class Http2Session {
     s.request.endNs = request.endNs;
   }
 
+  /**
+   * Bytes travelling `side` were lost where frames can't be told apart: header blocks may have
+   * gone, so that side's HPACK table is forgotten (lenient from here). A stream whose message
+   * in that direction had started and not ended is flagged partial (its body no longer
+   * followed); one whose message had not started is flagged only if its header block never
+   * shows.
+   */
+  lost(side: Http2Side): void {
+    this.decoders[side].forget();
+    for (const s of this.streams.values()) {
+      const half = s[side];
+      if (half.ended) continue; // nothing more of it travels this way
+      // Not started: unharmed if its header block comes later (nothing of it came before).
+      if (!half.headers) half.gapBefore = true;
+      else this.cut(s, half);
+    }
+  }
+
+  /** Bytes of `half` were lost: the stream is partial, its body and messages no longer followed. */
+  private cut(s: Stream, half: Half): void {
+    s.partial = true;
+    half.bodyCut = true;
+    half.grpcLost = true;
+  }
+
   /** The connection ended: every open stream is reported as it stands. */
   close(tsNs: number): void {
     for (const s of [...this.streams.values()]) this.emit(s, tsNs, false);
@@ -185,6 +232,9 @@ export class Http2Session {
       return undefined;
     }
     let s = this.streams.get(streamId);
+    // A request-side block without :method on a stream not seen: the trailers of one whose
+    // start was lost in a gap.
+    if (!s && side === 'request' && !r.headers.some(([k]) => k === ':method')) return undefined;
     if (!s) {
       // A response without its request: the connection was joined mid-stream.
       s = this.open(streamId, r.partial || side === 'response');
@@ -228,8 +278,10 @@ export class Http2Session {
 
   private body(half: Half, data: Uint8Array): void {
     half.size += data.length;
+    if (!half.grpcLost) countGrpcMessages(half.grpc, data);
     const room = this.maxBodyBytes - half.kept;
-    if (room > 0 && data.length > 0) {
+    // Past a hole no more body is kept (a body with bytes missing inside would mislead).
+    if (room > 0 && data.length > 0 && !half.bodyCut) {
       const kept = data.length <= room ? data : data.subarray(0, room);
       const budget = this.options.budget;
       // Once refused, a message keeps nothing more (no body with a hole in it).
@@ -242,7 +294,6 @@ export class Http2Session {
         if (budget) budget.held += kept.length;
       }
     }
-    countGrpcMessages(half.grpc, data);
   }
 
   private end(s: Stream, side: Http2Side, tsNs: number): void {
@@ -289,8 +340,12 @@ export class Http2Session {
       ...(response ? { response } : { unanswered: reset ? 'reset' : 'closed' }),
       ...(reset ? { aborted: true } : {}),
       ...(grpc ? { grpc } : {}),
-      // The response didn't finish, or the request's start was never seen.
-      partial: s.partial || (response !== undefined && !res.ended && !reset),
+      // The response didn't finish, or the request's start was never seen, or a gap took the
+      // response's header block.
+      partial:
+        s.partial ||
+        (response !== undefined && !res.ended && !reset) ||
+        (res.gapBefore && !res.headers),
     });
   }
 }
@@ -303,6 +358,16 @@ function headerValue(headers: HeaderList, name: string): string | undefined {
 
 function join(parts: Uint8Array[]): Uint8Array {
   return parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/**
+ * `n` bytes of a gRPC direction were lost: true when they fell inside one message (the framing
+ * is still followed), false when a prefix was among them.
+ */
+function skipGrpcBytes(g: GrpcFraming, n: number): boolean {
+  if (g.prefix !== 0 || g.remaining < n) return false;
+  g.remaining -= n;
+  return true;
 }
 
 /** Follows gRPC's length-prefixed messages (1 flag byte, 4 length bytes, message) across DATA. */

@@ -273,6 +273,8 @@ export function parseHttp1(
         });
       };
 
+      const skippedHttp2 = (n: number) => stats.inc('TotalEventsDroppedAtParsing', n);
+
       /** The HTTP/2 connection can't be followed: what is open is reported, the rest dropped. */
       const http2Lost = (c: ConnState, tsNs: number) => {
         stats.inc('Http2ConnectionsAbandoned');
@@ -557,7 +559,7 @@ export function parseHttp1(
                 return;
               }
               if (c.h2) {
-                if (c.h2.feed(ev.direction, ev.data, ev.tsNs)) http2Lost(c, ev.tsNs);
+                if (c.h2.feed(ev.direction, ev.data, ev.tsNs, skippedHttp2)) http2Lost(c, ev.tsNs);
                 return;
               }
               // Joined mid-stream and no HTTP/1 start found yet: HTTP/2 frames may show up.
@@ -570,8 +572,11 @@ export function parseHttp1(
             }
             case 'gap': {
               const c = conns.get(ev.conn);
-              // HTTP/2 frames can't be found again after lost bytes.
-              if (c?.h2) http2Lost(c, ev.tsNs);
+              if (c?.h2) {
+                const outcome = c.h2.gap(ev.direction, ev.length, ev.tsNs);
+                stats.inc(outcome === 'absorbed' ? 'GapsAbsorbedInBodies' : 'Http2GapsResynced');
+                return;
+              }
               if (!c || !c.requests) return;
               const parser = ev.direction === requestDirection(c.role) ? c.requests : c.responses!;
               const outcome = parser.skip(ev.length, ev.tsNs);
