@@ -680,40 +680,103 @@ __noinline __u64 te_emit_range(__u64 ubuf, __u64 total, __u64 budget)
 	return copied;
 }
 
-/* A flat buffer, up to the per-syscall cap. */
+/*
+ * Where the copied tail of a call past the cap starts: a call larger than the cap gets its first
+ * cap - TE_MAX_DATA bytes and its last TE_MAX_DATA copied, the middle reported by size. The end
+ * of a large write holds what follows a large body (the next HTTP/2 frames, the trailers), so a
+ * parser can go on from the known bytes instead of searching. `total` when there is no tail (the
+ * call fits, or the cap is one piece).
+ */
+static __always_inline __u64 tail_start(__u64 total, __u64 cap)
+{
+	if (total <= cap || cap < 2 * TE_MAX_DATA)
+		return total;
+	return total - TE_MAX_DATA;
+}
+
+/* A flat buffer, up to the per-syscall cap (head and tail past it). */
 __noinline int te_emit_flat(__u64 ubuf, __u64 total)
 {
+	__u64 cap, tail;
+
 	if (total <= TE_MAX_DATA) /* most calls: one piece */
 		return te_emit_piece(ubuf, total, total);
-	te_emit_range(ubuf, total, capture_cap());
+	cap = capture_cap();
+	tail = tail_start(total, cap);
+	if (tail == total) {
+		te_emit_range(ubuf, total, cap);
+		return 0;
+	}
+	te_emit_range(ubuf, tail, cap - TE_MAX_DATA);
+	te_emit_piece(ubuf + tail, TE_MAX_DATA, TE_MAX_DATA);
 	return 0;
 }
 
 /*
- * An iovec array: each iovec as a range (pieces never span two iovecs), sharing the per-syscall
- * cap; iovecs past TE_MAX_IOV are one size-only event.
+ * The bytes [from, total) of an iovec array (a call's tail, at most TE_MAX_DATA): one piece per
+ * iovec it touches. A function of its own so the verifier checks this walk apart from the head's.
  */
-__noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
+__noinline int te_emit_iov_tail(__u64 uiov, __u64 iovcnt, __u64 from, __u64 total)
 {
-	__u64 budget = capture_cap();
 	__u64 done = 0;
+	__u64 upto = from;
 
 	for (int i = 0; i < TE_MAX_IOV; i++) {
 		struct iovec iov;
-		__u64 take;
+		__u64 end, start, n;
 
 		if (i >= iovcnt || done >= total)
 			break;
 		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(iov))) != 0)
 			break;
-		take = iov.iov_len < total - done ? iov.iov_len : total - done;
+		end = done + iov.iov_len;
+		if (end > total)
+			end = total;
+		if (end > from) {
+			start = done > from ? done : from;
+			n = end - start;
+			te_emit_piece((__u64)iov.iov_base + (start - done), n, n);
+			upto = end;
+		}
+		done = end;
+	}
+	if (upto < total)
+		te_emit_piece(0, 0, total - upto);
+	return 0;
+}
+
+/*
+ * An iovec array: each iovec as a range (pieces never span two iovecs), sharing the per-syscall
+ * cap; past the cap, the call's last TE_MAX_DATA bytes are copied too (see tail_start). iovecs
+ * past TE_MAX_IOV are one size-only event.
+ */
+__noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
+{
+	__u64 budget = capture_cap();
+	__u64 tail = tail_start(total, budget);
+	__u64 done = 0;
+
+	if (tail < total)
+		budget -= TE_MAX_DATA;
+
+	for (int i = 0; i < TE_MAX_IOV; i++) {
+		struct iovec iov;
+		__u64 take;
+
+		if (i >= iovcnt || done >= tail)
+			break;
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(iov))) != 0)
+			break;
+		take = iov.iov_len < tail - done ? iov.iov_len : tail - done;
 		if (take == 0)
 			continue;
 		budget -= te_emit_range((__u64)iov.iov_base, take, budget);
 		done += take;
 	}
-	if (done < total)
-		te_emit_piece(0, 0, total - done);
+	if (done < tail)
+		te_emit_piece(0, 0, tail - done);
+	if (tail < total)
+		te_emit_iov_tail(uiov, iovcnt, tail, total);
 	return 0;
 }
 

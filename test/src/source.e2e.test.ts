@@ -193,32 +193,41 @@ for (const [transport, callStore, coalesceMs] of [
       );
   });
 
-test('a large write is split into 16 KiB events up to the cap; the rest is a truncated gap', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  let fds: string[] = [];
-  let sent = 0;
-  const { events, streams } = await capture(policyOf(peer.pid), async () => {
-    fds = (await peer.cmd('open4')).split(' ');
-    sent = Number(await peer.cmd('big 100000'));
+for (const how of ['write', 'writev'] as const)
+  test(`a large ${how} is split into 16 KiB events up to the cap: its head and its last 16 KiB, the middle a truncated gap`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    let fds: string[] = [];
+    let sent = 0;
+    const { events, streams } = await capture(policyOf(peer.pid), async () => {
+      fds = (await peer.cmd('open4')).split(' ');
+      sent = Number(await peer.cmd(`${how === 'write' ? 'big' : 'bigv'} 100000`));
+    });
+    const client = connOf(events, peer.pid, Number(fds[0]));
+    const writes = events.filter(
+      (e) => e.kind === 'data' && e.conn === client.conn && e.direction === 'send',
+    );
+    const expectedBytes = Buffer.from(Array.from({ length: sent }, (_, i) => (i * 7) & 0xff));
+    const s = stream(streams, client.conn, 'send');
+    // Past the 64 KiB cap: the first 48 KiB and the last 16 KiB are copied.
+    const over = sent > 65536;
+    const head = over ? 49152 : sent;
+    assert.deepEqual(
+      s.bytes,
+      Buffer.concat([
+        expectedBytes.subarray(0, head),
+        expectedBytes.subarray(over ? sent - 16384 : sent),
+      ]),
+    );
+    assert.deepEqual(s.gaps, over ? [[head, sent - 65536, 'truncated']] : []);
+    assert.ok(writes.length >= Math.min(4, Math.ceil(sent / 16384)), `${writes.length} events`);
+    assert.ok(writes.every((e) => e.kind === 'data' && e.data.length <= 16384));
+    // The receiving side accounts for every byte too: data + gaps = what was sent.
+    const server = connOf(events, peer.pid, Number(fds[1]));
+    const r = stream(streams, server.conn, 'recv');
+    assert.equal(r.bytes.length + r.gaps.reduce((n, g) => n + g[1], 0), sent);
   });
-  const client = connOf(events, peer.pid, Number(fds[0]));
-  const writes = events.filter(
-    (e) => e.kind === 'data' && e.conn === client.conn && e.direction === 'send',
-  );
-  const expectedBytes = Buffer.from(Array.from({ length: sent }, (_, i) => (i * 7) & 0xff));
-  const s = stream(streams, client.conn, 'send');
-  const copied = Math.min(sent, 65536);
-  assert.deepEqual(s.bytes, expectedBytes.subarray(0, copied));
-  assert.deepEqual(s.gaps, sent > copied ? [[copied, sent - copied, 'truncated']] : []);
-  assert.ok(writes.length >= Math.min(4, Math.ceil(sent / 16384)), `${writes.length} events`);
-  assert.ok(writes.every((e) => e.kind === 'data' && e.data.length <= 16384));
-  // The receiving side accounts for every byte too: data + gaps = what was sent.
-  const server = connOf(events, peer.pid, Number(fds[1]));
-  const r = stream(streams, server.conn, 'recv');
-  assert.equal(r.bytes.length + r.gaps.reduce((n, g) => n + g[1], 0), sent);
-});
 
 test('sendfile: sizes only, a sendfile gap of the exact length; the reader sees the bytes', async (t) => {
   if (!kernelTestsPossible(t)) return;

@@ -46,7 +46,10 @@ export const configSchema = z
     cgroups: z.array(z.union([z.string().min(1), z.number().int().positive()])).default([]),
     /** Capture every process on the machine (the tracer excepted), besides --all. */
     capture_all: z.boolean().default(false),
-    /** Bytes copied per syscall, in 16 KiB events; larger calls report their full size. */
+    /**
+     * Bytes copied per syscall, in 16 KiB events; a larger call has its first (this − 16 KiB)
+     * and its last 16 KiB copied, and reports its full size.
+     */
     max_syscall_capture_bytes: z
       .number()
       .int()
