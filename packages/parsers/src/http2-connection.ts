@@ -156,6 +156,11 @@ export class Http2Connection {
     return outcome;
   }
 
+  /** Reports streams unanswered `timeoutMs` after their request ended (see Http2Session). */
+  expire(now: number, timeoutMs: number): void {
+    this.session.expire(now, timeoutMs);
+  }
+
   /** The connection ended: open streams are reported. */
   close(tsNs: number): void {
     this.session.close(tsNs);

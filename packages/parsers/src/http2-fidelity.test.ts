@@ -4,7 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Stats } from '@traceable-ebpf/core';
+import { lastValueFrom, Subject, toArray } from 'rxjs';
+import { reassemble, Stats, type KernelEvent } from '@traceable-ebpf/core';
+import { parseHttp1 } from './parse-http1.js';
 import { CLIENT_PREFACE, FrameFlag, FrameType } from './http2-frames.js';
 import { chunks, close, h2frame, hpackBlock, open, run } from './testing/streams.js';
 
@@ -389,4 +391,25 @@ test('a refused upgrade or CONNECT with the next request already sent: held, the
       assert.equal(stats.get('ReqParsingErrors') + stats.get('TotalEventsDroppedAtParsing'), 0);
     }
   }
+});
+
+test('an HTTP/2 stream unanswered for the response timeout is reported while the connection lives', async () => {
+  const stats = new Stats();
+  const input = new Subject<KernelEvent>();
+  const out = lastValueFrom(
+    input.pipe(reassemble({ stats }), parseHttp1({ stats, responseTimeoutMs: 40 }), toArray()),
+  );
+  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/slow')]);
+  input.next(open('server'));
+  for (const e of chunks('recv', client, [], 10)) input.next(e);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(stats.get('RequestsWithoutResponse'), 1, 'reported while the connection lives');
+  const server = Buffer.concat([SETTINGS, response(1, '200', 'late')]);
+  for (const e of chunks('send', server, [], 20)) input.next(e);
+  input.complete();
+  assert.deepEqual(
+    (await out).map((e) => [e.request.target, e.response?.status, e.unanswered]),
+    [['/slow', undefined, 'timeout']],
+  );
+  assert.equal(stats.get('ResponsesAfterTimeout'), 1);
 });

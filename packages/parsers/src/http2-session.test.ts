@@ -243,3 +243,55 @@ test('bodies of open streams share the stage budget: past it sizes stay, bytes g
   );
   assert.equal(budget.drops, 1);
 });
+
+test('response timeout: a stream whose request ended long ago unanswered is reported; its late answer is dropped, counted', () => {
+  const stats = new Stats();
+  const { s, out, send } = session({ stats });
+  send('request', headers(1, GET('/slow'), true));
+  send('request', headers(3, GET('/upload'))); // still sending: not timed out
+  send('request', headers(5, GET('/streaming'), true));
+  send('response', headers(5, OK)); // answered, still streaming: not timed out
+  s.expire(Date.now() + 5_000, 10_000);
+  assert.equal(out.length, 0);
+  s.expire(Date.now() + 10_000, 10_000);
+  assert.deepEqual(
+    out.map((e) => [e.request.target, e.unanswered]),
+    [['/slow', 'timeout']],
+  );
+  // The late answer: its header block is decoded (the table stays in step), then dropped.
+  send('response', headers(1, block(0x48, 0x03, ...Buffer.from('200')), true));
+  send('response', data(1, 'late', true));
+  send('request', data(3, 'x', true));
+  send('response', headers(3, block(0xbe), true)); // the entry the dropped block added
+  assert.equal(stats.get('ResponsesAfterTimeout'), 1);
+  assert.deepEqual(
+    out.map((e) => [e.request.target, e.response?.status, e.unanswered]),
+    [
+      ['/slow', undefined, 'timeout'],
+      ['/upload', 200, undefined],
+    ],
+  );
+});
+
+test("GOAWAY from the server: streams above its last stream id end unanswered ('goaway'), the others go on", () => {
+  const { s, out, send } = session();
+  for (const id of [1, 3, 5, 7]) send('request', headers(id, GET(`/s${id}`), true));
+  send('response', headers(5, OK)); // answered before the GOAWAY: goes on
+  send('response', { type: 'goaway', lastStreamId: 3, errorCode: 0 });
+  assert.deepEqual(
+    out.map((e) => [e.request.target, e.unanswered]),
+    [['/s7', 'goaway']],
+  );
+  send('response', headers(1, OK, true));
+  send('response', data(5, 'ok', true));
+  s.close(1000);
+  assert.deepEqual(
+    out.map((e) => [e.request.target, e.response?.status, e.unanswered]),
+    [
+      ['/s7', undefined, 'goaway'],
+      ['/s1', 200, undefined],
+      ['/s5', 200, undefined],
+      ['/s3', undefined, 'closed'],
+    ],
+  );
+});

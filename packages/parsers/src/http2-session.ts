@@ -84,7 +84,15 @@ interface Stream {
   partial: boolean;
   /** Stream 1 of a connection upgraded from HTTP/1 (`Upgrade: h2c`): its request, in HTTP/1.1. */
   upgradedFrom?: HttpRequest;
+  /** When its request ended (ms, wall clock; 0: not yet): the response timeout runs from it. */
+  requestEndedAt: number;
 }
+
+/** How a stream is reported: complete, or why not. */
+type StreamEnd = 'done' | 'closed' | 'reset' | 'timeout' | 'goaway';
+
+/** Ids of streams reported as timed out, kept so their late answers are dropped (counted). */
+const TIMED_OUT_KEPT = 1024;
 
 const newHalf = (): Half => ({
   pseudo: new Map(),
@@ -108,6 +116,7 @@ const GRPC_PREFIX_BYTES = 5;
 export class Http2Session {
   private readonly decoders: Record<Http2Side, HpackDecoder>;
   private readonly streams = new Map<number, Stream>();
+  private readonly timedOut = new Set<number>();
   private readonly maxBodyBytes: number;
   private readonly maxStreams: number;
 
@@ -165,9 +174,16 @@ export class Http2Session {
       }
       case 'rst-stream': {
         const s = this.streams.get(f.streamId);
-        if (s) this.emit(s, tsNs, true);
+        if (s) this.emit(s, tsNs, 'reset');
         return undefined;
       }
+      case 'goaway':
+        // The server will not process streams above lastStreamId: they end unanswered.
+        if (side === 'response')
+          for (const s of [...this.streams.values()])
+            if (s.id > f.lastStreamId && s.id % 2 === 1 && !s.response.headers)
+              this.emit(s, tsNs, 'goaway');
+        return undefined;
       default:
         return undefined;
     }
@@ -181,6 +197,7 @@ export class Http2Session {
     const s = this.open(1, false);
     s.upgradedFrom = request;
     s.request.ended = true;
+    s.requestEndedAt = Date.now();
     s.request.endNs = request.endNs;
   }
 
@@ -211,7 +228,23 @@ export class Http2Session {
 
   /** The connection ended: every open stream is reported as it stands. */
   close(tsNs: number): void {
-    for (const s of [...this.streams.values()]) this.emit(s, tsNs, false);
+    for (const s of [...this.streams.values()]) this.emit(s, tsNs, 'closed');
+  }
+
+  /**
+   * Streams whose request ended `timeoutMs` or longer before `now` (ms, wall clock) with no
+   * response yet are reported (`unanswered: 'timeout'`); a response coming later is dropped and
+   * counted (`ResponsesAfterTimeout`). A request still being sent, or a response still
+   * streaming, is not timed out.
+   */
+  expire(now: number, timeoutMs: number): void {
+    for (const s of [...this.streams.values()]) {
+      if (!s.requestEndedAt || now - s.requestEndedAt < timeoutMs || s.response.headers) continue;
+      this.emit(s, 0, 'timeout');
+      this.timedOut.add(s.id);
+      if (this.timedOut.size > TIMED_OUT_KEPT)
+        this.timedOut.delete(this.timedOut.values().next().value!);
+    }
   }
 
   private headers(
@@ -229,9 +262,15 @@ export class Http2Session {
       const s = this.open(promised, r.partial);
       this.fill(s.request, r.headers, tsNs);
       s.request.ended = true;
+      s.requestEndedAt = Date.now();
       return undefined;
     }
     let s = this.streams.get(streamId);
+    if (!s && this.timedOut.delete(streamId)) {
+      // The answer to a stream already reported as timed out (decoded above: HPACK in step).
+      this.options.stats?.inc('ResponsesAfterTimeout');
+      return undefined;
+    }
     // A request-side block without :method on a stream not seen: the trailers of one whose
     // start was lost in a gap.
     if (!s && side === 'request' && !r.headers.some(([k]) => k === ':method')) return undefined;
@@ -258,9 +297,9 @@ export class Http2Session {
     if (this.streams.size >= this.maxStreams) {
       const oldest = this.streams.values().next().value!;
       this.options.stats?.inc('Http2StreamsEvicted');
-      this.emit(oldest, oldest.request.endNs, false);
+      this.emit(oldest, oldest.request.endNs, 'closed');
     }
-    const s: Stream = { id, request: newHalf(), response: newHalf(), partial };
+    const s: Stream = { id, request: newHalf(), response: newHalf(), partial, requestEndedAt: 0 };
     this.streams.set(id, s);
     return s;
   }
@@ -297,13 +336,15 @@ export class Http2Session {
   }
 
   private end(s: Stream, side: Http2Side, tsNs: number): void {
+    if (side === 'request' && !s.request.ended) s.requestEndedAt = Date.now();
     s[side].ended = true;
     s[side].endNs = tsNs;
-    if (side === 'response') this.emit(s, tsNs, false);
+    if (side === 'response') this.emit(s, tsNs, 'done');
   }
 
-  /** Reports a stream and forgets it. `reset`: it ended with RST_STREAM. */
-  private emit(s: Stream, tsNs: number, reset: boolean): void {
+  /** Reports a stream and forgets it: complete (`done`), or why it ended without. */
+  private emit(s: Stream, tsNs: number, end: StreamEnd): void {
+    const reset = end === 'reset';
     this.streams.delete(s.id);
     const req = s.request;
     const res = s.response;
@@ -337,7 +378,7 @@ export class Http2Session {
       protocol: 'http2',
       connection: this.options.connection(),
       request,
-      ...(response ? { response } : { unanswered: reset ? 'reset' : 'closed' }),
+      ...(response ? { response } : { unanswered: end === 'done' ? 'closed' : end }),
       ...(reset ? { aborted: true } : {}),
       ...(grpc ? { grpc } : {}),
       // The response didn't finish, or the request's start was never seen, or a gap took the

@@ -525,7 +525,8 @@ export function parseHttp1(
               () => {
                 const now = Date.now();
                 for (const c of conns.values())
-                  if (c.stitcher.pending > 0)
+                  if (c.h2) c.h2.expire(now, responseTimeoutMs);
+                  else if (c.stitcher.pending > 0)
                     for (const ex of c.stitcher.expire(now, responseTimeoutMs)) emit(ex);
               },
               Math.max(10, Math.min(1000, responseTimeoutMs / 2)),
