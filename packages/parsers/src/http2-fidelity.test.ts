@@ -413,3 +413,34 @@ test('an HTTP/2 stream unanswered for the response timeout is reported while the
   );
   assert.equal(stats.get('ResponsesAfterTimeout'), 1);
 });
+
+test('an HTTP/2 connection of unknown role joined mid-stream: the role comes from the first header block that names :status or a request pseudo-header', async () => {
+  for (const [role, reqDir] of [
+    ['server', 'recv'],
+    ['client', 'send'],
+  ] as const) {
+    const resDir = reqDir === 'recv' ? 'send' : 'recv';
+    const stats = new Stats();
+    const exs = await run(
+      [
+        open('unknown', { midStream: true }),
+        // DATA and WINDOW_UPDATE tell nothing: not taken.
+        ...chunks(resDir, h2frame(FrameType.DATA, FrameFlag.END_STREAM, 39, 'tail'), [], 5),
+        ...chunks(resDir, response(41, '200', 'a'), [], 10, 13),
+        ...chunks(reqDir, request(43, '/next'), [], 20),
+        ...chunks(resDir, response(43, '404', 'b'), [], 30, 13 + response(41, '200', 'a').length),
+      ],
+      stats,
+    );
+    assert.deepEqual(
+      exs.map((e) => [e.connection.role, e.request.target, e.response?.status, e.partial]),
+      [
+        [role, '', 200, true], // its request was before the join
+        [role, '/next', 404, false],
+      ],
+      role,
+    );
+    assert.equal(stats.get('TotalEventsDroppedAtParsing'), 13);
+    assert.equal(stats.get('MidStreamConnectionsUnsynced'), 0);
+  }
+});

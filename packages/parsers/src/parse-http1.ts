@@ -26,6 +26,7 @@ import {
   detectPreface,
   looksLikeFrames,
   looksLikeServerSettings,
+  messagesInFrames,
 } from './http2-connection.js';
 
 /** Options of {@link parseHttp1}. */
@@ -289,16 +290,23 @@ export function parseHttp1(
        * waiting for the client's preface, is held (`held`); anything else is HTTP/1's to judge.
        */
       /**
-       * A connection joined mid-stream whose role is known: an event that is a whole run of
-       * HTTP/2 frames switches it to HTTP/2 (lenient HPACK). True when it did.
+       * A connection joined mid-stream: an event that is a whole run of HTTP/2 frames switches
+       * it to HTTP/2 (lenient HPACK). An unknown role comes from the frames (which way requests
+       * or responses go); until they tell, the event is not taken. True when it switched.
        */
       const joinHttp2 = (c: ConnState, direction: Direction, bytes: Uint8Array, tsNs: number) => {
-        if (c.role === 'unknown' || !looksLikeFrames(bytes)) return false;
+        if (!looksLikeFrames(bytes)) return false;
+        if (c.role === 'unknown') {
+          const carries = messagesInFrames(bytes);
+          if (!carries) return false;
+          const requestsReceived = (carries === 'requests') === (direction === 'recv');
+          c.role = requestsReceived ? 'server' : 'client';
+        }
+        dropHeld(c); // bytes kept for the HTTP/1 search: counted, gone
         c.requests?.destroy();
         c.responses?.destroy();
         c.requests = c.responses = undefined;
         c.searching = false;
-        c.head = { send: EMPTY, recv: EMPTY };
         startHttp2(c, c.role, true);
         if (c.h2!.feed(direction, bytes, tsNs)) http2Lost(c, tsNs);
         return true;
@@ -310,7 +318,6 @@ export function parseHttp1(
         bytes: Uint8Array,
         tsNs: number,
       ): 'started' | 'held' | 'http1' => {
-        if (c.midStream && joinHttp2(c, direction, bytes, tsNs)) return 'started';
         const reqDir = c.role === 'unknown' ? undefined : requestDirection(c.role);
         if (reqDir === undefined || direction === reqDir) {
           const v = detectPreface(bytes);
@@ -362,6 +369,8 @@ export function parseHttp1(
         data: Uint8Array,
         tsNs: number,
       ): Uint8Array | undefined => {
+        // Joined mid-stream: an event of whole HTTP/2 frames (held bytes would misalign it).
+        if (http2 && c.midStream && joinHttp2(c, direction, data, tsNs)) return undefined;
         const held = c.head[direction];
         const bytes = held.length ? Buffer.concat([held, data]) : data;
         if (http2) {
