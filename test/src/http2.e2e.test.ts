@@ -20,6 +20,7 @@ import {
   waitForOutput,
   waitForPort,
 } from './harness.js';
+import { renderChart, renderedConfig } from '../../examples/daemonset-tracer/dist/testing/helm.js';
 
 const H2_SERVER = `
 const http2 = require('node:http2');
@@ -345,6 +346,51 @@ test('Upgrade: h2c from HTTP/1.1 (curl --http2, nghttp -u) against an h2 server,
   ]);
   const one = receiver.spans.find((s) => s.attributes['url.path'] === '/h2c/one')!;
   assert.equal(one.attributes['http.response.body.size'], 'served /h2c/one\n'.length);
+});
+
+test("Helm's ebpfHttp2CaptureEnabled reaches the tracer: with the chart's config nghttpd's streams are spans; set false, none are and copying stops", async (t) => {
+  if (!kernelTestsPossible(t, ['nghttpd', 'nghttp'])) return;
+  const dir = mkdtempSync(join(tmpdir(), 'te-helm-'));
+  writeFileSync(join(dir, 'a.txt'), 'hello');
+  for (const enabled of [true, false]) {
+    // The chart's config as rendered by helm, but capturing only the chosen pid here.
+    const config = join(dir, `config-${enabled}.yaml`);
+    writeFileSync(
+      config,
+      renderedConfig(
+        renderChart([
+          '--set',
+          `ebpfHttp2CaptureEnabled=${enabled}`,
+          '--set',
+          'ebpfConfig.capture_all=false',
+        ]),
+      ),
+    );
+    const port = await freePort();
+    const receiver = await startOtlpReceiver();
+    const server: ChildProcess = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], {
+      stdio: 'ignore',
+    });
+    t.after(async () => {
+      await kill(server);
+      await receiver.close();
+    });
+    await waitForPort(port);
+    const tracer = await startTracer(
+      [server.pid!],
+      { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
+      ['--config', config],
+    );
+    try {
+      run('nghttp', ['-n', `http://127.0.0.1:${port}/a.txt`]);
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      assert.equal(await tracer.stop(), 0, tracer.stderr());
+    }
+    assert.deepEqual(requestsOf(receiver.spans), enabled ? ['GET /a.txt 200'] : [], `${enabled}`);
+    if (!enabled) assert.match(tracer.stderr(), /"ConnectionsDisabled":[1-9]/);
+    await kill(server);
+  }
 });
 
 const H2_CLIENT_EARLY = `
