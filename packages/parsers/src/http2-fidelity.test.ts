@@ -444,3 +444,53 @@ test('an HTTP/2 connection of unknown role joined mid-stream: the role comes fro
     assert.equal(stats.get('MidStreamConnectionsUnsynced'), 0);
   }
 });
+
+test('3000 concurrent streams on one connection, answered in reverse: every one exact; bodies past the stage budget not kept, sizes kept', async () => {
+  const n = 3000;
+  const requests: Buffer[] = [CLIENT_PREFACE, SETTINGS];
+  for (let i = 0; i < n; i++)
+    requests.push(
+      request(2 * i + 1, `/s${i}`, false),
+      h2frame(FrameType.DATA, FrameFlag.END_STREAM, 2 * i + 1, 'q'.repeat(100)),
+    );
+  const responses: Buffer[] = [SETTINGS];
+  for (let i = n - 1; i >= 0; i--) responses.push(response(2 * i + 1, '200', 'x'.repeat(100)));
+  const client = Buffer.concat(requests);
+  const server = Buffer.concat(responses);
+  const stats = new Stats();
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks(
+        'recv',
+        client,
+        Array.from({ length: 40 }, (_, i) => (i + 1) * 1500),
+        10,
+      ),
+      ...chunks(
+        'send',
+        server,
+        Array.from({ length: 40 }, (_, i) => (i + 1) * 4000),
+        100,
+      ),
+    ],
+    stats,
+    undefined,
+    {},
+    { maxPendingBodyBytes: 64 * 1024 },
+  );
+  assert.equal(exs.length, n);
+  assert.deepEqual(
+    exs.map((e) => e.request.target),
+    Array.from({ length: n }, (_, i) => `/s${n - 1 - i}`),
+  );
+  assert.ok(exs.every((e) => e.response?.status === 200 && e.response.bodySize === 100));
+  assert.ok(exs.every((e) => e.request.bodySize === 100 && !e.partial));
+  assert.equal(stats.get('Http2StreamsEvicted'), 0);
+  // 3000 request bodies of 100 bytes wait for their answers: 64 KiB of them are kept.
+  const kept = exs.filter((e) => e.request.body.length === 100).length;
+  assert.equal(kept, Math.floor((64 * 1024) / 100));
+  // Responses that came while the budget was full were not kept either; each one counted.
+  const responsesNotKept = exs.filter((e) => e.response!.body.length === 0).length;
+  assert.equal(stats.get('BodiesNotKeptAtMemoryLimit'), n - kept + responsesNotKept);
+});

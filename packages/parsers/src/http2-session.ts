@@ -31,7 +31,7 @@ export interface Http2SessionOptions {
   readonly midStream?: boolean;
   /** Body bytes kept per message (sizes are always counted). Default 64 KiB. */
   readonly maxBodyBytes?: number;
-  /** Streams tracked at once; past it the oldest is reported unanswered. Default 1024. */
+  /** Streams tracked at once; past it the oldest is reported unanswered. Default 4096. */
   readonly maxStreams?: number;
   /** Counts `Http2StreamsEvicted`. */
   readonly stats?: Stats;
@@ -127,7 +127,7 @@ export class Http2Session {
       response: new HpackDecoder({ lenient }),
     };
     this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
-    this.maxStreams = options.maxStreams ?? 1024;
+    this.maxStreams = options.maxStreams ?? 4096;
   }
 
   /** Streams open now. */
