@@ -24,6 +24,25 @@ const response = (id: number, status: string, body: string) =>
     h2frame(FrameType.DATA, FrameFlag.END_STREAM, id, body),
   ]);
 
+/**
+ * A request whose :authority is a literal added to the dynamic table (it becomes entry 62), or,
+ * with `ref`, a reference to entry 62.
+ */
+const indexedRequest = (id: number, path: string, authority: string) =>
+  h2frame(
+    FrameType.HEADERS,
+    FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+    id,
+    Uint8Array.from([
+      0x82,
+      0x86,
+      0x04,
+      path.length,
+      ...Buffer.from(path),
+      ...(authority === 'ref' ? [0xbe] : [0x41, authority.length, ...Buffer.from(authority)]),
+    ]),
+  );
+
 test('HTTP/2 with prior knowledge: detected by the preface, streams become exchanges, split anywhere', async () => {
   const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/one'), request(3, '/two')]);
   // The server's SETTINGS come before the client's preface is seen (held, not judged as HTTP/1).
@@ -90,26 +109,18 @@ test('HTTP/2 client role, and http2: false leaves such connections to HTTP/1 (gi
 test('header blocks lost in a gap: frames found again, the HPACK table forgotten (no stale entry decoded), counted', async () => {
   const stats = new Stats();
   const disabled: string[] = [];
-  // :authority as a literal with incremental indexing (entry 62), or a reference to entry 62.
-  const req = (id: number, path: string, authority: string | 'ref') =>
-    h2frame(
-      FrameType.HEADERS,
-      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
-      id,
-      Uint8Array.from([
-        0x82,
-        0x86,
-        0x04,
-        path.length,
-        ...Buffer.from(path),
-        ...(authority === 'ref' ? [0xbe] : [0x41, authority.length, ...Buffer.from(authority)]),
-      ]),
-    );
-  const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, req(1, '/before', 'old.local')]);
+  const client = Buffer.concat([
+    CLIENT_PREFACE,
+    SETTINGS,
+    indexedRequest(1, '/before', 'old.local'),
+  ]);
   // Lost: a request that made "lost.local" entry 62 (and "old.local" 63).
-  const lost = req(3, '/lost', 'lost.local');
-  const after = Buffer.concat([req(5, '/after', 'ref'), req(7, '/refilled', 'new.local')]);
-  const again = req(9, '/again', 'ref');
+  const lost = indexedRequest(3, '/lost', 'lost.local');
+  const after = Buffer.concat([
+    indexedRequest(5, '/after', 'ref'),
+    indexedRequest(7, '/refilled', 'new.local'),
+  ]);
+  const again = indexedRequest(9, '/again', 'ref');
   const exs = await run(
     [
       open('server'),
@@ -200,21 +211,11 @@ test('an HTTP/2 connection joined mid-stream: recognised by frame shape, unknown
   const stats = new Stats();
   // Requests whose :authority sits in a dynamic table entry the tracer never saw (index 62),
   // then one naming it anew (literal with incremental indexing): the later reference decodes.
-  const head = (id: number, path: string, authority: number[] | 'literal') =>
-    h2frame(
-      FrameType.HEADERS,
-      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
-      id,
-      Uint8Array.from([
-        0x82,
-        0x86,
-        0x04,
-        path.length,
-        ...Buffer.from(path),
-        ...(authority === 'literal' ? [0x41, 8, ...Buffer.from('h2.local')] : authority),
-      ]),
-    );
-  const recv = [head(41, '/x', [0xbe]), head(43, '/y', 'literal'), head(45, '/z', [0xbe])];
+  const recv = [
+    indexedRequest(41, '/x', 'ref'),
+    indexedRequest(43, '/y', 'h2.local'),
+    indexedRequest(45, '/z', 'ref'),
+  ];
   const send = [response(41, '200', 'a'), response(43, '200', 'b'), response(45, '204', '')];
   const events = [open('server', { midStream: true })];
   // The kernel counts a connection found open from 0 in each direction.
