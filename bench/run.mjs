@@ -27,6 +27,34 @@ if (process.getuid() !== 0) {
   process.exit(1);
 }
 
+// The programs each benchmark drives, and the Debian packages that carry them.
+const NEEDS = {
+  source: [['gcc', 'gcc']],
+  kernel: [
+    ['gcc', 'gcc'],
+    ['clang', 'clang'],
+  ],
+  nginx: [
+    ['nginx', 'nginx'],
+    ['wrk', 'wrk'],
+  ],
+  http2: [
+    ['nghttpd', 'nghttp2'],
+    ['h2load', 'nghttp2'],
+  ],
+};
+const missing = new Set();
+for (const [bench, tools] of Object.entries(NEEDS))
+  if (want(bench))
+    for (const [tool, pkg] of tools)
+      if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.add(pkg);
+if (missing.size) {
+  console.error(
+    `bench: missing programs; install them with: apt-get install ${[...missing].join(' ')}`,
+  );
+  process.exit(1);
+}
+
 const loadBin = join(work, 'smallwrites');
 execFileSync('gcc', [
   '-O2',
