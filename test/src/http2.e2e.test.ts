@@ -221,6 +221,42 @@ test('Python grpcio: unary, a NOT_FOUND status, server and client streaming — 
     assert.equal(s.attributes['url.path'], `/${s.name}`);
     assert.equal(s.attributes['traceable.partial'], undefined);
   }
+  // Message sizes from the length prefixes, as rpc.message events and byte totals.
+  const messages = (kind: number, name: string) => {
+    const s = receiver.spans.find((x) => x.kind === kind && x.name === name)!;
+    return [
+      s.attributes['traceable.grpc.request.message_bytes'],
+      s.attributes['traceable.grpc.response.message_bytes'],
+      s.events.map((e) => [
+        e.attributes['rpc.message.type'],
+        e.attributes['rpc.message.id'],
+        e.attributes['rpc.message.uncompressed_size'],
+      ]),
+      s.events.every(
+        (e) => e.name === 'rpc.message' && e.timeNs >= s.startNs && e.timeNs <= s.endNs,
+      ),
+    ];
+  };
+  assert.deepEqual(messages(SPAN_KIND.SERVER, 'demo.Echo/Unary'), [
+    2,
+    7,
+    [
+      ['RECEIVED', 1, 2], // "hi"
+      ['SENT', 1, 7], // "echo:hi"
+    ],
+    true,
+  ]);
+  assert.deepEqual(messages(SPAN_KIND.CLIENT, 'demo.Echo/ClientStream'), [
+    3,
+    5,
+    [
+      ['SENT', 1, 1],
+      ['SENT', 2, 1],
+      ['SENT', 3, 1],
+      ['RECEIVED', 1, 5], // "got-3"
+    ],
+    true,
+  ]);
 });
 
 test('grpcio with a 300 KB message, past what the kernel copies of one call: the gap falls inside a DATA frame, later calls are whole', async (t) => {

@@ -17,8 +17,10 @@ message InstrumentationScope { string name = 1; string version = 2; repeated Key
 message Span {
   bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; fixed32 flags = 16;
   string name = 5; int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8;
-  repeated KeyValue attributes = 9; uint32 dropped_attributes_count = 10; Status status = 15;
+  repeated KeyValue attributes = 9; uint32 dropped_attributes_count = 10;
+  repeated Event events = 11; uint32 dropped_events_count = 12; Status status = 15;
 }
+message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
 message Status { string message = 2; int32 code = 3; }
 message KeyValue { string key = 1; AnyValue value = 2; }
 message AnyValue {
@@ -42,6 +44,12 @@ export interface ReceivedSpan {
   readonly attributes: Record<string, unknown>;
   readonly resource: Record<string, unknown>;
   readonly statusCode: number;
+  readonly events: ReadonlyArray<{
+    readonly name: string;
+    readonly timeNs: bigint;
+    readonly attributes: Record<string, unknown>;
+  }>;
+  readonly droppedEventsCount: number;
 }
 
 /** OTLP span kinds. */
@@ -91,6 +99,12 @@ function flatten(req: Record<string, unknown>, encoding: 'protobuf' | 'json'): R
           attributes: attrs(s.attributes as []),
           resource,
           statusCode: Number((s.status as { code?: number } | undefined)?.code ?? 0),
+          events: ((s.events as Array<Record<string, unknown>> | undefined) ?? []).map((e) => ({
+            name: e.name as string,
+            timeNs: BigInt(String(e[k('time_unix_nano', 'timeUnixNano')])),
+            attributes: attrs(e.attributes as []),
+          })),
+          droppedEventsCount: Number(s[k('dropped_events_count', 'droppedEventsCount')] ?? 0),
         });
       }
     }

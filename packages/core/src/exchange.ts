@@ -57,8 +57,27 @@ export interface GrpcCall {
   /** Length-prefixed messages seen in each direction. */
   readonly requestMessages: number;
   readonly responseMessages: number;
+  /** Bytes of those messages (the sum of their length prefixes, compressed as sent). */
+  readonly requestMessageBytes: number;
+  readonly responseMessageBytes: number;
   /** A message had the compressed flag set. */
   readonly compressed: boolean;
+  /** The first messages of each direction ({@link GRPC_MESSAGES_KEPT} at most each), in order. */
+  readonly messages: readonly GrpcMessage[];
+}
+
+/** Messages of each direction of a gRPC call kept one by one (the rest are only counted). */
+export const GRPC_MESSAGES_KEPT = 32;
+
+/** One length-prefixed gRPC message. */
+export interface GrpcMessage {
+  /** `request`: client to server. */
+  readonly direction: 'request' | 'response';
+  /** Its length prefix: bytes as sent (compressed when `compressed`). */
+  readonly size: number;
+  readonly compressed: boolean;
+  /** When the kernel saw its length prefix complete (monotonic ns). */
+  readonly tsNs: number;
 }
 
 /** A request paired with its response: what parsers emit and exporters turn into spans. */

@@ -29,7 +29,9 @@ export type {
   ConnectionInfo,
   ApiExchange,
   GrpcCall,
+  GrpcMessage,
 } from './exchange.js';
+export { GRPC_MESSAGES_KEPT } from './exchange.js';
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
 export { COUNTERS, Stats, stats$, type CounterName, type StatsSnapshot } from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';

@@ -205,8 +205,19 @@ test('HTTP/2 and gRPC: authority as server.address, rpc attributes, name, status
         method: 'SayHello',
         statusCode,
         requestMessages: 1,
-        responseMessages: 2,
-        compressed: false,
+        responseMessages: 40,
+        requestMessageBytes: 7,
+        responseMessageBytes: 400,
+        compressed: true,
+        messages: [
+          { direction: 'request', size: 7, compressed: false, tsNs: 1_000 },
+          ...Array.from({ length: 32 }, (_, i) => ({
+            direction: 'response' as const,
+            size: 10,
+            compressed: i === 0,
+            tsNs: 2_000 + i,
+          })),
+        ],
       },
     };
   };
@@ -219,7 +230,37 @@ test('HTTP/2 and gRPC: authority as server.address, rpc attributes, name, status
   assert.equal(ok.attributes['rpc.grpc.status_code'], 0);
   assert.equal(ok.attributes['network.protocol.version'], '2');
   assert.equal(ok.attributes['server.address'], 'greeter.local');
-  assert.equal(ok.attributes['traceable.grpc.response.messages'], 2);
+  assert.equal(ok.attributes['traceable.grpc.response.messages'], 40);
+  assert.equal(ok.attributes['traceable.grpc.request.message_bytes'], 7);
+  assert.equal(ok.attributes['traceable.grpc.response.message_bytes'], 400);
+  assert.equal(ok.attributes['traceable.grpc.compressed'], true);
+  // One rpc.message event per kept message: the server received the request, sent responses;
+  // the 8 responses past the 32 kept are counted as dropped events.
+  assert.deepEqual(
+    ok.events.slice(0, 3).map((e) => [e.name, e.attributes]),
+    [
+      [
+        'rpc.message',
+        { 'rpc.message.type': 'RECEIVED', 'rpc.message.id': 1, 'rpc.message.uncompressed_size': 7 },
+      ],
+      [
+        'rpc.message',
+        { 'rpc.message.type': 'SENT', 'rpc.message.id': 1, 'rpc.message.compressed_size': 10 },
+      ],
+      [
+        'rpc.message',
+        { 'rpc.message.type': 'SENT', 'rpc.message.id': 2, 'rpc.message.uncompressed_size': 10 },
+      ],
+    ],
+  );
+  assert.equal(ok.events.length, 33);
+  assert.equal(ok.droppedEventsCount, 8);
+  assert.deepEqual(
+    map(grpcExchange(0, 'client'))
+      .events.slice(0, 2)
+      .map((e) => e.attributes!['rpc.message.type']),
+    ['SENT', 'RECEIVED'],
+  );
   assert.equal(ok.status.code, 0);
   // NOT_FOUND (5): the server did its job; the client's call failed.
   assert.equal(map(grpcExchange(5, 'server')).status.code, 0);

@@ -20,6 +20,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import {
   createMonotonicClock,
   type ApiExchange,
+  type GrpcCall,
   type HeaderList,
   type MonotonicClock,
 } from '@traceable-ebpf/core';
@@ -89,6 +90,31 @@ const NO_EVENTS: ReadableSpan['events'] = Object.freeze([]) as unknown as Readab
 function hrDuration(ns: number): HrTime {
   const s = Math.floor(ns / NS_PER_S);
   return [s, ns - s * NS_PER_S];
+}
+
+/**
+ * One `rpc.message` event per kept gRPC message (OTel's RPC conventions): SENT or RECEIVED as
+ * seen from the span's side, numbered from 1 in each direction, its size as sent (compressed or
+ * not, as its flag says).
+ */
+function messageEvents(
+  grpc: GrpcCall,
+  kind: SpanKind,
+  toEpoch: (ns: number) => HrTime,
+): ReadableSpan['events'] {
+  const ids = { request: 0, response: 0 };
+  // A server receives requests and sends responses; a client the other way round.
+  const sentByUs = kind === SpanKind.SERVER ? 'response' : 'request';
+  return grpc.messages.map((m) => ({
+    name: 'rpc.message',
+    time: toEpoch(m.tsNs),
+    attributes: {
+      'rpc.message.type': m.direction === sentByUs ? 'SENT' : 'RECEIVED',
+      'rpc.message.id': ++ids[m.direction],
+      [m.compressed ? 'rpc.message.compressed_size' : 'rpc.message.uncompressed_size']: m.size,
+    },
+    droppedAttributesCount: 0,
+  }));
 }
 
 /** The parent context a W3C `traceparent` header names, if valid. */
@@ -261,6 +287,8 @@ export function createSpanMapper(
       attrs['rpc.method'] = grpc.method;
       attrs['traceable.grpc.request.messages'] = grpc.requestMessages;
       attrs['traceable.grpc.response.messages'] = grpc.responseMessages;
+      attrs['traceable.grpc.request.message_bytes'] = grpc.requestMessageBytes;
+      attrs['traceable.grpc.response.message_bytes'] = grpc.responseMessageBytes;
       if (grpc.compressed) attrs['traceable.grpc.compressed'] = true;
       if (grpc.statusCode !== undefined) {
         attrs['rpc.grpc.status_code'] = grpc.statusCode;
@@ -299,12 +327,15 @@ export function createSpanMapper(
       status,
       attributes: attrs,
       links: NO_LINKS,
-      events: NO_EVENTS,
+      events: grpc && grpc.messages.length > 0 ? messageEvents(grpc, kind, toEpoch) : NO_EVENTS,
       ended: true,
       resource: resourceOf(conn.tgid, conn.comm),
       instrumentationScope: SCOPE,
       droppedAttributesCount: 0,
-      droppedEventsCount: 0,
+      // Messages past the ones kept per direction: counted, not listed.
+      droppedEventsCount: grpc
+        ? grpc.requestMessages + grpc.responseMessages - grpc.messages.length
+        : 0,
       droppedLinksCount: 0,
     };
   };

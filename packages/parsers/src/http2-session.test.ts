@@ -108,14 +108,26 @@ test('gRPC: service and method from :path, status from the trailers, messages co
   send('response', data(1, message('reply')));
   send('response', headers(1, block(['grpc-status', '0'], ['grpc-message', '']), true));
   assert.equal(out.length, 1);
-  assert.deepEqual(out[0]!.grpc, {
+  const { messages, ...summary } = out[0]!.grpc!;
+  assert.deepEqual(summary, {
     service: 'helloworld.Greeter',
     method: 'SayHello',
     statusCode: 0,
     requestMessages: 2,
     responseMessages: 1,
+    requestMessageBytes: 11,
+    responseMessageBytes: 5,
     compressed: true,
   });
+  // Each message when its prefix was complete: the first's in the first DATA frame.
+  assert.deepEqual(
+    messages.map((m) => [m.direction, m.size, m.compressed, m.tsNs]),
+    [
+      ['request', 5, false, 120],
+      ['request', 6, true, 130],
+      ['response', 5, false, 150],
+    ],
+  );
   assert.deepEqual(out[0]!.response!.trailers, [
     ['grpc-status', '0'],
     ['grpc-message', ''],

@@ -10,6 +10,7 @@ import type {
   ApiExchange,
   ConnectionInfo,
   GrpcCall,
+  GrpcMessage,
   HeaderList,
   HttpRequest,
   HttpResponse,
@@ -18,6 +19,7 @@ import type {
 import { HpackDecoder } from './hpack.js';
 import { Setting, type Http2Frame } from './http2-frames.js';
 import type { BodyBudget } from './http1-stitch.js';
+import { GRPC_MESSAGES_KEPT } from '@traceable-ebpf/core';
 
 /** Which way a frame travelled: client to server, or server to client. */
 export type Http2Side = 'request' | 'response';
@@ -49,10 +51,16 @@ interface GrpcFraming {
   /** Bytes of the 5-byte prefix seen so far (0 between messages). */
   prefix: number;
   length: number;
+  /** The compressed flag of the message whose prefix is being read. */
+  flag: boolean;
   /** Message bytes still to skip. */
   remaining: number;
   messages: number;
+  /** The sum of the messages' lengths. */
+  bytes: number;
   compressed: boolean;
+  /** The first messages, up to GRPC_MESSAGES_KEPT. */
+  kept: GrpcMessage[];
 }
 
 interface Half {
@@ -106,7 +114,16 @@ const newHalf = (): Half => ({
   bodyCut: false,
   grpcLost: false,
   gapBefore: false,
-  grpc: { prefix: 0, length: 0, remaining: 0, messages: 0, compressed: false },
+  grpc: {
+    prefix: 0,
+    length: 0,
+    flag: false,
+    remaining: 0,
+    messages: 0,
+    bytes: 0,
+    compressed: false,
+    kept: [],
+  },
 });
 
 const EMPTY = new Uint8Array(0);
@@ -158,15 +175,15 @@ export class Http2Session {
         if (f.lost) {
           // Bytes lost inside this frame: the message is partial, its body kept up to here.
           const at = f.lostAt ?? 0;
-          this.body(half, f.data.subarray(0, at));
+          this.body(half, f.data.subarray(0, at), side, tsNs);
           half.size += f.lost;
           half.bodyCut = true;
           s.partial = true;
           // Lost inside one gRPC message: the framing is still followed.
           if (!skipGrpcBytes(half.grpc, f.lost)) half.grpcLost = true;
-          this.body(half, f.data.subarray(at));
+          this.body(half, f.data.subarray(at), side, tsNs);
         } else {
-          this.body(half, f.data);
+          this.body(half, f.data, side, tsNs);
         }
         half.endNs = tsNs;
         if (f.endStream) this.end(s, side, tsNs);
@@ -315,9 +332,9 @@ export class Http2Session {
     half.endNs = tsNs;
   }
 
-  private body(half: Half, data: Uint8Array): void {
+  private body(half: Half, data: Uint8Array, side: Http2Side, tsNs: number): void {
     half.size += data.length;
-    if (!half.grpcLost) countGrpcMessages(half.grpc, data);
+    if (!half.grpcLost) countGrpcMessages(half.grpc, data, side, tsNs);
     const room = this.maxBodyBytes - half.kept;
     // Past a hole no more body is kept (a body with bytes missing inside would mislead).
     if (room > 0 && data.length > 0 && !half.bodyCut) {
@@ -411,8 +428,16 @@ function skipGrpcBytes(g: GrpcFraming, n: number): boolean {
   return true;
 }
 
-/** Follows gRPC's length-prefixed messages (1 flag byte, 4 length bytes, message) across DATA. */
-function countGrpcMessages(g: GrpcFraming, data: Uint8Array): void {
+/**
+ * Follows gRPC's length-prefixed messages (1 flag byte, 4 length bytes, message) across DATA
+ * frames of one direction: counts them, sums their sizes, keeps the first ones.
+ */
+function countGrpcMessages(
+  g: GrpcFraming,
+  data: Uint8Array,
+  direction: GrpcMessage['direction'],
+  tsNs: number,
+): void {
   let i = 0;
   while (i < data.length) {
     if (g.remaining > 0) {
@@ -423,7 +448,8 @@ function countGrpcMessages(g: GrpcFraming, data: Uint8Array): void {
     }
     const b = data[i++]!;
     if (g.prefix === 0) {
-      if (b & 1) g.compressed = true;
+      g.flag = (b & 1) !== 0;
+      if (g.flag) g.compressed = true;
       g.length = 0;
     } else {
       g.length = g.length * 256 + b;
@@ -432,7 +458,10 @@ function countGrpcMessages(g: GrpcFraming, data: Uint8Array): void {
     if (g.prefix === GRPC_PREFIX_BYTES) {
       g.prefix = 0;
       g.messages++;
+      g.bytes += g.length;
       g.remaining = g.length;
+      if (g.kept.length < GRPC_MESSAGES_KEPT)
+        g.kept.push({ direction, size: g.length, compressed: g.flag, tsNs });
     }
   }
 }
@@ -451,6 +480,9 @@ function grpcCall(request: HttpRequest, req: Half, res: Half): GrpcCall | undefi
     ...(status !== undefined && /^\d+$/.test(status) ? { statusCode: Number(status) } : {}),
     requestMessages: req.grpc.messages,
     responseMessages: res.grpc.messages,
+    requestMessageBytes: req.grpc.bytes,
+    responseMessageBytes: res.grpc.bytes,
     compressed: req.grpc.compressed || res.grpc.compressed,
+    messages: [...req.grpc.kept, ...res.grpc.kept],
   };
 }
