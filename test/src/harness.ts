@@ -30,13 +30,27 @@ export function kernelTestsPossible(t: TestContext, tools: string[] = []): boole
   return false;
 }
 
-/** A free TCP port on 127.0.0.1. */
+/** A free TCP port on 127.0.0.1, outside the range the kernel picks client ports from. */
 export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  // Below the kernel's ephemeral range (ip_local_port_range, 32768–60999 by default): a port the
+  // kernel handed out for listen(0) can be handed to a client's connect() before the server
+  // that was meant to have it binds it (seen once with grpc: 'Address already in use').
+  const range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/);
+  const ephemeralLow = Number(range[0]) || 32768;
+  const low = Math.max(1024, Math.min(20000, ephemeralLow - 4096));
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    const srv = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      srv.once('error', () => r(false));
+      srv.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => srv.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 /** Resolves when `text` has appeared in what `child` wrote to `stream` (rejects after `ms`). */
