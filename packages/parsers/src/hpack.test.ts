@@ -194,3 +194,55 @@ test('every story of the hpack-test-case corpus decodes to its headers', (t) => 
   assert.ok(stories > 100, `only ${stories} stories found`);
   t.diagnostic(`${stories} stories, ${blocks} header blocks`);
 });
+
+/** A literal field with incremental indexing and a new name (raw strings, lengths < 127). */
+const literalIndexed = (name: string, value: string) => {
+  const lengthOf = (n: number) => (n < 127 ? [n] : [127, ...varint(n - 127)]);
+  const varint = (n: number): number[] => (n < 128 ? [n] : [(n & 0x7f) | 0x80, ...varint(n >> 7)]);
+  return [
+    0x40,
+    ...lengthOf(name.length),
+    ...Buffer.from(name),
+    ...lengthOf(value.length),
+    ...Buffer.from(value),
+  ];
+};
+
+test('a block of references to one large entry (an HPACK bomb) keeps at most maxListBytes of fields; the table stays in step', () => {
+  const d = new HpackDecoder();
+  const bomb = Uint8Array.from([
+    0x82,
+    ...literalIndexed('x-big', 'v'.repeat(4000)),
+    ...new Array<number>(10_000).fill(0xbe), // 10,000 × the 4 KB entry: 40 MB if all were kept
+  ]);
+  const r = d.decode(bomb, 64 * 1024);
+  assert.equal(r.status, 'ok');
+  if (r.status !== 'ok') return;
+  assert.equal(r.truncated, true);
+  const kept = r.headers.reduce((n, [k, v]) => n + k.length + v.length, 0);
+  assert.ok(kept <= 64 * 1024, `${kept} bytes kept`);
+  assert.deepEqual(r.headers[0], [':method', 'GET']);
+  // The entry went in: the next block's reference decodes.
+  const next = d.decode(Uint8Array.from([0xbe]), 64 * 1024);
+  assert.deepEqual(next.status === 'ok' && [next.headers[0]![0], next.truncated], ['x-big', false]);
+});
+
+test('a table announced far larger than the memory limit: entries past the limit become placeholders, never other entries', () => {
+  const d = new HpackDecoder({ maxTableSize: 1 << 20, memoryLimit: 8 * 1024 });
+  // 20 entries of ~1 KiB: the encoder (1 MiB table) keeps all; this side keeps the newest ~7.
+  const block: number[] = [];
+  for (let i = 0; i < 20; i++)
+    block.push(...literalIndexed(`x-${i}`, String(i).repeat(1000 / String(i).length)));
+  assert.equal(d.decode(Uint8Array.from(block)).status, 'ok');
+  assert.ok(d.tableSize <= 8 * 1024);
+  // Index 62 is the newest (x-19), 62 + 19 the oldest (x-0): kept ones decode, the others are
+  // placeholders (strict mode, yet no error: this side chose to drop them).
+  const r = d.decode(Uint8Array.from([0x80 | 62, 0x80 | (62 + 19)]));
+  assert.equal(r.status, 'ok');
+  if (r.status !== 'ok') return;
+  assert.deepEqual(
+    r.headers.map(([k]) => k),
+    ['x-19', UNKNOWN_ENTRY(81)],
+  );
+  assert.equal(r.partial, true);
+});

@@ -46,6 +46,8 @@ export type HpackResult =
       readonly headers: HeaderList;
       /** Some entries were unknown (lenient mode): placeholders stand in for them. */
       readonly partial: boolean;
+      /** Fields past `maxListBytes` were decoded (the table stays in step) but not kept. */
+      readonly truncated: boolean;
     }
   | { readonly status: 'invalid'; readonly reason: string };
 
@@ -55,6 +57,12 @@ export interface HpackDecoderOptions {
   readonly maxTableSize?: number;
   /** Joined mid-stream: unknown indexes become placeholders instead of errors. Default false. */
   readonly lenient?: boolean;
+  /**
+   * Bytes the dynamic table may hold here, whatever the peer's SETTINGS allow (memory bound:
+   * a table announced at 4 GB is kept at this). Entries the encoder still has but this bound
+   * evicted become placeholders, never other entries. Default 64 KiB.
+   */
+  readonly memoryLimit?: number;
 }
 
 class Invalid extends Error {}
@@ -67,11 +75,15 @@ export class HpackDecoder {
   private maxSize: number;
   private settingsMax: number;
   private lenient: boolean;
+  private readonly memoryLimit: number;
+  /** The memory limit evicted entries the encoder may still refer to. */
+  private shortened = false;
 
   constructor(options: HpackDecoderOptions = {}) {
     this.settingsMax = options.maxTableSize ?? 4096;
     this.maxSize = this.settingsMax;
     this.lenient = options.lenient ?? false;
+    this.memoryLimit = options.memoryLimit ?? 64 * 1024;
   }
 
   /** The table size bound the peer must respect (from SETTINGS_HEADER_TABLE_SIZE). */
@@ -101,9 +113,20 @@ export class HpackDecoder {
     return this.size;
   }
 
-  /** Decodes one complete header block (HEADERS or PUSH_PROMISE plus its CONTINUATIONs). */
-  decode(block: Uint8Array): HpackResult {
+  /**
+   * Decodes one complete header block (HEADERS or PUSH_PROMISE plus its CONTINUATIONs). Fields
+   * past `maxListBytes` (names and values; a block of references can name a 4 KiB entry
+   * thousands of times) are decoded for the table's sake but not kept.
+   */
+  decode(block: Uint8Array, maxListBytes = Infinity): HpackResult {
     const headers: Array<[string, string]> = [];
+    let listBytes = 0;
+    let truncated = false;
+    const keep = (name: string, value: string) => {
+      listBytes += name.length + value.length;
+      if (listBytes > maxListBytes) truncated = true;
+      else headers.push([name, value]);
+    };
     let partial = false;
     let pos = 0;
     let fieldsSeen = false;
@@ -142,7 +165,8 @@ export class HpackDecoder {
       if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
       const i = index - STATIC_TABLE.length - 1;
       if (i < this.entries.length) return this.entries[i]!;
-      if (!this.lenient) throw new Invalid(`index ${index} past the dynamic table`);
+      if (!this.lenient && !this.shortened)
+        throw new Invalid(`index ${index} past the dynamic table`);
       partial = true;
       return [UNKNOWN_ENTRY(index), UNKNOWN_ENTRY(index)];
     };
@@ -153,14 +177,14 @@ export class HpackDecoder {
         if (b & 0x80) {
           // Indexed header field (§6.1).
           const [name, value] = entry(integer(7));
-          headers.push([name, value]);
+          keep(name, value);
           fieldsSeen = true;
         } else if (b & 0x40) {
           // Literal with incremental indexing (§6.2.1).
           const index = integer(6);
           const name = index ? entry(index)[0] : string();
           const value = string();
-          headers.push([name, value]);
+          keep(name, value);
           this.add(name, value);
           fieldsSeen = true;
         } else if (b & 0x20) {
@@ -173,7 +197,7 @@ export class HpackDecoder {
           // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
           const index = integer(4);
           const name = index ? entry(index)[0] : string();
-          headers.push([name, string()]);
+          keep(name, string());
           fieldsSeen = true;
         }
       }
@@ -181,18 +205,28 @@ export class HpackDecoder {
       if (err instanceof Invalid) return { status: 'invalid', reason: err.message };
       throw err;
     }
-    return { status: 'ok', headers, partial };
+    return { status: 'ok', headers, partial, truncated };
   }
 
   private add(name: string, value: string): void {
     const size = name.length + value.length + ENTRY_OVERHEAD;
     if (size > this.maxSize) {
-      // An entry larger than the table empties it (§4.4).
+      // An entry larger than the table empties it (§4.4), here as in the encoder.
       this.entries = [];
       this.size = 0;
       return;
     }
-    this.evictTo(this.maxSize - size);
+    // What this side keeps: the peer's table size, or less for memory's sake.
+    const room = Math.min(this.maxSize, this.memoryLimit);
+    if (size > room) {
+      // The encoder keeps it; this table can't: emptied, and what it lost becomes placeholders.
+      this.entries = [];
+      this.size = 0;
+      this.shortened = true;
+      return;
+    }
+    if (room < this.maxSize && this.size + size > room) this.shortened = true;
+    this.evictTo(room - size);
     this.entries.unshift([name, value]);
     this.size += size;
   }

@@ -120,6 +120,8 @@ export interface Http2ConnectionOptions {
   readonly role: Exclude<Role, 'unknown'>;
   readonly connection: () => ConnectionInfo;
   readonly maxBodyBytes?: number;
+  /** Header bytes kept per header block (see Http2Session). */
+  readonly maxHeaderBytes?: number;
   readonly stats?: Stats;
   /** Body bytes held by open streams, shared across the stage's connections. */
   readonly budget?: BodyBudget;
@@ -147,6 +149,7 @@ export class Http2Connection {
       connection: options.connection,
       midStream: options.midStream ?? false,
       ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+      ...(options.maxHeaderBytes !== undefined ? { maxHeaderBytes: options.maxHeaderBytes } : {}),
       ...(options.stats ? { stats: options.stats } : {}),
       ...(options.budget ? { budget: options.budget } : {}),
       onExchange: options.onExchange,

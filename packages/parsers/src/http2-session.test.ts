@@ -307,3 +307,14 @@ test("GOAWAY from the server: streams above its last stream id end unanswered ('
     ],
   );
 });
+
+test('a header block past maxHeaderBytes: the exchange is reported with the fields that fit, counted', () => {
+  const stats = new Stats();
+  const { out, send } = session({ stats, maxHeaderBytes: 100 });
+  const many = Array.from({ length: 20 }, (_, i): [string, string] => [`x-h${i}`, 'v'.repeat(10)]);
+  send('request', headers(1, block(0x82, 0x86, [':path', '/many'], ...many), true));
+  send('response', headers(1, OK, true));
+  assert.equal(out[0]!.request.target, '/many');
+  assert.ok(out[0]!.request.headers.length < 20);
+  assert.equal(stats.get('HeadersTruncated'), 1);
+});

@@ -33,6 +33,11 @@ export interface Http2SessionOptions {
   readonly midStream?: boolean;
   /** Body bytes kept per message (sizes are always counted). Default 64 KiB. */
   readonly maxBodyBytes?: number;
+  /**
+   * Bytes of names and values kept per header block; past it fields are decoded (the table
+   * stays in step) but dropped, counted as `HeadersTruncated`. Default 64 KiB.
+   */
+  readonly maxHeaderBytes?: number;
   /** Streams tracked at once; past it the oldest is reported unanswered. Default 4096. */
   readonly maxStreams?: number;
   /** Counts `Http2StreamsEvicted`. */
@@ -136,6 +141,7 @@ export class Http2Session {
   private readonly timedOut = new Set<number>();
   private readonly maxBodyBytes: number;
   private readonly maxStreams: number;
+  private readonly maxHeaderBytes: number;
 
   constructor(private readonly options: Http2SessionOptions) {
     const lenient = options.midStream ?? false;
@@ -145,6 +151,7 @@ export class Http2Session {
     };
     this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
     this.maxStreams = options.maxStreams ?? 4096;
+    this.maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
   }
 
   /** Streams open now. */
@@ -272,8 +279,9 @@ export class Http2Session {
     tsNs: number,
     promised: number | undefined,
   ): string | undefined {
-    const r = this.decoders[side].decode(block);
+    const r = this.decoders[side].decode(block, this.maxHeaderBytes);
     if (r.status === 'invalid') return `HPACK: ${r.reason}`;
+    if (r.truncated) this.options.stats?.inc('HeadersTruncated');
     if (promised !== undefined) {
       // A pushed request (its headers come from the server): the response arrives on `promised`.
       const s = this.open(promised, r.partial);

@@ -264,6 +264,7 @@ export function parseHttp1(
           ...(upgrade ? { upgrade } : {}),
           connection: () => info(c),
           maxBodyBytes,
+          maxHeaderBytes,
           stats,
           budget,
           onExchange: (ex) => {
