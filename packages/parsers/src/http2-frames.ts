@@ -40,16 +40,17 @@ const FRAME_HEADER_BYTES = 9;
 
 /** What the frame parser delivers. */
 export type Http2Frame =
-  /** DATA: the payload without padding. */
+  /**
+   * DATA: the payload without padding, delivered as it arrives (a frame may come in several
+   * pieces; END_STREAM on the last), so a large frame is never held.
+   */
   | {
       readonly type: 'data';
       readonly streamId: number;
       readonly data: Uint8Array;
       readonly endStream: boolean;
-      /** Payload bytes lost to a gap (not in `data`); see {@link Http2FrameParser.skip}. */
+      /** Payload bytes lost to a gap just before `data`; see {@link Http2FrameParser.skip}. */
       readonly lost?: number;
-      /** With `lost`: where in `data` the lost bytes were. */
-      readonly lostAt?: number;
     }
   /**
    * A complete header block: HEADERS (or PUSH_PROMISE, with the promised stream) and its
@@ -169,6 +170,25 @@ function findFrameBoundary(bytes: Uint8Array, maxLength: number, maxStreamId: nu
   return -1;
 }
 
+/** A frame whose payload is passed on as it arrives (DATA) or passed over (unknown types). */
+interface Streamed {
+  readonly streamId: number;
+  readonly isData: boolean;
+  readonly endStream: boolean;
+  readonly padded: boolean;
+  /** The pad length (-1: its byte not read yet; 0 when not padded). */
+  padLength: number;
+  /** Payload bytes still to come, padding included. */
+  left: number;
+  /** Data bytes still to come (known once the pad length is). */
+  dataLeft: number;
+  /** A piece of it was delivered; END_STREAM was. */
+  delivered: boolean;
+  endSent: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
 /** Frame parser of one direction of one connection. */
 export class Http2FrameParser {
   private buf: Uint8Array = new Uint8Array(0);
@@ -187,9 +207,8 @@ export class Http2FrameParser {
       }
     | undefined;
   private failed: string | undefined;
-  /** Payload bytes of the buffered DATA frame lost to a gap, and how many came before them. */
-  private hole = 0;
-  private holeAt = 0;
+  /** The DATA (or unknown-type) frame whose payload is being read, if any. */
+  private streamed: Streamed | undefined;
   /** After a gap that could not be absorbed: looking for the next frame boundary. */
   private resyncing = false;
   /** Bytes passed over since the gap while resyncing. */
@@ -218,29 +237,25 @@ export class Http2FrameParser {
   }
 
   /**
-   * `n` bytes of the direction were lost. Inside the payload of the DATA frame being read they
-   * are `absorbed`: the frame is delivered with `lost: n`. Anywhere else frame boundaries are
-   * gone: what is buffered is dropped and the parser `resync`s, looking for the next frame
-   * start in the bytes that follow (counted in `skipped`).
+   * `n` bytes of the direction were lost. Inside the payload of the DATA (or unknown-type) frame
+   * being read they are `absorbed`: the frame goes on, a DATA piece with `lost: n` says where.
+   * Anywhere else frame boundaries are gone: what is buffered is dropped and the parser
+   * `resync`s, looking for the next frame start in the bytes that follow (`skipped`).
    */
   skip(n: number): 'absorbed' | 'resync' {
-    if (this.failed) return 'resync';
-    if (!this.pending && this.prefaceLeft === 0 && this.buf.length >= FRAME_HEADER_BYTES) {
-      const length = (this.buf[0]! << 16) | (this.buf[1]! << 8) | this.buf[2]!;
-      const missing = FRAME_HEADER_BYTES + length - this.buf.length - this.hole;
-      const data = this.buf[3] === FrameType.DATA && !(this.buf[4]! & FrameFlag.PADDED);
-      // One hole per frame: where a second would sit among the bytes is not kept.
-      if (data && this.hole === 0 && n <= missing) {
-        this.hole = n;
-        this.holeAt = this.buf.length - FRAME_HEADER_BYTES;
-        // The gap ends the frame: delivered now, not when the next bytes come.
-        if (n === missing) this.feed(new Uint8Array(0));
-        return 'absorbed';
-      }
+    const st = this.streamed;
+    if (!this.failed && st && n <= st.left && (!st.padded || st.padLength >= 0)) {
+      const lost = Math.min(n, st.dataLeft);
+      st.dataLeft -= lost;
+      st.left -= n;
+      if (lost > 0) this.dataPiece(st, EMPTY, lost);
+      if (st.left === 0) this.endStreamed(st);
+      return 'absorbed';
     }
-    this.buf = new Uint8Array(0);
+    if (this.failed) return 'resync';
+    this.buf = EMPTY;
     this.pending = undefined;
-    this.hole = 0;
+    this.streamed = undefined;
     this.prefaceLeft = 0;
     this.prefaceOptional = false;
     this.resyncing = true;
@@ -259,30 +274,12 @@ export class Http2FrameParser {
       if (at < 0) {
         this.searched += bytes.length;
         if (this.searched > RESYNC_SEARCH_BYTES) return this.fail('no frame boundary after a gap');
+        this.buf = EMPTY;
         return { status: 'need-more', skipped: bytes.length };
       }
       this.resyncing = false;
       skipped = at;
       bytes = bytes.subarray(at);
-    }
-    if (this.hole > 0) {
-      // The DATA frame a gap fell in: its bytes that came, and how many were lost.
-      const length = (bytes[0]! << 16) | (bytes[1]! << 8) | bytes[2]!;
-      const have = FRAME_HEADER_BYTES + length - this.hole;
-      if (bytes.length < have) {
-        this.buf = bytes.slice();
-        return NEED_MORE;
-      }
-      this.options.onFrame({
-        type: 'data',
-        streamId: readU31(bytes, 5),
-        data: bytes.subarray(FRAME_HEADER_BYTES, have),
-        endStream: (bytes[4]! & FrameFlag.END_STREAM) !== 0,
-        lost: this.hole,
-        lostAt: this.holeAt,
-      });
-      this.hole = 0;
-      bytes = bytes.subarray(have);
     }
     if (this.prefaceOptional && bytes.length > 0) {
       if (bytes[0] !== CLIENT_PREFACE[0]) this.prefaceLeft = 0;
@@ -297,32 +294,117 @@ export class Http2FrameParser {
       bytes = bytes.subarray(n);
     }
     let pos = 0;
-    while (bytes.length - pos >= FRAME_HEADER_BYTES) {
+    for (;;) {
+      const st = this.streamed;
+      if (st) {
+        // Inside a DATA (or unknown-type) payload: delivered as it comes, never buffered.
+        const r = this.consumeStreamed(st, bytes, pos);
+        if (typeof r === 'string') return this.fail(r);
+        pos = r;
+        if (this.streamed) break; // the payload goes on in the next bytes
+        continue;
+      }
+      if (bytes.length - pos < FRAME_HEADER_BYTES) break;
       const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
       if (length > this.maxFrameSize) return this.fail(`frame of ${length} bytes over the limit`);
-      if (bytes.length - pos < FRAME_HEADER_BYTES + length) break;
       const type = bytes[pos + 3]!;
       const flags = bytes[pos + 4]!;
-      const streamId =
-        ((bytes[pos + 5]! & 0x7f) << 24) |
-        (bytes[pos + 6]! << 16) |
-        (bytes[pos + 7]! << 8) |
-        bytes[pos + 8]!;
+      const streamId = readU31(bytes, pos + 5);
+      if (type === FrameType.DATA || type > FrameType.CONTINUATION) {
+        if (this.pending) return this.fail('header block interrupted');
+        if (streamId > this.highestStreamId) this.highestStreamId = streamId;
+        pos += FRAME_HEADER_BYTES;
+        const padded = type === FrameType.DATA && (flags & FrameFlag.PADDED) !== 0;
+        this.streamed = {
+          streamId,
+          isData: type === FrameType.DATA,
+          endStream: type === FrameType.DATA && (flags & FrameFlag.END_STREAM) !== 0,
+          padded,
+          padLength: padded ? -1 : 0,
+          left: length,
+          dataLeft: padded ? 0 : length,
+          delivered: false,
+          endSent: false,
+        };
+        if (type !== FrameType.DATA)
+          this.options.onFrame({ type: 'other', frameType: type, streamId });
+        continue;
+      }
+      // Other frames are whole before they are read: small by nature, header blocks capped.
+      if (length > this.maxHeaderBlockBytes) return this.fail('frame too large to hold');
+      if (bytes.length - pos < FRAME_HEADER_BYTES + length) break;
       const payload = bytes.subarray(pos + FRAME_HEADER_BYTES, pos + FRAME_HEADER_BYTES + length);
       if (streamId > this.highestStreamId) this.highestStreamId = streamId;
       pos += FRAME_HEADER_BYTES + length;
       const problem = this.frame(type, flags, streamId, payload);
       if (problem) return this.fail(problem);
     }
-    // Keep the incomplete frame (a copy: the caller's bytes may be reused).
-    this.buf = pos < bytes.length ? bytes.slice(pos) : new Uint8Array(0);
+    // Keep an incomplete frame header or control frame (a copy: the caller's bytes may be reused).
+    this.buf = pos < bytes.length ? bytes.slice(pos) : EMPTY;
     return skipped ? { status: 'need-more', skipped } : NEED_MORE;
+  }
+
+  /**
+   * Reads what `bytes` holds from `pos` of the streamed frame `st`: DATA pieces delivered, the
+   * pad length byte and padding passed over. Returns where it stopped, or a problem.
+   */
+  private consumeStreamed(st: Streamed, bytes: Uint8Array, pos: number): number | string {
+    while (pos < bytes.length && st.left > 0) {
+      if (st.padLength < 0) {
+        st.padLength = bytes[pos++]!;
+        st.left--;
+        if (st.padLength > st.left) return 'bad padding';
+        st.dataLeft = st.left - st.padLength;
+        continue;
+      }
+      if (st.dataLeft > 0) {
+        const n = Math.min(st.dataLeft, bytes.length - pos);
+        st.dataLeft -= n;
+        st.left -= n;
+        this.dataPiece(st, bytes.subarray(pos, pos + n), 0);
+        pos += n;
+        continue;
+      }
+      const n = Math.min(st.left, bytes.length - pos); // padding
+      st.left -= n;
+      pos += n;
+    }
+    if (st.left === 0 && st.padLength >= 0) this.endStreamed(st);
+    return pos;
+  }
+
+  /** A piece of a DATA payload (`lost`: bytes of it a gap took); the last carries END_STREAM. */
+  private dataPiece(st: Streamed, data: Uint8Array, lost: number): void {
+    if (!st.isData) return;
+    const endStream = st.endStream && st.left === 0;
+    st.delivered = true;
+    st.endSent ||= endStream;
+    this.options.onFrame({
+      type: 'data',
+      streamId: st.streamId,
+      data,
+      endStream,
+      ...(lost ? { lost } : {}),
+    });
+  }
+
+  /** The streamed frame is done: an empty frame, or END_STREAM after padding, is delivered now. */
+  private endStreamed(st: Streamed): void {
+    this.streamed = undefined;
+    if (st.isData && (!st.delivered || (st.endStream && !st.endSent)))
+      this.options.onFrame({
+        type: 'data',
+        streamId: st.streamId,
+        data: EMPTY,
+        endStream: st.endStream,
+      });
   }
 
   private fail(reason: string): FrameFeedStatus {
     this.failed = reason;
-    this.buf = new Uint8Array(0);
+    this.buf = EMPTY;
     this.pending = undefined;
+    this.streamed = undefined;
     return { status: 'invalid', reason };
   }
 
@@ -336,17 +418,6 @@ export class Http2FrameParser {
     const emit = this.options.onFrame;
     if (this.pending && type !== FrameType.CONTINUATION) return 'header block interrupted';
     switch (type) {
-      case FrameType.DATA: {
-        const body = unpad(flags, payload);
-        if (!body) return 'bad padding';
-        emit({
-          type: 'data',
-          streamId,
-          data: body,
-          endStream: (flags & FrameFlag.END_STREAM) !== 0,
-        });
-        return undefined;
-      }
       case FrameType.HEADERS:
       case FrameType.PUSH_PROMISE: {
         let fragment = unpad(flags, payload);
@@ -421,7 +492,7 @@ export class Http2FrameParser {
         emit({ type: 'goaway', lastStreamId: readU31(payload, 0), errorCode: readU32(payload, 4) });
         return undefined;
       default:
-        // PING, PRIORITY, WINDOW_UPDATE, and types this version doesn't know (§4.1: ignored).
+        // PING, PRIORITY, WINDOW_UPDATE (types this version doesn't know are streamed past).
         emit({ type: 'other', frameType: type, streamId });
         return undefined;
     }

@@ -180,18 +180,15 @@ export class Http2Session {
         if (half.size === 0 && half.body.length === 0 && !half.headers) half.startNs = tsNs;
         if (half.gapBefore && !half.headers) this.cut(s, half); // its header block was lost
         if (f.lost) {
-          // Bytes lost inside this frame: the message is partial, its body kept up to here.
-          const at = f.lostAt ?? 0;
-          this.body(half, f.data.subarray(0, at), side, tsNs);
+          // Bytes of this frame were lost just before `data`: the message is partial, its body
+          // kept up to here.
           half.size += f.lost;
           half.bodyCut = true;
           s.partial = true;
           // Lost inside one gRPC message: the framing is still followed.
           if (!skipGrpcBytes(half.grpc, f.lost)) half.grpcLost = true;
-          this.body(half, f.data.subarray(at), side, tsNs);
-        } else {
-          this.body(half, f.data, side, tsNs);
         }
+        this.body(half, f.data, side, tsNs);
         half.endNs = tsNs;
         if (f.endStream) this.end(s, side, tsNs);
         return undefined;
