@@ -20,7 +20,10 @@ const KIND = {
   [SpanKind.CONSUMER]: 'consumer',
 };
 
-/** The console line of a span: time, pid, method, path, status, latency, kind, peer. */
+/**
+ * The console line of a span: time, pid, method, path, status (and gRPC status), latency,
+ * kind, peer.
+ */
 export function formatSpanLine(span: ReadableSpan): string {
   const a = span.attributes;
   const start = new Date(
@@ -28,7 +31,8 @@ export function formatSpanLine(span: ReadableSpan): string {
   ).toISOString();
   const ms = (span.duration[0] * 1e3 + span.duration[1] / 1e6).toFixed(2);
   const query = a['url.query'] !== undefined ? `?${String(a['url.query'])}` : '';
-  const status = a['http.response.status_code'] ?? '---';
+  const grpc = a['rpc.grpc.status_code'];
+  const status = `${String(a['http.response.status_code'] ?? '---')}${grpc !== undefined ? ` grpc=${String(grpc)}` : ''}`;
   const pid = span.resource.attributes['process.pid'];
   const exe = span.resource.attributes['process.executable.name'];
   const peer = `${String(a['network.peer.address'])}:${String(a['network.peer.port'])}`;
@@ -36,7 +40,7 @@ export function formatSpanLine(span: ReadableSpan): string {
     a['traceable.partial'] ? ' partial' : '',
     a['traceable.response.missing'] ? ' no-response' : '',
   ].join('');
-  return `${start} pid=${String(pid)} ${String(exe)} ${String(a['http.request.method'])} ${String(a['url.path'])}${query} -> ${String(status)} ${ms}ms ${KIND[span.kind]} peer=${peer}${flags}`;
+  return `${start} pid=${String(pid)} ${String(exe)} ${String(a['http.request.method'])} ${String(a['url.path'])}${query} -> ${status} ${ms}ms ${KIND[span.kind]} peer=${peer}${flags}`;
 }
 
 /** Plain JSON of a span (ids hex, times in Unix nanoseconds as strings). */

@@ -223,6 +223,7 @@ test('HTTP/2 and gRPC: authority as server.address, rpc attributes, name, status
   };
   const map = createSpanMapper({ clock });
   const ok = map(grpcExchange(0, 'server'));
+  assert.match(formatSpanLine(map(grpcExchange(5, 'client'))), / -> 200 grpc=5 \S+ms client /);
   assert.equal(ok.name, 'helloworld.Greeter/SayHello');
   assert.equal(ok.attributes['rpc.system'], 'grpc');
   assert.equal(ok.attributes['rpc.service'], 'helloworld.Greeter');
