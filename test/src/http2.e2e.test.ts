@@ -285,10 +285,12 @@ test('grpcio with a 300 KB message, past what the kernel copies of one call: the
   assert.match(stats, /"Http2ConnectionsAbandoned":0,/);
 });
 
-test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --http2-prior-knowledge: every stream once', async (t) => {
-  if (!kernelTestsPossible(t, ['nghttpd', 'nghttp', 'curl'])) return;
-  const dir = mkdtempSync(join(tmpdir(), 'te-h2-'));
-  writeFileSync(join(dir, 'a.txt'), 'hello from nghttpd');
+/**
+ * nghttpd serving `dir` without TLS, traced (extra tracer arguments in `tracerArgs`), with an
+ * OTLP receiver; all stopped after the test. Resolves with the base URL, the receiver, the
+ * tracer and the server.
+ */
+async function tracedNghttpd(t: TestContext, dir: string, tracerArgs: string[] = []) {
   const port = await freePort();
   const receiver = await startOtlpReceiver();
   const server: ChildProcess = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], {
@@ -299,11 +301,20 @@ test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --
     await receiver.close();
   });
   await waitForPort(port);
-  const tracer = await startTracer([server.pid!], {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-  });
+  const tracer = await startTracer(
+    [server.pid!],
+    { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
+    tracerArgs,
+  );
+  return { url: `http://127.0.0.1:${port}`, receiver, tracer, server };
+}
+
+test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --http2-prior-knowledge: every stream once', async (t) => {
+  if (!kernelTestsPossible(t, ['nghttpd', 'nghttp', 'curl'])) return;
+  const dir = mkdtempSync(join(tmpdir(), 'te-h2-'));
+  writeFileSync(join(dir, 'a.txt'), 'hello from nghttpd');
+  const { url, receiver, tracer } = await tracedNghttpd(t, dir);
   try {
-    const url = `http://127.0.0.1:${port}`;
     run('nghttp', ['-n', '-m', '100', `${url}/a.txt`]);
     run('nghttp', ['-n', `${url}/missing`]);
     assert.equal(
@@ -406,23 +417,9 @@ test("Helm's ebpfHttp2CaptureEnabled reaches the tracer: with the chart's config
         ]),
       ),
     );
-    const port = await freePort();
-    const receiver = await startOtlpReceiver();
-    const server: ChildProcess = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], {
-      stdio: 'ignore',
-    });
-    t.after(async () => {
-      await kill(server);
-      await receiver.close();
-    });
-    await waitForPort(port);
-    const tracer = await startTracer(
-      [server.pid!],
-      { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
-      ['--config', config],
-    );
+    const { url, receiver, tracer, server } = await tracedNghttpd(t, dir, ['--config', config]);
     try {
-      run('nghttp', ['-n', `http://127.0.0.1:${port}/a.txt`]);
+      run('nghttp', ['-n', `${url}/a.txt`]);
       await new Promise((r) => setTimeout(r, 300));
     } finally {
       assert.equal(await tracer.stop(), 0, tracer.stderr());

@@ -239,6 +239,13 @@ export function parseHttp1(
         });
       };
 
+      /** The HTTP/1 parsers are done with (the connection ended, switched, or is not HTTP/1). */
+      const dropHttp1Parsers = (c: ConnState) => {
+        c.requests?.destroy();
+        c.responses?.destroy();
+        c.requests = c.responses = undefined;
+      };
+
       /** Bytes held for detection or a start search: dropped when the connection stops or ends. */
       const dropHeld = (c: ConnState) => {
         const held =
@@ -286,11 +293,6 @@ export function parseHttp1(
       };
 
       /**
-       * HTTP/2 detection on a connection's first bytes: the client preface in the request
-       * direction starts HTTP/2 (`started`); a prefix of it, or a server's first SETTINGS frame
-       * waiting for the client's preface, is held (`held`); anything else is HTTP/1's to judge.
-       */
-      /**
        * A connection joined mid-stream: an event that is a whole run of HTTP/2 frames switches
        * it to HTTP/2 (lenient HPACK). An unknown role comes from the frames (which way requests
        * or responses go); until they tell, the event is not taken. True when it switched.
@@ -304,15 +306,18 @@ export function parseHttp1(
           c.role = requestsReceived ? 'server' : 'client';
         }
         dropHeld(c); // bytes kept for the HTTP/1 search: counted, gone
-        c.requests?.destroy();
-        c.responses?.destroy();
-        c.requests = c.responses = undefined;
+        dropHttp1Parsers(c);
         c.searching = false;
         startHttp2(c, c.role, true);
         if (c.h2!.feed(direction, bytes, tsNs)) http2Lost(c, tsNs);
         return true;
       };
 
+      /**
+       * HTTP/2 detection on a connection's first bytes: the client preface in the request
+       * direction starts HTTP/2 (`started`); a prefix of it, or a server's first SETTINGS frame
+       * waiting for the client's preface, is held (`held`); anything else is HTTP/1's to judge.
+       */
       const detectHttp2 = (
         c: ConnState,
         direction: Direction,
@@ -344,9 +349,7 @@ export function parseHttp1(
       const stopParsing = (c: ConnState, state: 'unsupported' | 'upgraded') => {
         dropHeld(c);
         c.state = state;
-        c.requests?.destroy();
-        c.responses?.destroy();
-        c.requests = c.responses = undefined;
+        dropHttp1Parsers(c);
         options.onUnsupported?.(c.open.conn);
       };
 
@@ -468,9 +471,7 @@ export function parseHttp1(
       const switchToH2c = (c: ConnState, responseRest: Uint8Array, tsNs: number) => {
         const up = c.upgrade!;
         c.upgrade = undefined;
-        c.requests?.destroy();
-        c.responses?.destroy();
-        c.requests = c.responses = undefined;
+        dropHttp1Parsers(c);
         const request = up.h2cRequest;
         const settings = request && header(request.headers, 'http2-settings');
         startHttp2(
@@ -523,8 +524,7 @@ export function parseHttp1(
         }
         dropHeld(c);
         for (const ex of c.stitcher.drain()) emit(ex);
-        c.requests?.destroy();
-        c.responses?.destroy();
+        dropHttp1Parsers(c);
         conns.delete(id);
       };
 
@@ -610,10 +610,7 @@ export function parseHttp1(
       return () => {
         if (timer) clearInterval(timer);
         subscription.unsubscribe();
-        for (const c of conns.values()) {
-          c.requests?.destroy();
-          c.responses?.destroy();
-        }
+        for (const c of conns.values()) dropHttp1Parsers(c);
         conns.clear();
       };
     });
