@@ -129,6 +129,18 @@ const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const GRPC_PEER = `${ROOT}test/fixtures/grpc_peer.py`;
 
 /**
+ * A Python server (Debian's python3: its grpcio and h2) that binds port 0 and prints
+ * "listening PORT" (a port probed free first could be taken before it binds); killed after the
+ * test.
+ */
+async function pythonServer(t: TestContext, args: string[]) {
+  const server: ChildProcess = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => kill(server));
+  const listening = await waitForOutput(server, 'stdout', /listening \d+\n/);
+  return { server, port: Number(/listening (\d+)/.exec(listening)![1]) };
+}
+
+/**
  * Runs grpc_peer.py's server and a client in `mode` (both traced), starts the calls once the
  * tracer is ready and checks the client's output; resolves with the spans received and the
  * tracer's last stats line.
@@ -139,17 +151,8 @@ async function tracedGrpcCalls(
   output: RegExp,
 ): Promise<{ spans: ReceivedSpan[]; stats: string }> {
   const receiver = await startOtlpReceiver();
-  // The server binds port 0 and says which it got (a port probed free can be taken meanwhile).
-  const server: ChildProcess = spawn(PYTHON, [GRPC_PEER, 'server', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.after(async () => {
-    await kill(server);
-    await receiver.close();
-  });
-  const port = Number(
-    /listening (\d+)/.exec(await waitForOutput(server, 'stdout', /listening \d+\n/))![1],
-  );
+  t.after(() => receiver.close());
+  const { server, port } = await pythonServer(t, [GRPC_PEER, 'server', '0']);
   const client: ChildProcess = spawn(PYTHON, [GRPC_PEER, mode, String(port)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -354,16 +357,8 @@ const H2C_SERVER = `${ROOT}test/fixtures/h2c_server.py`;
 test('Upgrade: h2c from HTTP/1.1 (curl --http2, nghttp -u) against an h2 server, and refused upgrades that stay HTTP/1.1', async (t) => {
   if (!kernelTestsPossible(t, ['curl', 'nghttp'])) return;
   const receiver = await startOtlpReceiver();
-  const server: ChildProcess = spawn(PYTHON, [H2C_SERVER], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.after(async () => {
-    await kill(server);
-    await receiver.close();
-  });
-  const port = Number(
-    /listening (\d+)/.exec(await waitForOutput(server, 'stdout', /listening \d+\n/))![1],
-  );
+  t.after(() => receiver.close());
+  const { server, port } = await pythonServer(t, [H2C_SERVER]);
   const tracer = await startTracer([server.pid!], {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
   });
