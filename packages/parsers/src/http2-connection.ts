@@ -11,9 +11,9 @@ import type {
   Role,
   Stats,
 } from '@traceable-ebpf/core';
-import { CLIENT_PREFACE, Http2FrameParser, Setting, plausibleFrameHeader } from './http2-frames.js';
+import { CLIENT_PREFACE, Http2FrameParser, Setting, frameRun } from './http2-frames.js';
 import { Http2Session, type Http2Side } from './http2-session.js';
-import { huffmanDecode } from './hpack-huffman.js';
+import { HpackDecoder } from './hpack.js';
 import type { BodyBudget } from './http1-stitch.js';
 
 /** Does `bytes` start with the client connection preface (`more`: a prefix of it so far)? */
@@ -44,74 +44,41 @@ const PLAUSIBLE_FRAME_BYTES = 1 << 20;
 /**
  * Frame-shape check for a connection joined mid-stream: `bytes` (one event: HTTP/2 stacks write
  * whole frames) is a run of one or more well-formed frame headers whose lengths end exactly at
- * its end. Type, stream-0 rules and the reserved bit are checked; random bytes pass rarely.
+ * its end. Type, flags, sizes, stream-0 rules and the reserved bit are checked; random bytes
+ * pass rarely.
  */
 export function looksLikeFrames(bytes: Uint8Array): boolean {
-  let pos = 0;
-  let frames = 0;
-  while (pos + 9 <= bytes.length) {
-    const length = plausibleFrameHeader(bytes, pos, PLAUSIBLE_FRAME_BYTES);
-    if (length < 0) return false;
-    pos += 9 + length;
-    frames++;
-  }
-  return frames > 0 && pos === bytes.length;
-}
-
-/** An HPACK integer with an `prefixBits`-bit prefix at `pos` (RFC 7541 §5.1): [value, next]. */
-function hpackInteger(b: Uint8Array, pos: number, prefixBits: number): [number, number] {
-  const max = (1 << prefixBits) - 1;
-  let value = b[pos++]! & max;
-  if (value < max) return [value, pos];
-  for (let shift = 0; pos < b.length && shift < 28; shift += 7) {
-    const byte = b[pos++]!;
-    value += (byte & 0x7f) << shift;
-    if (!(byte & 0x80)) return [value, pos];
-  }
-  return [-1, pos];
+  const run = frameRun(bytes, 0, PLAUSIBLE_FRAME_BYTES);
+  return run.frames > 0 && run.end === bytes.length;
 }
 
 /**
  * Which messages a run of frames (see {@link looksLikeFrames}) carries, for a connection whose
- * role is unknown: PUSH_PROMISE comes from servers; a header block's first field names a
- * request pseudo-header (static indexes 1–7: :authority, :method, :path, :scheme) or :status
- * (8–14), by index or as a literal name. Neither needs the dynamic table, so this works joined
- * mid-stream. Undefined
- * when the frames don't tell (DATA, WINDOW_UPDATE, a first field from the dynamic table).
+ * role is unknown: PUSH_PROMISE comes from servers; a header block naming `:status` is a
+ * response's, one naming another pseudo-header a request's. The blocks are decoded by a
+ * throwaway lenient decoder: pseudo-headers come from the static table or literal names, so this
+ * works joined mid-stream. Undefined when the frames don't tell (DATA, WINDOW_UPDATE, fields
+ * only from the dynamic table).
  */
 export function messagesInFrames(bytes: Uint8Array): 'requests' | 'responses' | undefined {
-  for (let pos = 0; pos + 9 <= bytes.length; ) {
-    const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
-    const type = bytes[pos + 3]!;
-    const flags = bytes[pos + 4]!;
-    const end = pos + 9 + length;
-    if (type === 5) return 'responses'; // PUSH_PROMISE
-    if (type === 1) {
-      let at = pos + 9 + (flags & 0x08 ? 1 : 0) + (flags & 0x20 ? 5 : 0);
-      // Dynamic table size updates come first (§4.2).
-      while (at < end && (bytes[at]! & 0xe0) === 0x20) at = hpackInteger(bytes, at, 5)[1];
-      if (at < end) {
-        const b = bytes[at]!;
-        const prefix = b & 0x80 ? 7 : b & 0x40 ? 6 : 4;
-        const [index, next] = hpackInteger(bytes, at, prefix);
-        if (index >= 1 && index <= 7) return 'requests';
-        if (index >= 8 && index <= 14) return 'responses';
-        if (index === 0 && prefix !== 7 && next < end) {
-          // A literal name: read it (raw or Huffman).
-          const huffman = (bytes[next]! & 0x80) !== 0;
-          const [n, from] = hpackInteger(bytes, next, 7);
-          if (n > 0 && from + n <= end) {
-            const raw = bytes.subarray(from, from + n);
-            const name = huffman ? huffmanDecode(raw) : Buffer.from(raw).toString('latin1');
-            if (name === ':status') return 'responses';
-            if (name?.startsWith(':')) return 'requests';
-          }
-        }
+  let carries: 'requests' | 'responses' | undefined;
+  const decoder = new HpackDecoder({ lenient: true });
+  const parser = new Http2FrameParser({
+    expectPreface: false,
+    maxFrameSize: PLAUSIBLE_FRAME_BYTES,
+    onFrame: (f) => {
+      if (carries || f.type !== 'headers') return;
+      if (f.promisedStreamId !== undefined) {
+        carries = 'responses';
+        return;
       }
-    }
-    pos = end;
-  }
-  return undefined;
+      const r = decoder.decode(f.block);
+      const pseudo = r.status === 'ok' ? r.headers.find(([k]) => k.startsWith(':')) : undefined;
+      if (pseudo) carries = pseudo[0] === ':status' ? 'responses' : 'requests';
+    },
+  });
+  parser.feed(bytes);
+  return carries;
 }
 
 /** Options of {@link Http2Connection}. */

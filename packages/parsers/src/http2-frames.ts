@@ -145,6 +145,29 @@ export function plausibleFrameHeader(
 }
 
 /**
+ * The run of plausible frame headers from `start` in `bytes`: how many whole frames it holds and
+ * where it ends (`-1`: in a frame that goes on past `bytes`; else where the next header would
+ * start, or the first implausible one).
+ */
+export function frameRun(
+  bytes: Uint8Array,
+  start: number,
+  maxLength: number,
+  maxStreamId = 0x7fffffff,
+): { readonly frames: number; readonly end: number } {
+  let pos = start;
+  let frames = 0;
+  while (pos + FRAME_HEADER_BYTES <= bytes.length) {
+    const length = plausibleFrameHeader(bytes, pos, maxLength, maxStreamId);
+    if (length < 0) break;
+    if (pos + FRAME_HEADER_BYTES + length > bytes.length) return { frames, end: -1 };
+    pos += FRAME_HEADER_BYTES + length;
+    frames++;
+  }
+  return { frames, end: pos };
+}
+
+/**
  * Where frames start again in `bytes` after lost ones: the first position from which a run of
  * plausible frame headers ends exactly at the end of `bytes`, or holds two whole frames and a
  * started one. -1 when none is found.
@@ -152,20 +175,9 @@ export function plausibleFrameHeader(
 function findFrameBoundary(bytes: Uint8Array, maxLength: number, maxStreamId: number): number {
   const last = Math.min(bytes.length - FRAME_HEADER_BYTES, RESYNC_POSITIONS);
   for (let start = 0; start <= last; start++) {
-    let pos = start;
-    let frames = 0;
-    while (pos + FRAME_HEADER_BYTES <= bytes.length) {
-      const length = plausibleFrameHeader(bytes, pos, maxLength, maxStreamId);
-      if (length < 0) break;
-      if (pos + FRAME_HEADER_BYTES + length > bytes.length) {
-        pos = -1; // a started frame
-        break;
-      }
-      pos += FRAME_HEADER_BYTES + length;
-      frames++;
-    }
-    if (frames > 0 && pos === bytes.length) return start;
-    if (frames >= 2 && pos === -1) return start;
+    const run = frameRun(bytes, start, maxLength, maxStreamId);
+    if (run.frames > 0 && run.end === bytes.length) return start;
+    if (run.frames >= 2 && run.end === -1) return start;
   }
   return -1;
 }
@@ -175,8 +187,7 @@ interface Streamed {
   readonly streamId: number;
   readonly isData: boolean;
   readonly endStream: boolean;
-  readonly padded: boolean;
-  /** The pad length (-1: its byte not read yet; 0 when not padded). */
+  /** The pad length (-1: padded, its byte not read yet; 0 when not padded). */
   padLength: number;
   /** Payload bytes still to come, padding included. */
   left: number;
@@ -244,7 +255,7 @@ export class Http2FrameParser {
    */
   skip(n: number): 'absorbed' | 'resync' {
     const st = this.streamed;
-    if (!this.failed && st && n <= st.left && (!st.padded || st.padLength >= 0)) {
+    if (!this.failed && st && n <= st.left && st.padLength >= 0) {
       const lost = Math.min(n, st.dataLeft);
       st.dataLeft -= lost;
       st.left -= n;
@@ -310,16 +321,15 @@ export class Http2FrameParser {
       const type = bytes[pos + 3]!;
       const flags = bytes[pos + 4]!;
       const streamId = readU31(bytes, pos + 5);
+      if (streamId > this.highestStreamId) this.highestStreamId = streamId;
       if (type === FrameType.DATA || type > FrameType.CONTINUATION) {
         if (this.pending) return this.fail('header block interrupted');
-        if (streamId > this.highestStreamId) this.highestStreamId = streamId;
         pos += FRAME_HEADER_BYTES;
         const padded = type === FrameType.DATA && (flags & FrameFlag.PADDED) !== 0;
         this.streamed = {
           streamId,
           isData: type === FrameType.DATA,
           endStream: type === FrameType.DATA && (flags & FrameFlag.END_STREAM) !== 0,
-          padded,
           padLength: padded ? -1 : 0,
           left: length,
           dataLeft: padded ? 0 : length,
@@ -334,7 +344,6 @@ export class Http2FrameParser {
       if (length > this.maxHeaderBlockBytes) return this.fail('frame too large to hold');
       if (bytes.length - pos < FRAME_HEADER_BYTES + length) break;
       const payload = bytes.subarray(pos + FRAME_HEADER_BYTES, pos + FRAME_HEADER_BYTES + length);
-      if (streamId > this.highestStreamId) this.highestStreamId = streamId;
       pos += FRAME_HEADER_BYTES + length;
       const problem = this.frame(type, flags, streamId, payload);
       if (problem) return this.fail(problem);

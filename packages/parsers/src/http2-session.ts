@@ -217,9 +217,7 @@ export class Http2Session {
   upgraded(request: HttpRequest): void {
     const s = this.open(1, false);
     s.upgradedFrom = request;
-    s.request.ended = true;
-    s.requestEndedAt = Date.now();
-    s.request.endNs = request.endNs;
+    this.end(s, 'request', request.endNs);
   }
 
   /**
@@ -283,8 +281,7 @@ export class Http2Session {
       // A pushed request (its headers come from the server): the response arrives on `promised`.
       const s = this.open(promised, r.partial);
       this.fill(s.request, r.headers, tsNs);
-      s.request.ended = true;
-      s.requestEndedAt = Date.now();
+      this.end(s, 'request', tsNs);
       return undefined;
     }
     let s = this.streams.get(streamId);
