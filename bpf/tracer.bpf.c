@@ -703,12 +703,9 @@ __noinline int te_emit_flat(__u64 ubuf, __u64 total)
 		return te_emit_piece(ubuf, total, total);
 	cap = capture_cap();
 	tail = tail_start(total, cap);
-	if (tail == total) {
-		te_emit_range(ubuf, total, cap);
-		return 0;
-	}
-	te_emit_range(ubuf, tail, cap - TE_MAX_DATA);
-	te_emit_piece(ubuf + tail, TE_MAX_DATA, TE_MAX_DATA);
+	te_emit_range(ubuf, tail, tail < total ? cap - TE_MAX_DATA : cap);
+	if (tail < total)
+		te_emit_piece(ubuf + tail, TE_MAX_DATA, TE_MAX_DATA);
 	return 0;
 }
 
