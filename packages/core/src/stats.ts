@@ -60,6 +60,22 @@ export const COUNTERS = {
     'connections joined mid-stream where no HTTP/1 message start was found in the first MiB',
   SpansDroppedAtExportQueue: 'spans dropped because the export queue was full',
   SpansExportFailed: 'spans an exporter failed to send',
+  ExportRequests: 'export requests sent to the collector (retries included)',
+  ExportRetries:
+    'export requests retried (connection error, timeout, 429, 502, 503 or 504 from the collector)',
+  SpansRetried: 'spans in export requests that were retried (once per retry)',
+  SpansRejectedByCollector:
+    'spans dropped because the collector refused them (a 4xx other than 429, or another answer not to retry)',
+  SpansPartiallyRejected: 'spans the collector reported as rejected in a partial success',
+  SpansDroppedAtShutdown: 'spans still undelivered when the stop deadline passed',
+  ExportQueueSpans: 'spans waiting for export or in flight (now)',
+  ExportQueueBytes: 'encoded bytes waiting for export or in flight (now)',
+  ExportQueueMaxBytesTillNow: 'most encoded bytes the export queue held (high-water mark)',
+  ExportLatencyMsLast: 'milliseconds the last successful export request took',
+  ExportLatencyMsMax: 'milliseconds the slowest successful export request took (high-water mark)',
+  OwnConnectionsSkipped:
+    "connections whose peer is one of the tracer's own sockets (its exports reaching a collector on this node): not captured",
+  OwnConnectionEventsSkipped: 'kernel events of those connections, dropped before copying stopped',
 } as const;
 
 /** A counter name. */

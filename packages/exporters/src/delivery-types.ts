@@ -1,0 +1,52 @@
+/**
+ * The contract between the OTLP encoder (which turns spans into request bodies) and delivery
+ * (which gets those bodies to the collector: queue, retries, HTTP). Encoded bodies are what
+ * waits while the collector is away, so the queue is bounded in bytes, not in span objects.
+ */
+
+/** One ready request body: an encoded `ExportTraceServiceRequest`. */
+export interface EncodedBatch {
+  /** The body as the collector receives it (before any transfer compression). */
+  readonly body: Uint8Array;
+  /** Spans it holds. */
+  readonly spans: number;
+}
+
+/** How one attempt to send a body ended. */
+export type SendOutcome =
+  /** 2xx. `rejectedSpans` from `partial_success` (0 when absent). */
+  | { readonly kind: 'ok'; readonly rejectedSpans: number; readonly message?: string }
+  /**
+   * Worth another try (OTLP/HTTP rules): a connection error or timeout, or 429, 502, 503, 504.
+   * `retryAfterMs` from a `Retry-After` header.
+   */
+  | {
+      readonly kind: 'retryable';
+      readonly message: string;
+      readonly status?: number;
+      readonly retryAfterMs?: number;
+    }
+  /** Never to be retried (any other answer): the spans are dropped. */
+  | { readonly kind: 'rejected'; readonly status: number; readonly message: string };
+
+/** Sends request bodies to the collector. */
+export interface Sender {
+  /** One attempt. Never rejects: failures are outcomes. Aborting ends the attempt as retryable. */
+  send(body: Uint8Array, signal?: AbortSignal): Promise<SendOutcome>;
+  /** Closes idle connections; idempotent. */
+  close(): void;
+}
+
+/** Time, replaceable by a fake clock in tests. */
+export interface DeliveryClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Where delivery reports outages and refusals (a pino logger fits). */
+export interface DeliveryLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
