@@ -1,0 +1,230 @@
+/**
+ * Batches of spans encoded as one `ExportTraceServiceRequest` body, built span by span: each span
+ * is encoded the moment it arrives (into one reused buffer for protobuf), grouped by resource
+ * and instrumentation scope, and the request is assembled once, when the batch is sealed. What
+ * waits for the collector is then bytes, not span objects.
+ */
+import type { Resource } from '@opentelemetry/resources';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { EncodedBatch } from './delivery-types.js';
+import { JsonKeyCache, jsonResource, jsonScope, jsonSpan } from './otlp-json-span.js';
+import { KeyCache, encodeResource, encodeScope, writeSpanFields } from './otlp-proto-span.js';
+import { ProtoWriter, varintSize } from './otlp-proto-writer.js';
+
+/** OTLP/HTTP encodings. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
+/** Builds one request body at a time. */
+export interface BatchEncoder {
+  /** Spans appended since the last seal. */
+  readonly spans: number;
+  /** Encoded bytes so far (JSON: characters, a close estimate). */
+  readonly bytes: number;
+  /** Encodes one span into the batch. */
+  append(span: ReadableSpan): void;
+  /** The request body of what was appended (undefined when nothing was); starts a new batch. */
+  seal(): EncodedBatch | undefined;
+}
+
+/** An encoder for `protocol`. */
+export function createBatchEncoder(protocol: OtlpProtocol): BatchEncoder {
+  return protocol === 'http/json' ? new JsonBatchEncoder() : new ProtoBatchEncoder();
+}
+
+const scopeKey = (s: InstrumentationScope) => `${s.name}@${s.version ?? ''}:${s.schemaUrl ?? ''}`;
+
+/** Spans of one resource and scope within a batch. */
+interface Group<T> {
+  readonly resource: Resource;
+  readonly scope: InstrumentationScope;
+  readonly scopeKey: string;
+  /** Protobuf: [start, end) pairs in the writer; JSON: span texts. */
+  readonly parts: T[];
+  bytes: number;
+}
+
+/** Groups by resource (object identity, as the SDK does), then scope. */
+class Groups<T> {
+  private readonly byResource = new Map<Resource, Array<Group<T>>>();
+  /** Resource order of first appearance, each resource's scopes in order. */
+  readonly ordered: Array<Array<Group<T>>> = [];
+
+  of(span: ReadableSpan): Group<T> {
+    const resource = span.resource;
+    let list = this.byResource.get(resource);
+    if (!list) {
+      list = [];
+      this.byResource.set(resource, list);
+      this.ordered.push(list);
+    }
+    const scope = span.instrumentationScope;
+    // One scope per resource is the common case: compare the object before building a key.
+    for (const g of list) if (g.scope === scope) return g;
+    const key = scopeKey(scope);
+    for (const g of list) if (g.scopeKey === key) return g;
+    const g: Group<T> = { resource, scope, scopeKey: key, parts: [], bytes: 0 };
+    list.push(g);
+    return g;
+  }
+
+  clear(): void {
+    this.byResource.clear();
+    this.ordered.length = 0;
+  }
+}
+
+/** Protobuf: spans written into one reused buffer, the request assembled at seal. */
+class ProtoBatchEncoder implements BatchEncoder {
+  private readonly w = new ProtoWriter(256 * 1024);
+  private readonly groups = new Groups<number>();
+  private readonly keys = new KeyCache();
+  private readonly resources = new WeakMap<Resource, Buffer>();
+  private readonly scopes = new Map<string, Buffer>();
+  spans = 0;
+
+  get bytes(): number {
+    return this.w.pos;
+  }
+
+  append(span: ReadableSpan): void {
+    const w = this.w;
+    const g = this.groups.of(span);
+    const start = w.pos;
+    w.byte(0x12); // ScopeSpans.spans = 2
+    const m = w.begin();
+    writeSpanFields(w, span, this.keys);
+    w.end(m);
+    // Consecutive spans of one group make one range: a batch of one process is one copy.
+    const parts = g.parts;
+    if (parts.length > 0 && parts[parts.length - 1] === start) parts[parts.length - 1] = w.pos;
+    else parts.push(start, w.pos);
+    g.bytes += w.pos - start;
+    this.spans++;
+  }
+
+  private resourceBytes(r: Resource): Buffer {
+    let b = this.resources.get(r);
+    if (!b) {
+      b = encodeResource(r, this.keys);
+      this.resources.set(r, b);
+    }
+    return b;
+  }
+
+  private scopeBytes(g: Group<number>): Buffer {
+    let b = this.scopes.get(g.scopeKey);
+    if (!b) {
+      b = encodeScope(g.scope);
+      if (this.scopes.size >= 1024) this.scopes.clear();
+      this.scopes.set(g.scopeKey, b);
+    }
+    return b;
+  }
+
+  seal(): EncodedBatch | undefined {
+    if (this.spans === 0) return undefined;
+    // Lengths first (every part is known), then one exact-size buffer.
+    const field = (len: number) => 1 + varintSize(len) + len;
+    const strField = (s: string | undefined) => (s ? field(Buffer.byteLength(s)) : 0);
+    interface Sized {
+      readonly groups: Array<Group<number>>;
+      readonly resource: Buffer;
+      readonly scopeLens: number[];
+      readonly len: number;
+    }
+    const sized: Sized[] = [];
+    let total = 0;
+    for (const groups of this.groups.ordered) {
+      const resource = this.resourceBytes(groups[0]!.resource);
+      let len = field(resource.length) + strField(groups[0]!.resource.schemaUrl);
+      const scopeLens: number[] = [];
+      for (const g of groups) {
+        const sl = field(this.scopeBytes(g).length) + g.bytes + strField(g.scope.schemaUrl);
+        scopeLens.push(sl);
+        len += field(sl);
+      }
+      sized.push({ groups, resource, scopeLens, len });
+      total += field(len);
+    }
+    const out = new ProtoWriter(total);
+    const src = this.w.buf;
+    for (const r of sized) {
+      out.byte(0x0a); // ExportTraceServiceRequest.resource_spans = 1
+      out.varint(r.len);
+      out.byte(0x0a); // ResourceSpans.resource = 1
+      out.bytes(r.resource);
+      r.groups.forEach((g, i) => {
+        out.byte(0x12); // ResourceSpans.scope_spans = 2
+        out.varint(r.scopeLens[i]!);
+        out.byte(0x0a); // ScopeSpans.scope = 1
+        out.bytes(this.scopeBytes(g));
+        const parts = g.parts;
+        for (let j = 0; j < parts.length; j += 2) {
+          src.copy(out.buf, out.pos, parts[j]!, parts[j + 1]!);
+          out.pos += parts[j + 1]! - parts[j]!;
+        }
+        if (g.scope.schemaUrl) {
+          out.byte(0x1a); // ScopeSpans.schema_url = 3
+          out.string(g.scope.schemaUrl);
+        }
+      });
+      const schemaUrl = r.groups[0]!.resource.schemaUrl;
+      if (schemaUrl) {
+        out.byte(0x1a); // ResourceSpans.schema_url = 3
+        out.string(schemaUrl);
+      }
+    }
+    const batch = { body: out.buf.subarray(0, out.pos), spans: this.spans };
+    this.spans = 0;
+    this.w.reset();
+    this.groups.clear();
+    return batch;
+  }
+}
+
+/** JSON: one text per span, joined into the request at seal. */
+class JsonBatchEncoder implements BatchEncoder {
+  private readonly groups = new Groups<string>();
+  private readonly keys = new JsonKeyCache();
+  private readonly resources = new WeakMap<Resource, string>();
+  spans = 0;
+  bytes = 0;
+
+  append(span: ReadableSpan): void {
+    const text = jsonSpan(span, this.keys);
+    const g = this.groups.of(span);
+    g.parts.push(text);
+    g.bytes += text.length;
+    this.bytes += text.length + 1;
+    this.spans++;
+  }
+
+  seal(): EncodedBatch | undefined {
+    if (this.spans === 0) return undefined;
+    const resourceSpans: string[] = [];
+    for (const groups of this.groups.ordered) {
+      const resource = groups[0]!.resource;
+      let r = this.resources.get(resource);
+      if (r === undefined) {
+        r = jsonResource(resource, this.keys);
+        this.resources.set(resource, r);
+      }
+      const scopeSpans = groups.map(
+        (g) =>
+          `{"scope":${jsonScope(g.scope)},"spans":[${g.parts.join(',')}]${g.scope.schemaUrl ? `,"schemaUrl":${JSON.stringify(g.scope.schemaUrl)}` : ''}}`,
+      );
+      resourceSpans.push(
+        `{"resource":${r},"scopeSpans":[${scopeSpans.join(',')}]${resource.schemaUrl ? `,"schemaUrl":${JSON.stringify(resource.schemaUrl)}` : ''}}`,
+      );
+    }
+    const batch = {
+      body: Buffer.from(`{"resourceSpans":[${resourceSpans.join(',')}]}`, 'utf8'),
+      spans: this.spans,
+    };
+    this.spans = 0;
+    this.bytes = 0;
+    this.groups.clear();
+    return batch;
+  }
+}
