@@ -9,6 +9,7 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { EncodedBatch } from './delivery-types.js';
 import { JsonKeyCache, jsonResource, jsonScope, jsonSpan } from './otlp-json-span.js';
+import { JsonWriter } from './otlp-json-writer.js';
 import { KeyCache, encodeResource, encodeScope, writeSpanFields } from './otlp-proto-span.js';
 import { ProtoWriter, varintSize } from './otlp-proto-writer.js';
 
@@ -19,7 +20,7 @@ export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export interface BatchEncoder {
   /** Spans appended since the last seal. */
   readonly spans: number;
-  /** Encoded bytes so far (JSON: characters, a close estimate). */
+  /** Encoded bytes so far. */
   readonly bytes: number;
   /** Encodes one span into the batch. */
   append(span: ReadableSpan): void;
@@ -35,22 +36,22 @@ export function createBatchEncoder(protocol: OtlpProtocol): BatchEncoder {
 const scopeKey = (s: InstrumentationScope) => `${s.name}@${s.version ?? ''}:${s.schemaUrl ?? ''}`;
 
 /** Spans of one resource and scope within a batch. */
-interface Group<T> {
+interface Group {
   readonly resource: Resource;
   readonly scope: InstrumentationScope;
   readonly scopeKey: string;
-  /** Protobuf: [start, end) pairs in the writer; JSON: span texts. */
-  readonly parts: T[];
+  /** [start, end) byte ranges of its spans in the encoder's buffer, consecutive ones merged. */
+  readonly parts: number[];
   bytes: number;
 }
 
 /** Groups by resource (object identity, as the SDK does), then scope. */
-class Groups<T> {
-  private readonly byResource = new Map<Resource, Array<Group<T>>>();
+class Groups {
+  private readonly byResource = new Map<Resource, Array<Group>>();
   /** Resource order of first appearance, each resource's scopes in order. */
-  readonly ordered: Array<Array<Group<T>>> = [];
+  readonly ordered: Array<Array<Group>> = [];
 
-  of(span: ReadableSpan): Group<T> {
+  of(span: ReadableSpan): Group {
     const resource = span.resource;
     let list = this.byResource.get(resource);
     if (!list) {
@@ -63,7 +64,7 @@ class Groups<T> {
     for (const g of list) if (g.scope === scope) return g;
     const key = scopeKey(scope);
     for (const g of list) if (g.scopeKey === key) return g;
-    const g: Group<T> = { resource, scope, scopeKey: key, parts: [], bytes: 0 };
+    const g: Group = { resource, scope, scopeKey: key, parts: [], bytes: 0 };
     list.push(g);
     return g;
   }
@@ -77,7 +78,7 @@ class Groups<T> {
 /** Protobuf: spans written into one reused buffer, the request assembled at seal. */
 class ProtoBatchEncoder implements BatchEncoder {
   private readonly w = new ProtoWriter(256 * 1024);
-  private readonly groups = new Groups<number>();
+  private readonly groups = new Groups();
   private readonly keys = new KeyCache();
   private readonly resources = new WeakMap<Resource, Buffer>();
   private readonly scopes = new Map<string, Buffer>();
@@ -112,7 +113,7 @@ class ProtoBatchEncoder implements BatchEncoder {
     return b;
   }
 
-  private scopeBytes(g: Group<number>): Buffer {
+  private scopeBytes(g: Group): Buffer {
     let b = this.scopes.get(g.scopeKey);
     if (!b) {
       b = encodeScope(g.scope);
@@ -128,7 +129,7 @@ class ProtoBatchEncoder implements BatchEncoder {
     const field = (len: number) => 1 + varintSize(len) + len;
     const strField = (s: string | undefined) => (s ? field(Buffer.byteLength(s)) : 0);
     interface Sized {
-      readonly groups: Array<Group<number>>;
+      readonly groups: Array<Group>;
       readonly resource: Buffer;
       readonly scopeLens: number[];
       readonly len: number;
@@ -183,47 +184,80 @@ class ProtoBatchEncoder implements BatchEncoder {
   }
 }
 
-/** JSON: one text per span, joined into the request at seal. */
+/** JSON: spans written into one reused buffer, each followed by a comma; assembled at seal. */
 class JsonBatchEncoder implements BatchEncoder {
-  private readonly groups = new Groups<string>();
+  private readonly w = new JsonWriter(256 * 1024);
+  private readonly groups = new Groups();
   private readonly keys = new JsonKeyCache();
-  private readonly resources = new WeakMap<Resource, string>();
+  private readonly resources = new WeakMap<Resource, Buffer>();
+  private readonly scopes = new Map<string, Buffer>();
   spans = 0;
-  bytes = 0;
+
+  get bytes(): number {
+    return this.w.pos;
+  }
 
   append(span: ReadableSpan): void {
-    const text = jsonSpan(span, this.keys);
+    const w = this.w;
     const g = this.groups.of(span);
-    g.parts.push(text);
-    g.bytes += text.length;
-    this.bytes += text.length + 1;
+    const start = w.pos;
+    jsonSpan(w, span, this.keys);
+    w.byte(0x2c);
+    const parts = g.parts;
+    if (parts.length > 0 && parts[parts.length - 1] === start) parts[parts.length - 1] = w.pos;
+    else parts.push(start, w.pos);
+    g.bytes += w.pos - start;
     this.spans++;
   }
 
   seal(): EncodedBatch | undefined {
     if (this.spans === 0) return undefined;
-    const resourceSpans: string[] = [];
-    for (const groups of this.groups.ordered) {
+    const out = new JsonWriter(this.w.pos + 4096);
+    const src = this.w.buf;
+    out.ascii('{"resourceSpans":[');
+    this.groups.ordered.forEach((groups, ri) => {
       const resource = groups[0]!.resource;
       let r = this.resources.get(resource);
       if (r === undefined) {
         r = jsonResource(resource, this.keys);
         this.resources.set(resource, r);
       }
-      const scopeSpans = groups.map(
-        (g) =>
-          `{"scope":${jsonScope(g.scope)},"spans":[${g.parts.join(',')}]${g.scope.schemaUrl ? `,"schemaUrl":${JSON.stringify(g.scope.schemaUrl)}` : ''}}`,
-      );
-      resourceSpans.push(
-        `{"resource":${r},"scopeSpans":[${scopeSpans.join(',')}]${resource.schemaUrl ? `,"schemaUrl":${JSON.stringify(resource.schemaUrl)}` : ''}}`,
-      );
-    }
-    const batch = {
-      body: Buffer.from(`{"resourceSpans":[${resourceSpans.join(',')}]}`, 'utf8'),
-      spans: this.spans,
-    };
+      if (ri) out.byte(0x2c);
+      out.ascii('{"resource":');
+      out.raw(r);
+      out.ascii(',"scopeSpans":[');
+      groups.forEach((g, gi) => {
+        let scope = this.scopes.get(g.scopeKey);
+        if (scope === undefined) {
+          scope = jsonScope(g.scope);
+          if (this.scopes.size >= 1024) this.scopes.clear();
+          this.scopes.set(g.scopeKey, scope);
+        }
+        if (gi) out.byte(0x2c);
+        out.ascii('{"scope":');
+        out.raw(scope);
+        out.ascii(',"spans":[');
+        const parts = g.parts;
+        for (let j = 0; j < parts.length; j += 2) out.raw(src.subarray(parts[j]!, parts[j + 1]!));
+        out.pos--; // the last span's comma
+        out.byte(0x5d);
+        if (g.scope.schemaUrl) {
+          out.ascii(',"schemaUrl":');
+          out.str(g.scope.schemaUrl);
+        }
+        out.byte(0x7d);
+      });
+      out.byte(0x5d);
+      if (resource.schemaUrl) {
+        out.ascii(',"schemaUrl":');
+        out.str(resource.schemaUrl);
+      }
+      out.byte(0x7d);
+    });
+    out.ascii(']}');
+    const batch = { body: out.buf.subarray(0, out.pos), spans: this.spans };
     this.spans = 0;
-    this.bytes = 0;
+    this.w.reset();
     this.groups.clear();
     return batch;
   }

@@ -1,14 +1,15 @@
 /**
  * OTLP/JSON (the protobuf JSON mapping with OTLP's exceptions) written straight from a
- * {@link ReadableSpan} as text: lowerCamelCase field names, trace and span ids as hex (not
- * base64), 64-bit integers (times, `intValue`) as decimal strings, enums as integers, bytes as
- * base64. Values map as the official transformer maps them.
+ * {@link ReadableSpan} into a {@link JsonWriter}: lowerCamelCase field names, trace and span ids
+ * as hex (not base64), 64-bit integers (times, `intValue`) as decimal strings, enums as
+ * integers, bytes as base64. Values map as the official transformer maps them.
  */
 import type { Attributes, Link } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { spanFlags } from './otlp-proto-span.js';
+import { JsonWriter } from './otlp-json-writer.js';
 
 const NS_PER_S = 1_000_000_000;
 
@@ -26,118 +27,195 @@ export function hrTimeString(s: number, ns: number): string {
   return `${s}${'000000000'.slice(frac.length)}${frac}`;
 }
 
-/** `{"key":"…","value":` per attribute key, each made once (bounded). */
+/** `{"key":"…","value":` per attribute key as UTF-8, each made once (bounded). */
 export class JsonKeyCache {
-  private readonly map = new Map<string, string>();
+  private readonly map = new Map<string, Buffer>();
   constructor(private readonly maxKeys = 8192) {}
-  /** The text before an attribute's value. */
-  get(key: string): string {
-    let s = this.map.get(key);
-    if (s === undefined) {
-      s = `{"key":${JSON.stringify(key)},"value":`;
+  /** The bytes before an attribute's value. */
+  get(key: string): Buffer {
+    let b = this.map.get(key);
+    if (b === undefined) {
+      b = Buffer.from(`{"key":${JSON.stringify(key)},"value":`, 'utf8');
       if (this.map.size >= this.maxKeys) this.map.clear();
-      this.map.set(key, s);
+      this.map.set(key, b);
     }
-    return s;
+    return b;
   }
 }
 
-/** A number as JSON: finite as is, the others as the protobuf JSON mapping's strings. */
-function jsonDouble(v: number): string {
-  if (Number.isFinite(v)) return String(v);
-  return Number.isNaN(v) ? '"NaN"' : v > 0 ? '"Infinity"' : '"-Infinity"';
-}
-
-/** One `AnyValue` as JSON. */
-function anyValue(v: unknown, keys: JsonKeyCache): string {
+/** One `AnyValue`. */
+function anyValue(w: JsonWriter, v: unknown, keys: JsonKeyCache): void {
   switch (typeof v) {
     case 'string':
-      return `{"stringValue":${JSON.stringify(v)}}`;
+      w.ascii('{"stringValue":');
+      w.str(v);
+      w.byte(0x7d);
+      return;
     case 'number':
-      return Number.isInteger(v) ? `{"intValue":"${v}"}` : `{"doubleValue":${jsonDouble(v)}}`;
+      if (Number.isInteger(v)) {
+        w.ascii('{"intValue":"');
+        w.ascii(String(v));
+        w.ascii('"}');
+      } else {
+        w.ascii('{"doubleValue":');
+        w.double(v);
+        w.byte(0x7d);
+      }
+      return;
     case 'boolean':
-      return v ? '{"boolValue":true}' : '{"boolValue":false}';
+      w.ascii(v ? '{"boolValue":true}' : '{"boolValue":false}');
+      return;
     case 'object': {
-      if (v === null) return '{}';
-      if (v instanceof Uint8Array)
-        return `{"bytesValue":"${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}"}`;
+      if (v === null) break;
+      if (v instanceof Uint8Array) {
+        w.ascii('{"bytesValue":"');
+        w.ascii(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+        w.ascii('"}');
+        return;
+      }
       if (Array.isArray(v)) {
-        if (v.length === 1 && typeof v[0] === 'string')
-          return `{"arrayValue":{"values":[{"stringValue":${JSON.stringify(v[0])}}]}}`;
-        let out = '{"arrayValue":{"values":[';
-        for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + anyValue(v[i], keys);
-        return `${out}]}}`;
+        w.ascii('{"arrayValue":{"values":[');
+        for (let i = 0; i < v.length; i++) {
+          if (i) w.byte(0x2c);
+          anyValue(w, v[i], keys);
+        }
+        w.ascii(']}}');
+        return;
       }
+      w.ascii('{"kvlistValue":{"values":[');
       const obj = v as Record<string, unknown>;
-      let out = '{"kvlistValue":{"values":[';
-      let first = true;
-      for (const k of Object.keys(obj)) {
-        out += `${first ? '' : ','}${keys.get(k)}${anyValue(obj[k], keys)}}`;
-        first = false;
+      const names = Object.keys(obj);
+      for (let i = 0; i < names.length; i++) {
+        if (i) w.byte(0x2c);
+        keyValue(w, names[i]!, obj[names[i]!], keys);
       }
-      return `${out}]}}`;
+      w.ascii(']}}');
+      return;
     }
     default:
-      return '{}';
   }
+  // undefined, null, functions: an empty AnyValue, as the official transformer sends.
+  w.ascii('{}');
+}
+
+function keyValue(w: JsonWriter, key: string, value: unknown, keys: JsonKeyCache): void {
+  w.raw(keys.get(key));
+  anyValue(w, value, keys);
+  w.byte(0x7d);
 }
 
 /** `[KeyValue, …]` of an attribute set. */
-export function jsonAttributes(attrs: Attributes, keys: JsonKeyCache): string {
-  let out = '[';
-  let first = true;
-  for (const key in attrs) {
-    out += `${first ? '' : ','}${keys.get(key)}${anyValue(attrs[key], keys)}}`;
-    first = false;
+export function jsonAttributes(w: JsonWriter, attrs: Attributes, keys: JsonKeyCache): void {
+  w.byte(0x5b);
+  const names = Object.keys(attrs);
+  for (let i = 0; i < names.length; i++) {
+    if (i) w.byte(0x2c);
+    keyValue(w, names[i]!, attrs[names[i]!], keys);
   }
-  return `${out}]`;
+  w.byte(0x5d);
 }
 
-function jsonEvent(e: TimedEvent, keys: JsonKeyCache): string {
-  return `{"timeUnixNano":"${hrTimeString(e.time[0], e.time[1])}","name":${JSON.stringify(e.name)},"attributes":${jsonAttributes(e.attributes ?? {}, keys)},"droppedAttributesCount":${e.droppedAttributesCount ?? 0}}`;
+function jsonEvent(w: JsonWriter, e: TimedEvent, keys: JsonKeyCache): void {
+  w.ascii('{"timeUnixNano":"');
+  w.ascii(hrTimeString(e.time[0], e.time[1]));
+  w.ascii('","name":');
+  w.str(e.name);
+  w.ascii(',"attributes":');
+  jsonAttributes(w, e.attributes ?? {}, keys);
+  w.ascii(`,"droppedAttributesCount":${e.droppedAttributesCount ?? 0}}`);
 }
 
-function jsonLink(l: Link, keys: JsonKeyCache): string {
+function jsonLink(w: JsonWriter, l: Link, keys: JsonKeyCache): void {
+  w.ascii('{"traceId":');
+  w.str(l.context.traceId);
+  w.ascii(',"spanId":');
+  w.str(l.context.spanId);
   const state = l.context.traceState?.serialize();
-  return `{"traceId":"${l.context.traceId}","spanId":"${l.context.spanId}"${state ? `,"traceState":${JSON.stringify(state)}` : ''},"attributes":${jsonAttributes(l.attributes ?? {}, keys)},"droppedAttributesCount":${l.droppedAttributesCount ?? 0},"flags":${spanFlags(l.context.traceFlags, l.context.isRemote)}}`;
+  if (state) {
+    w.ascii(',"traceState":');
+    w.str(state);
+  }
+  w.ascii(',"attributes":');
+  jsonAttributes(w, l.attributes ?? {}, keys);
+  w.ascii(
+    `,"droppedAttributesCount":${l.droppedAttributesCount ?? 0},"flags":${spanFlags(l.context.traceFlags, l.context.isRemote)}}`,
+  );
 }
 
-/** One `Span` as JSON. */
-export function jsonSpan(span: ReadableSpan, keys: JsonKeyCache): string {
+/** One `Span`. */
+export function jsonSpan(w: JsonWriter, span: ReadableSpan, keys: JsonKeyCache): void {
   const ctx = span.spanContext();
   const parent = span.parentSpanContext;
+  w.ascii('{"traceId":');
+  w.str(ctx.traceId);
+  w.ascii(',"spanId":');
+  w.str(ctx.spanId);
   const state = ctx.traceState?.serialize();
-  let out = `{"traceId":"${ctx.traceId}","spanId":"${ctx.spanId}"`;
-  if (state) out += `,"traceState":${JSON.stringify(state)}`;
-  if (parent?.spanId) out += `,"parentSpanId":"${parent.spanId}"`;
-  out += `,"flags":${spanFlags(ctx.traceFlags, parent?.isRemote)},"name":${JSON.stringify(span.name)},"kind":${span.kind + 1},"startTimeUnixNano":"${hrTimeString(span.startTime[0], span.startTime[1])}","endTimeUnixNano":"${hrTimeString(span.endTime[0], span.endTime[1])}","attributes":${jsonAttributes(span.attributes, keys)}`;
+  if (state) {
+    w.ascii(',"traceState":');
+    w.str(state);
+  }
+  if (parent?.spanId) {
+    w.ascii(',"parentSpanId":');
+    w.str(parent.spanId);
+  }
+  w.ascii(`,"flags":${spanFlags(ctx.traceFlags, parent?.isRemote)},"name":`);
+  w.str(span.name);
+  w.ascii(`,"kind":${span.kind + 1},"startTimeUnixNano":"`);
+  w.ascii(hrTimeString(span.startTime[0], span.startTime[1]));
+  w.ascii('","endTimeUnixNano":"');
+  w.ascii(hrTimeString(span.endTime[0], span.endTime[1]));
+  w.ascii('","attributes":');
+  jsonAttributes(w, span.attributes, keys);
   if (span.droppedAttributesCount)
-    out += `,"droppedAttributesCount":${span.droppedAttributesCount}`;
+    w.ascii(`,"droppedAttributesCount":${span.droppedAttributesCount}`);
   if (span.events.length > 0) {
-    out += ',"events":[';
-    for (let i = 0; i < span.events.length; i++)
-      out += (i ? ',' : '') + jsonEvent(span.events[i]!, keys);
-    out += ']';
+    w.ascii(',"events":[');
+    for (let i = 0; i < span.events.length; i++) {
+      if (i) w.byte(0x2c);
+      jsonEvent(w, span.events[i]!, keys);
+    }
+    w.byte(0x5d);
   }
-  if (span.droppedEventsCount) out += `,"droppedEventsCount":${span.droppedEventsCount}`;
+  if (span.droppedEventsCount) w.ascii(`,"droppedEventsCount":${span.droppedEventsCount}`);
   if (span.links.length > 0) {
-    out += ',"links":[';
-    for (let i = 0; i < span.links.length; i++)
-      out += (i ? ',' : '') + jsonLink(span.links[i]!, keys);
-    out += ']';
+    w.ascii(',"links":[');
+    for (let i = 0; i < span.links.length; i++) {
+      if (i) w.byte(0x2c);
+      jsonLink(w, span.links[i]!, keys);
+    }
+    w.byte(0x5d);
   }
-  if (span.droppedLinksCount) out += `,"droppedLinksCount":${span.droppedLinksCount}`;
+  if (span.droppedLinksCount) w.ascii(`,"droppedLinksCount":${span.droppedLinksCount}`);
   const { code, message } = span.status;
-  out += `,"status":{${message ? `"message":${JSON.stringify(message)}${code ? ',' : ''}` : ''}${code ? `"code":${code}` : ''}}}`;
-  return out;
+  w.ascii(',"status":{');
+  if (message) {
+    w.ascii('"message":');
+    w.str(message);
+    if (code) w.byte(0x2c);
+  }
+  if (code) w.ascii(`"code":${code}`);
+  w.ascii('}}');
 }
 
-/** A `Resource` as JSON. */
-export function jsonResource(resource: Resource, keys: JsonKeyCache): string {
-  return `{"attributes":${jsonAttributes(resource.attributes, keys)},"droppedAttributesCount":0}`;
+/** A `Resource`'s JSON as bytes. */
+export function jsonResource(resource: Resource, keys: JsonKeyCache): Buffer {
+  const w = new JsonWriter(1024);
+  w.ascii('{"attributes":');
+  jsonAttributes(w, resource.attributes, keys);
+  w.ascii(',"droppedAttributesCount":0}');
+  return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-/** An `InstrumentationScope` as JSON. */
-export function jsonScope(scope: InstrumentationScope): string {
-  return `{"name":${JSON.stringify(scope.name)}${scope.version ? `,"version":${JSON.stringify(scope.version)}` : ''}}`;
+/** An `InstrumentationScope`'s JSON as bytes. */
+export function jsonScope(scope: InstrumentationScope): Buffer {
+  const w = new JsonWriter(256);
+  w.ascii('{"name":');
+  w.str(scope.name);
+  if (scope.version) {
+    w.ascii(',"version":');
+    w.str(scope.version);
+  }
+  w.byte(0x7d);
+  return Buffer.from(w.buf.subarray(0, w.pos));
 }
