@@ -135,7 +135,10 @@ test('batches go out FIFO with at most maxInFlight requests at once', async () =
     calls.map((c) => c.id),
     [0, 1, 2, 3, 4],
   );
-  assert.deepEqual(settled, [0, 1, 2, 3, 4].map((i) => [i, true]));
+  assert.deepEqual(
+    settled,
+    [0, 1, 2, 3, 4].map((i) => [i, true]),
+  );
   assert.equal(stats.get('TotalRequestsSent'), 50);
   assert.equal(stats.get('ExportRequests'), 5);
   assert.equal(stats.get('ExportLatencyMsMax'), 7);
@@ -268,7 +271,10 @@ test('the byte bound drops what does not fit; a lone oversized batch still goes'
   const refused: boolean[] = [];
   assert.equal(queue.enqueue(batch(1, 10, 100)), true);
   assert.equal(queue.enqueue(batch(2, 10, 150)), true, 'exactly at the bound');
-  assert.equal(queue.enqueue(batch(3, 7, 1), (d) => refused.push(d)), false);
+  assert.equal(
+    queue.enqueue(batch(3, 7, 1), (d) => refused.push(d)),
+    false,
+  );
   assert.deepEqual(refused, [false]);
   assert.equal(stats.get('SpansDroppedAtExportQueue'), 7);
   assert.equal(queue.bytes, 250);
@@ -300,7 +306,10 @@ test('drain delivers within the deadline (retries included), then refuses batche
   assert.equal(stats.get('TotalRequestsSent'), 20);
   assert.equal(clock.pending, 0, 'no timer left behind');
   const refused: boolean[] = [];
-  assert.equal(queue.enqueue(batch(3, 4), (d) => refused.push(d)), false);
+  assert.equal(
+    queue.enqueue(batch(3, 4), (d) => refused.push(d)),
+    false,
+  );
   assert.deepEqual(refused, [false]);
   assert.equal(stats.get('SpansDroppedAtShutdown'), 4);
   assert.deepEqual(await queue.drain(1), { undelivered: 0 }, 'drain again: same answer');
@@ -319,7 +328,10 @@ test('drain at the deadline aborts what is in flight and drops the rest', async 
   assert.deepEqual(result, { undelivered: 40 });
   assert.equal(stats.get('SpansDroppedAtShutdown'), 40);
   assert.equal(stats.get('TotalRequestsSent'), 10);
-  assert.ok(calls.slice(1).every((c) => c.signal?.aborted), 'in-flight requests aborted');
+  assert.ok(
+    calls.slice(1).every((c) => c.signal?.aborted),
+    'in-flight requests aborted',
+  );
   assert.deepEqual(settled, [true, false, false, false, false]);
   assert.equal(queue.bytes, 0);
   assert.equal(stats.get('ExportQueueSpans'), 0);

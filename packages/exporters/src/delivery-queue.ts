@@ -216,7 +216,8 @@ export class DeliveryQueue {
     if (this.state === 'open') this.state = 'draining';
     this.drainPromise = new Promise((resolve) => (this.drainResolve = resolve));
     if (this.unsettled() === 0) this.finishDrain(0);
-    else this.deadlineTimer = this.clock.setTimeout(() => this.onDeadline(), Math.max(0, deadlineMs));
+    else
+      this.deadlineTimer = this.clock.setTimeout(() => this.onDeadline(), Math.max(0, deadlineMs));
     return this.drainPromise;
   }
 
@@ -304,10 +305,7 @@ export class DeliveryQueue {
     this.retrying.splice(i, 0, entry);
   }
 
-  private onRetryable(
-    outcome: Extract<SendOutcome, { kind: 'retryable' }>,
-    probe: boolean,
-  ): void {
+  private onRetryable(outcome: Extract<SendOutcome, { kind: 'retryable' }>, probe: boolean): void {
     if (!this.failing) {
       this.failing = true;
       this.failures = 1;
@@ -414,7 +412,10 @@ export class DeliveryQueue {
       this.belowWaiters = still;
     }
     if (this.flushWaiters.length > 0) {
-      let oldest = Math.min(this.waiting.peek()?.seq ?? Infinity, this.retrying[0]?.seq ?? Infinity);
+      let oldest = Math.min(
+        this.waiting.peek()?.seq ?? Infinity,
+        this.retrying[0]?.seq ?? Infinity,
+      );
       for (const e of this.inFlight) oldest = Math.min(oldest, e.seq);
       while (this.flushWaiters.length > 0 && this.flushWaiters[0]!.seq < oldest) {
         this.flushWaiters.shift()!.resolve();

@@ -26,24 +26,30 @@ test('a policy overrides the defaults field by field', () => {
 test('jitter stays within ±20 % and covers the range', () => {
   for (const attempt of [1, 3, 8]) {
     const base = Math.min(5000, 1000 * 2 ** (attempt - 1));
-    assert.equal(backoffDelayMs(attempt, undefined, () => 0), Math.round(base * 0.8));
-    assert.equal(backoffDelayMs(attempt, undefined, () => 0.999999), Math.round(base * 1.2));
+    assert.equal(
+      backoffDelayMs(attempt, undefined, () => 0),
+      Math.round(base * 0.8),
+    );
+    assert.equal(
+      backoffDelayMs(attempt, undefined, () => 0.999999),
+      Math.round(base * 1.2),
+    );
     for (let i = 0; i < 200; i++) {
       const d = backoffDelayMs(attempt, undefined);
       assert.ok(d >= base * 0.8 && d <= base * 1.2, `${d} outside ${base} ± 20 %`);
     }
   }
-  assert.equal(backoffDelayMs(2, { jitter: 0 }, () => 0), 2000);
+  assert.equal(
+    backoffDelayMs(2, { jitter: 0 }, () => 0),
+    2000,
+  );
 });
 
 test('Retry-After is never undercut, and absurd values are capped', () => {
   assert.equal(retryDelayMs(1, 3000, undefined, mid), 3000, 'longer than the backoff: honoured');
   assert.equal(retryDelayMs(3, 1000, undefined, mid), 4000, 'shorter: the backoff still applies');
   assert.equal(retryDelayMs(1, 0, undefined, mid), 1000, 'Retry-After: 0 does not spin');
-  assert.equal(
-    retryDelayMs(1, 86_400_000, undefined, mid),
-    DEFAULT_RETRY_POLICY.maxRetryAfterMs,
-  );
+  assert.equal(retryDelayMs(1, 86_400_000, undefined, mid), DEFAULT_RETRY_POLICY.maxRetryAfterMs);
   assert.equal(retryDelayMs(2, undefined, undefined, mid), 2000);
 });
 
