@@ -202,6 +202,17 @@ test('no answer within the timeout is retryable; an abort is retryable', async (
   await c.close();
 });
 
+test('a connection cut in the middle of the answer is retryable', async () => {
+  const c = await collector((_req, res) => {
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('partial');
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  const o = await withClient({ url: c.url }, (client) => client.send(BODY));
+  assert.equal(o.kind, 'retryable', JSON.stringify(o));
+  await c.close();
+});
+
 test('gzip: the body carries Content-Encoding and decodes on the server', async () => {
   const c = await collector((_req, res) => res.writeHead(200).end());
   const body = new TextEncoder().encode('span '.repeat(1000));

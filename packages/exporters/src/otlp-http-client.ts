@@ -189,8 +189,13 @@ export function createOtlpHttpClient(options: OtlpHttpClientOptions): Sender {
         req.destroy(new Error('aborted'));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      req.on('error', (err) => finish(requestError(err, aborted, timedOut, timeoutMs)));
+      let responded = false;
+      req.on('error', (err) => {
+        // Once an answer came, its body's 'close' and 'error' tell how it ended.
+        if (!responded) finish(requestError(err, aborted, timedOut, timeoutMs));
+      });
       req.on('response', (res) => {
+        responded = true;
         const chunks: Buffer[] = [];
         let size = 0;
         let truncated = false;
