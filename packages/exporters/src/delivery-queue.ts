@@ -19,11 +19,13 @@ import { retryDelayMs, type RandomSource, type RetryPolicy } from './retry-polic
 
 /** Options of {@link DeliveryQueue}. */
 export interface DeliveryQueueOptions {
+  /** Sends one body (e.g. `createOtlpHttpClient`); the queue never closes it. */
   readonly sender: Sender;
   /** Bound on encoded bytes queued and in flight. A lone batch above it is still accepted. */
   readonly maxQueueBytes: number;
   /** Requests in flight at most while the collector answers (≥ 1). Default 2. */
   readonly maxInFlight?: number;
+  /** Where the delivery counters and gauges move. */
   readonly stats: Stats;
   /** Outages, refusals and drops are reported here (rate-limited). */
   readonly log?: DeliveryLog;
@@ -31,7 +33,7 @@ export interface DeliveryQueueOptions {
   readonly clock?: DeliveryClock;
   /** Jitter source. Default Math.random. */
   readonly random?: RandomSource;
-  /** Backoff settings. Default {@link DEFAULT_RETRY_POLICY}. */
+  /** Backoff settings. Default `DEFAULT_RETRY_POLICY` (1 s ×2 up to 5 s, ±20 %). */
   readonly retry?: RetryPolicy;
   /** Least time between two warnings of one kind (refusals, drops). Default 60 000 ms. */
   readonly logIntervalMs?: number;
@@ -274,7 +276,7 @@ export class DeliveryQueue {
             'the collector rejected some spans (partial success)',
           );
         }
-        const latency = Math.max(0, this.clock.now() - startedAt);
+        const latency = Math.round(Math.max(0, this.clock.now() - startedAt) * 1000) / 1000;
         this.stats.set('ExportLatencyMsLast', latency);
         this.stats.max('ExportLatencyMsMax', latency);
         this.endOutage();

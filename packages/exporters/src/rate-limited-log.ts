@@ -8,6 +8,7 @@ import type { DeliveryClock, DeliveryLog } from './delivery-types.js';
 export interface RateLimitedLogOptions {
   /** Where lines go; none: nothing is logged. */
   readonly log?: DeliveryLog;
+  /** Time, for the interval. */
   readonly clock: DeliveryClock;
   /** Least time between two lines of one kind. Default 60 000 ms. */
   readonly intervalMs?: number;
