@@ -26,3 +26,32 @@ export {
   type OtlpExporterOptions,
 } from './otlp.js';
 export type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+export type {
+  EncodedBatch,
+  SendOutcome,
+  Sender,
+  DeliveryClock,
+  DeliveryLog,
+} from './delivery-types.js';
+export { DeliveryQueue, type DeliveryQueueOptions, type DrainResult } from './delivery-queue.js';
+export {
+  createOtlpHttpClient,
+  DEFAULT_OTLP_TIMEOUT_MS,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  type OtlpHttpClientOptions,
+  type OtlpCompression,
+} from './otlp-http-client.js';
+export {
+  otlpClientOptionsFrom,
+  otlpTracesUrlFromEnv,
+  DEFAULT_OTLP_TRACES_URL,
+  type OtlpClientOptionsSources,
+} from './otlp-env.js';
+export {
+  backoffDelayMs,
+  retryDelayMs,
+  parseRetryAfter,
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+  type RandomSource,
+} from './retry-policy.js';

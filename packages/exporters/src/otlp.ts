@@ -6,10 +6,11 @@
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { ErrorCode, TracerError } from '@traceable-ebpf/core';
+import { otlpProtocolFromEnv, type OtlpProtocol } from './otlp-env.js';
 
-/** OTLP/HTTP encodings. */
-export type OtlpProtocol = 'http/protobuf' | 'http/json';
+// These moved to otlp-env.ts (beside the rest of the OTEL_EXPORTER_OTLP_* reading); exported
+// from here still for the callers that import them from this module.
+export { otlpProtocolFromEnv, otlpEndpointConfigured, type OtlpProtocol } from './otlp-env.js';
 
 /** Options of {@link createOtlpExporter}. */
 export interface OtlpExporterOptions {
@@ -21,25 +22,6 @@ export interface OtlpExporterOptions {
   readonly headers?: Record<string, string>;
   /** Request timeout. Default 10 s. */
   readonly timeoutMillis?: number;
-}
-
-/** The OTLP protocol the environment asks for. */
-export function otlpProtocolFromEnv(env: NodeJS.ProcessEnv = process.env): OtlpProtocol {
-  const p = (
-    env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ??
-    env.OTEL_EXPORTER_OTLP_PROTOCOL ??
-    'http/protobuf'
-  ).trim();
-  if (p === 'http/protobuf' || p === 'http/json') return p;
-  throw new TracerError(
-    ErrorCode.Config,
-    `OTEL_EXPORTER_OTLP_PROTOCOL=${p} is not supported: use http/protobuf or http/json`,
-  );
-}
-
-/** True when the environment names an OTLP endpoint. */
-export function otlpEndpointConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
 /** An OTLP/HTTP span exporter (protobuf or JSON). */
