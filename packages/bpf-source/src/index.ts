@@ -31,5 +31,6 @@ export {
   layoutFingerprint,
   RecordingWriter,
   type RecordingInfo,
+  type ReplaySourceOptions,
 } from './recording.js';
 export { inferRoles, type InferRolesOptions } from './infer-roles.js';

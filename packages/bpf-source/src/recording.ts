@@ -17,6 +17,7 @@ import {
   ErrorCode,
   TracerError,
   sampleEpochOffsetNs,
+  type FlowControl,
   type KernelEvent,
 } from '@traceable-ebpf/core';
 import * as layout from './generated/layout.js';
@@ -158,11 +159,25 @@ export function readRecordingInfo(path: string): RecordingInfo {
   return info;
 }
 
+/** Options of {@link replaySource}. */
+export interface ReplaySourceOptions {
+  /**
+   * Backpressure: while the sink has it paused, no more blocks are read (a replay to a slow
+   * collector waits for it instead of overflowing its queue).
+   */
+  readonly flow?: FlowControl;
+}
+
 /**
  * The events of a recording, as fast as they decode (a block at a time, yielding to the event
- * loop between blocks). Same type as bpfSource; needs no privileges.
+ * loop between blocks) and as fast as `options.flow` lets them go. Same type as bpfSource;
+ * needs no privileges.
  */
-export function replaySource(path: string): Observable<KernelEvent> {
+export function replaySource(
+  path: string,
+  options: ReplaySourceOptions = {},
+): Observable<KernelEvent> {
+  const flow = options.flow;
   return new Observable<KernelEvent>((subscriber) => {
     let fd: number | undefined;
     let stopped = false;
@@ -174,6 +189,10 @@ export function replaySource(path: string): Observable<KernelEvent> {
     }
     const step = () => {
       if (stopped) return;
+      if (flow?.paused) {
+        void flow.whenResumed().then(step);
+        return;
+      }
       try {
         for (let i = 0; i < 8 && !stopped; i++) {
           const head = readExactly(fd!, 8, path);

@@ -35,6 +35,7 @@ export { GRPC_MESSAGES_KEPT } from './exchange.js';
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
 export { COUNTERS, Stats, stats$, type CounterName, type StatsSnapshot } from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';
+export { FlowControl } from './flow-control.js';
 export {
   createMonotonicClock,
   clockFromOffset,

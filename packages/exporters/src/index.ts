@@ -10,7 +10,10 @@ export {
   REDACTED,
   type SpanMappingOptions,
 } from './span-mapping.js';
-export { toSpans, exportSpans, type ExportSpansOptions } from './operators.js';
+export { toSpans, exportSpans, type ExportSpansOptions, type ExportSummary } from './operators.js';
+export { isStreamingExporter, type StreamingSpanExporter } from './streaming-exporter.js';
+export { OtlpExporter, type OtlpExporterCoreOptions } from './otlp-exporter.js';
+export { createBatchEncoder, type BatchEncoder } from './otlp-batch.js';
 export {
   ConsoleLineExporter,
   JsonlExporter,

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { Subject, from, lastValueFrom, toArray } from 'rxjs';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { Stats } from '@traceable-ebpf/core';
+import { FlowControl, Stats } from '@traceable-ebpf/core';
 import { exportSpans } from './operators.js';
+import type { StreamingSpanExporter } from './streaming-exporter.js';
 
 /** Spans are only counted and passed on here: their content doesn't matter. */
 const spans = (n: number) =>
@@ -20,7 +21,9 @@ function manualExporter() {
   return { exporter, calls };
 }
 
-test('accepted batches pass their spans on and count TotalRequestsSent', async () => {
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('generic exporter: accepted batches count TotalRequestsSent; one summary at the end', async () => {
   const stats = new Stats();
   const sizes: number[] = [];
   const exporter: SpanExporter = {
@@ -33,12 +36,12 @@ test('accepted batches pass their spans on and count TotalRequestsSent', async (
   const out = await lastValueFrom(
     from(spans(1200)).pipe(exportSpans(exporter, { stats, maxBatchSize: 500 }), toArray()),
   );
-  assert.equal(out.length, 1200);
+  assert.deepEqual(out, [{ undelivered: 0 }]);
   assert.deepEqual(sizes, [500, 500, 200]);
   assert.equal(stats.get('TotalRequestsSent'), 1200);
 });
 
-test('a failed export counts SpansExportFailed and is reported once per batch', async () => {
+test('generic exporter: a failed export counts SpansExportFailed and is reported once per batch', async () => {
   const stats = new Stats();
   const errors: Array<[string | undefined, number]> = [];
   const exporter: SpanExporter = {
@@ -46,17 +49,15 @@ test('a failed export counts SpansExportFailed and is reported once per batch', 
       done({ code: ExportResultCode.FAILED, error: new Error('connection refused') }),
     shutdown: () => Promise.resolve(),
   };
-  const out = await lastValueFrom(
+  await lastValueFrom(
     from(spans(30)).pipe(
       exportSpans(exporter, {
         stats,
         maxBatchSize: 20,
         onExportError: (err, n) => errors.push([err?.message, n]),
       }),
-      toArray(),
     ),
   );
-  assert.equal(out.length, 0);
   assert.equal(stats.get('SpansExportFailed'), 30);
   assert.equal(stats.get('TotalRequestsSent'), 0);
   assert.deepEqual(errors, [
@@ -65,22 +66,118 @@ test('a failed export counts SpansExportFailed and is reported once per batch', 
   ]);
 });
 
-test('while an export is slow the queue is bounded: what does not fit is dropped, counted', async () => {
+test('generic exporter: while exports are slow the queue is bounded, drops counted; two in flight', async () => {
   const stats = new Stats();
   const { exporter, calls } = manualExporter();
   const input = new Subject<ReadableSpan>();
   const out = lastValueFrom(
-    input.pipe(exportSpans(exporter, { stats, maxBatchSize: 10, maxQueueSize: 25 }), toArray()),
+    input.pipe(exportSpans(exporter, { stats, maxBatchSize: 10, maxQueueSize: 25 })),
   );
-  for (const s of spans(10)) input.next(s); // one batch goes out and hangs
-  assert.equal(calls.length, 1);
+  for (const s of spans(20)) input.next(s); // two batches go out and hang
+  assert.equal(calls.length, 2);
   for (const s of spans(40)) input.next(s); // 25 fit in the queue, 15 don't
   assert.equal(stats.get('SpansDroppedAtExportQueue'), 15);
   input.complete();
   while (calls.length > 0) {
     calls.shift()!.done({ code: ExportResultCode.SUCCESS });
-    await new Promise((r) => setImmediate(r));
+    await tick();
   }
-  assert.equal((await out).length, 35);
-  assert.equal(stats.get('TotalRequestsSent'), 35);
+  assert.deepEqual(await out, { undelivered: 0 });
+  assert.equal(stats.get('TotalRequestsSent'), 45);
+});
+
+test('generic exporter: what is undelivered at the drain deadline is dropped and counted', async () => {
+  const stats = new Stats();
+  const { exporter, calls } = manualExporter();
+  const out = await lastValueFrom(
+    from(spans(25)).pipe(
+      exportSpans(exporter, { stats, maxBatchSize: 10, maxExportsInFlight: 1, drainTimeoutMs: 30 }),
+    ),
+  );
+  assert.equal(calls.length, 1, 'the first export never answered');
+  assert.deepEqual(out, { undelivered: 25 });
+  assert.equal(stats.get('SpansDroppedAtShutdown'), 25);
+});
+
+test('generic exporter: backpressure pauses a source that can wait, resumes when drained', async () => {
+  const { exporter, calls } = manualExporter();
+  const flow = new FlowControl();
+  const input = new Subject<ReadableSpan>();
+  const out = lastValueFrom(
+    input.pipe(
+      exportSpans(exporter, { flow, maxBatchSize: 10, maxQueueSize: 40, maxExportsInFlight: 1 }),
+    ),
+  );
+  for (const s of spans(30)) input.next(s); // one batch in flight, 20 queued: half the bound
+  assert.equal(flow.paused, true);
+  let resumed = false;
+  void flow.whenResumed().then(() => (resumed = true));
+  calls.shift()!.done({ code: ExportResultCode.SUCCESS }); // queue 10 → below a quarter
+  calls.shift()!.done({ code: ExportResultCode.SUCCESS });
+  await tick();
+  assert.equal(resumed, true);
+  input.complete();
+  while (calls.length > 0) {
+    calls.shift()!.done({ code: ExportResultCode.SUCCESS });
+    await tick();
+  }
+  assert.deepEqual(await out, { undelivered: 0 });
+});
+
+/** A streaming exporter that records what it was given. */
+function streamingExporter() {
+  const offered: ReadableSpan[] = [];
+  let bytes = 0;
+  let release: (() => void) | undefined;
+  const drains: number[] = [];
+  const exporter: StreamingSpanExporter = {
+    offer: (s) => {
+      offered.push(s);
+      bytes += 100;
+    },
+    get queuedBytes() {
+      return bytes;
+    },
+    highWaterBytes: 1000,
+    whenBelow: (b) =>
+      new Promise<void>((resolve) => {
+        release = () => {
+          bytes = b;
+          resolve();
+        };
+      }),
+    drain: (ms) => {
+      drains.push(ms);
+      return Promise.resolve({ undelivered: 3 });
+    },
+    export: (_s, done) => done({ code: ExportResultCode.SUCCESS }),
+    shutdown: () => Promise.resolve(),
+  };
+  return { exporter, offered, drains, release: () => release?.() };
+}
+
+test('streaming exporter: spans go to offer() one by one; drain at the end with its timeout', async () => {
+  const { exporter, offered, drains } = streamingExporter();
+  const out = await lastValueFrom(
+    from(spans(7)).pipe(exportSpans(exporter, { drainTimeoutMs: 1234 })),
+  );
+  assert.equal(offered.length, 7);
+  assert.deepEqual(drains, [1234]);
+  assert.deepEqual(out, { undelivered: 3 });
+});
+
+test('streaming exporter: backpressure past its high-water mark, resumed below half', async () => {
+  const { exporter, release } = streamingExporter();
+  const flow = new FlowControl();
+  const input = new Subject<ReadableSpan>();
+  const out = lastValueFrom(input.pipe(exportSpans(exporter, { flow })));
+  for (const s of spans(9)) input.next(s);
+  assert.equal(flow.paused, false);
+  input.next(spans(1)[0]!); // 1000 bytes: the mark
+  assert.equal(flow.paused, true);
+  release();
+  await tick();
+  assert.equal(flow.paused, false);
+  input.complete();
+  await out;
 });

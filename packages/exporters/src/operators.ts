@@ -1,8 +1,9 @@
 import { Observable, map, type OperatorFunction } from 'rxjs';
 import { ExportResultCode } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { Stats, type ApiExchange } from '@traceable-ebpf/core';
+import { Stats, type ApiExchange, type FlowControl } from '@traceable-ebpf/core';
 import { createSpanMapper, type SpanMappingOptions } from './span-mapping.js';
+import { isStreamingExporter, type StreamingSpanExporter } from './streaming-exporter.js';
 
 /** Maps each exchange to an OpenTelemetry span. */
 export function toSpans(
@@ -16,69 +17,163 @@ export function toSpans(
 
 /** Options of {@link exportSpans}. */
 export interface ExportSpansOptions {
-  /** Spans waiting for export; past it new spans are dropped and counted. Default 8192. */
+  /**
+   * Generic exporters: spans waiting for export; past it new spans are dropped and counted.
+   * Default 8192. (A {@link StreamingSpanExporter} bounds its queue in bytes itself.)
+   */
   readonly maxQueueSize?: number;
-  /** Spans per export call. Default 512. */
+  /** Generic exporters: spans per export call. Default 512. */
   readonly maxBatchSize?: number;
-  /** How long a partial batch waits. Default 500 ms. */
+  /** Generic exporters: how long a partial batch waits. Default 500 ms. */
   readonly scheduledDelayMs?: number;
+  /** Generic exporters: export calls in flight at once. Default 2. */
+  readonly maxExportsInFlight?: number;
+  /**
+   * When the source completes, how long delivery of what is held may take; what is still
+   * undelivered then is dropped and counted (`SpansDroppedAtShutdown`). Default 5000 ms.
+   */
+  readonly drainTimeoutMs?: number;
+  /**
+   * Backpressure for a source that can wait (a replay): paused while the exporter's queue is
+   * past its high-water mark, resumed when it has drained to half of that.
+   */
+  readonly flow?: FlowControl;
   /** Where the counters go. Default: a new set. */
   readonly stats?: Stats;
-  /** Told about each failed export (for a rate-limited log line). */
+  /** Generic exporters: told about each failed export (for a rate-limited log line). */
   readonly onExportError?: (error: Error | undefined, spans: number) => void;
 }
 
+/** What {@link exportSpans} emits once its source has completed and delivery has ended. */
+export interface ExportSummary {
+  /** Spans still undelivered at the drain deadline (dropped, counted in `SpansDroppedAtShutdown`). */
+  readonly undelivered: number;
+}
+
 /**
- * Sends spans to an OpenTelemetry {@link SpanExporter} in batches, one export in flight at a time,
- * and passes each span on once its batch was accepted. The queue is bounded: what doesn't fit is
- * dropped and counted (`SpansDroppedAtExportQueue`); failed batches count `SpansExportFailed`.
- * On completion of the source it exports what is queued, then completes.
+ * Sends spans to an exporter and emits one {@link ExportSummary} when the source has completed
+ * and everything held was delivered (or the drain deadline passed).
+ *
+ * A {@link StreamingSpanExporter} (the project's OTLP exporter) takes each span as it comes and
+ * batches, queues (bounded in bytes), retries and delivers by itself. Any other OpenTelemetry
+ * {@link SpanExporter} gets batches from a bounded queue here: what doesn't fit is dropped and
+ * counted (`SpansDroppedAtExportQueue`); failed batches count `SpansExportFailed`, accepted ones
+ * `TotalRequestsSent`.
  */
 export function exportSpans(
   exporter: SpanExporter,
   options: ExportSpansOptions = {},
-): OperatorFunction<ReadableSpan, ReadableSpan> {
+): OperatorFunction<ReadableSpan, ExportSummary> {
+  return isStreamingExporter(exporter) ? streamTo(exporter, options) : batchTo(exporter, options);
+}
+
+function streamTo(
+  exporter: StreamingSpanExporter,
+  options: ExportSpansOptions,
+): OperatorFunction<ReadableSpan, ExportSummary> {
+  const drainMs = options.drainTimeoutMs ?? 5000;
+  const flow = options.flow;
+  return (source) =>
+    new Observable<ExportSummary>((subscriber) => {
+      let closed = false;
+      const subscription = source.subscribe({
+        next(span) {
+          exporter.offer(span);
+          if (flow && !flow.paused && exporter.queuedBytes >= exporter.highWaterBytes) {
+            flow.pause();
+            void exporter.whenBelow(exporter.highWaterBytes / 2).then(() => flow.resume());
+          }
+        },
+        error: (err) => subscriber.error(err),
+        complete() {
+          void exporter.drain(drainMs).then(
+            ({ undelivered }) => {
+              if (closed) return;
+              subscriber.next({ undelivered });
+              subscriber.complete();
+            },
+            (err: unknown) => subscriber.error(err),
+          );
+        },
+      });
+      return () => {
+        closed = true;
+        subscription.unsubscribe();
+        flow?.resume();
+      };
+    });
+}
+
+function batchTo(
+  exporter: SpanExporter,
+  options: ExportSpansOptions,
+): OperatorFunction<ReadableSpan, ExportSummary> {
   const maxQueueSize = options.maxQueueSize ?? 8192;
   const maxBatchSize = options.maxBatchSize ?? 512;
   const delay = options.scheduledDelayMs ?? 500;
+  const maxInFlight = Math.max(1, options.maxExportsInFlight ?? 2);
+  const drainMs = options.drainTimeoutMs ?? 5000;
   const stats = options.stats ?? new Stats();
+  const flow = options.flow;
 
   return (source) =>
-    new Observable<ReadableSpan>((subscriber) => {
+    new Observable<ExportSummary>((subscriber) => {
       let queue: ReadableSpan[] = [];
-      let inFlight = false;
+      let inFlight = 0;
+      let inFlightSpans = 0;
       let sourceDone = false;
+      let finished = false;
       let timer: NodeJS.Timeout | undefined;
+      let deadline: NodeJS.Timeout | undefined;
 
-      const pump = () => {
-        if (inFlight) return;
-        if (timer) {
-          clearTimeout(timer);
-          timer = undefined;
+      const finish = (undelivered: number) => {
+        if (finished) return;
+        finished = true;
+        if (timer) clearTimeout(timer);
+        if (deadline) clearTimeout(deadline);
+        if (undelivered > 0) stats.inc('SpansDroppedAtShutdown', undelivered);
+        subscriber.next({ undelivered });
+        subscriber.complete();
+      };
+
+      /** Sends full batches (and partial ones when `partial` or the source is done). */
+      const pump = (partial = false) => {
+        if (finished) return;
+        while (
+          inFlight < maxInFlight &&
+          queue.length > 0 &&
+          (partial || sourceDone || queue.length >= maxBatchSize)
+        ) {
+          send(queue.splice(0, maxBatchSize));
         }
-        if (queue.length === 0) {
-          if (sourceDone) subscriber.complete();
+        if (flow?.paused && queue.length < maxQueueSize / 4) flow.resume();
+        if (sourceDone && queue.length === 0 && inFlight === 0) {
+          finish(0);
           return;
         }
-        const batch = queue.slice(0, maxBatchSize);
-        queue = queue.slice(batch.length);
-        inFlight = true;
+        // A partial batch waits at most `delay`.
+        if (queue.length > 0 && !timer)
+          timer = setTimeout(() => {
+            timer = undefined;
+            pump(true);
+          }, delay);
+      };
+
+      const send = (batch: ReadableSpan[]) => {
+        inFlight++;
+        inFlightSpans += batch.length;
         exporter.export(batch, (result) => {
-          inFlight = false;
+          inFlight--;
+          inFlightSpans -= batch.length;
+          if (finished) return;
           if (result.code === ExportResultCode.SUCCESS) {
             stats.inc('TotalRequestsSent', batch.length);
-            for (const s of batch) subscriber.next(s);
           } else {
             stats.inc('SpansExportFailed', batch.length);
             options.onExportError?.(result.error, batch.length);
           }
-          if (queue.length >= maxBatchSize || sourceDone) pump();
-          else schedule();
+          pump();
         });
-      };
-
-      const schedule = () => {
-        if (!timer && queue.length > 0) timer = setTimeout(pump, delay);
       };
 
       const subscription = source.subscribe({
@@ -88,18 +183,23 @@ export function exportSpans(
             return;
           }
           queue.push(span);
+          if (flow && !flow.paused && queue.length >= maxQueueSize / 2) flow.pause();
           if (queue.length >= maxBatchSize) pump();
-          else schedule();
+          else if (!timer) pump();
         },
         error: (err) => subscriber.error(err),
         complete() {
           sourceDone = true;
+          deadline = setTimeout(() => finish(queue.length + inFlightSpans), drainMs);
           pump();
         },
       });
       return () => {
+        finished = true;
         if (timer) clearTimeout(timer);
+        if (deadline) clearTimeout(deadline);
         subscription.unsubscribe();
+        flow?.resume();
       };
     });
 }

@@ -8,13 +8,11 @@ import type { Resource } from '@opentelemetry/resources';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { EncodedBatch } from './delivery-types.js';
+import type { OtlpProtocol } from './otlp-env.js';
 import { JsonKeyCache, jsonResource, jsonScope, jsonSpan } from './otlp-json-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
 import { KeyCache, encodeResource, encodeScope, writeSpanFields } from './otlp-proto-span.js';
 import { ProtoWriter, varintSize } from './otlp-proto-writer.js';
-
-/** OTLP/HTTP encodings. */
-export type OtlpProtocol = 'http/protobuf' | 'http/json';
 
 /** Builds one request body at a time. */
 export interface BatchEncoder {

@@ -73,9 +73,12 @@ export class JsonWriter {
       } else if (c < 0x80) {
         buf[p++] = 0x5c;
         if (c === 0x22 || c === 0x5c) buf[p++] = c;
-        else if (c === 0x0a) buf[p++] = 0x6e; // \n
-        else if (c === 0x0d) buf[p++] = 0x72; // \r
-        else if (c === 0x09) buf[p++] = 0x74; // \t
+        else if (c === 0x0a)
+          buf[p++] = 0x6e; // \n
+        else if (c === 0x0d)
+          buf[p++] = 0x72; // \r
+        else if (c === 0x09)
+          buf[p++] = 0x74; // \t
         else {
           const hex = c.toString(16).padStart(4, '0');
           buf[p++] = 0x75; // \u

@@ -1,36 +1,97 @@
 /**
- * OTLP/HTTP export through the official OpenTelemetry exporters. Endpoint, headers, TLS
- * certificates, compression and timeouts come from the standard `OTEL_EXPORTER_OTLP_*`
- * variables (read by the exporter itself) unless given here.
+ * OTLP/HTTP exporters by name: the project's own (default; see {@link OtlpExporter}) or the
+ * official OpenTelemetry ones. Endpoint, headers, TLS certificates, compression and timeouts
+ * come from the options (the config file) over the standard `OTEL_EXPORTER_OTLP_*` variables.
  */
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { otlpProtocolFromEnv, type OtlpProtocol } from './otlp-env.js';
+import type { Stats } from '@traceable-ebpf/core';
+import type { DeliveryLog } from './delivery-types.js';
+import { otlpClientOptionsFrom, otlpProtocolFromEnv, type OtlpProtocol } from './otlp-env.js';
+import { OtlpExporter } from './otlp-exporter.js';
+import { createOtlpHttpClient, type OtlpCompression } from './otlp-http-client.js';
 
-// These moved to otlp-env.ts (beside the rest of the OTEL_EXPORTER_OTLP_* reading); exported
+// These live in otlp-env.ts (beside the rest of the OTEL_EXPORTER_OTLP_* reading); exported
 // from here still for the callers that import them from this module.
 export { otlpProtocolFromEnv, otlpEndpointConfigured, type OtlpProtocol } from './otlp-env.js';
 
 /** Options of {@link createOtlpExporter}. */
 export interface OtlpExporterOptions {
+  /**
+   * `traceable` (default): the project's exporter, encoding straight from spans, a queue
+   * bounded in bytes, retries. `official`: OpenTelemetry's exporter (for comparison).
+   */
+  readonly implementation?: 'traceable' | 'official';
   /** Full traces URL (…/v1/traces). Default: from the OTEL_EXPORTER_OTLP_* variables. */
   readonly url?: string;
   /** Default: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf. */
   readonly protocol?: OtlpProtocol;
-  /** Extra request headers. */
+  /** Extra request headers (over OTEL_EXPORTER_OTLP_HEADERS). */
   readonly headers?: Record<string, string>;
-  /** Request timeout. Default 10 s. */
+  /** Request timeout. Default OTEL_EXPORTER_OTLP_TIMEOUT, else 10 s. */
   readonly timeoutMillis?: number;
+  /** Default OTEL_EXPORTER_OTLP_COMPRESSION, else none. */
+  readonly compression?: OtlpCompression;
+  /** PEM CA certificate(s) to trust (over OTEL_EXPORTER_OTLP_CERTIFICATE's file). */
+  readonly ca?: Buffer | string;
+  /** PEM client certificate and key for mutual TLS (over the CLIENT_* variables' files). */
+  readonly cert?: Buffer | string;
+  readonly key?: Buffer | string;
+  /** Spans per request. Default 1024. */
+  readonly maxBatchSpans?: number;
+  /** Bytes per request. Default 1 MiB. */
+  readonly maxBatchBytes?: number;
+  /** Most time a span waits for its batch to fill. Default 200 ms. */
+  readonly batchDelayMs?: number;
+  /** Bound of the delivery queue in encoded bytes. Default 256 MiB. */
+  readonly maxQueueBytes?: number;
+  /** Requests in flight at once. Default 4. */
+  readonly maxInFlight?: number;
+  /** Delivery counters (the project's exporter). */
+  readonly stats?: Stats;
+  /** Outage and refusal lines (the project's exporter). */
+  readonly log?: DeliveryLog;
+  /** Where the variables come from. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
-/** An OTLP/HTTP span exporter (protobuf or JSON). */
+/** An OTLP/HTTP span exporter (protobuf or JSON). Throws a one-line config error for bad settings. */
 export function createOtlpExporter(options: OtlpExporterOptions = {}): SpanExporter {
-  const protocol = options.protocol ?? otlpProtocolFromEnv();
-  const config = {
-    ...(options.url ? { url: options.url } : {}),
-    ...(options.headers ? { headers: options.headers } : {}),
-    ...(options.timeoutMillis ? { timeoutMillis: options.timeoutMillis } : {}),
-  };
-  return protocol === 'http/json' ? new OtlpJsonExporter(config) : new OtlpProtoExporter(config);
+  const env = options.env ?? process.env;
+  if (options.implementation === 'official') {
+    const protocol = options.protocol ?? otlpProtocolFromEnv(env);
+    const config = {
+      ...(options.url ? { url: options.url } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.timeoutMillis ? { timeoutMillis: options.timeoutMillis } : {}),
+    };
+    return protocol === 'http/json' ? new OtlpJsonExporter(config) : new OtlpProtoExporter(config);
+  }
+  const maxInFlight = options.maxInFlight ?? 4;
+  const client = otlpClientOptionsFrom({
+    env,
+    explicit: {
+      ...(options.url ? { url: options.url } : {}),
+      ...(options.protocol ? { protocol: options.protocol } : {}),
+      ...(options.headers ? { headers: options.headers } : {}),
+      ...(options.timeoutMillis ? { timeoutMs: options.timeoutMillis } : {}),
+      ...(options.compression ? { compression: options.compression } : {}),
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.cert ? { cert: options.cert } : {}),
+      ...(options.key ? { key: options.key } : {}),
+      maxSockets: maxInFlight,
+    },
+  });
+  return new OtlpExporter({
+    sender: createOtlpHttpClient(client),
+    protocol: client.protocol ?? 'http/protobuf',
+    maxInFlight,
+    ...(options.maxBatchSpans ? { maxBatchSpans: options.maxBatchSpans } : {}),
+    ...(options.maxBatchBytes ? { maxBatchBytes: options.maxBatchBytes } : {}),
+    ...(options.batchDelayMs !== undefined ? { batchDelayMs: options.batchDelayMs } : {}),
+    ...(options.maxQueueBytes ? { maxQueueBytes: options.maxQueueBytes } : {}),
+    ...(options.stats ? { stats: options.stats } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
 }
