@@ -118,7 +118,7 @@ function batchTo(
 
   return (source) =>
     new Observable<ExportSummary>((subscriber) => {
-      let queue: ReadableSpan[] = [];
+      const queue: ReadableSpan[] = [];
       let inFlight = 0;
       let inFlightSpans = 0;
       let sourceDone = false;
