@@ -12,8 +12,11 @@ import {
 import { USAGE, parseCliArgs } from './args.js';
 import { startTracer } from './tracer.js';
 
-/** How long a stop may take before the process exits anyway. */
-const STOP_DEADLINE_MS = 4500;
+/**
+ * Time a stop may take beyond the delivery deadline (`shutdown_timeout`) before the process
+ * exits anyway: detaching the probes and the last kernel events.
+ */
+const STOP_MARGIN_MS = 3000;
 
 function report(err: unknown): number {
   if (isTracerError(err)) {
@@ -30,6 +33,7 @@ function report(err: unknown): number {
 /** Runs the tracer until SIGINT/SIGTERM; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   let tracer: ReturnType<typeof startTracer>;
+  let stopDeadlineMs = STOP_MARGIN_MS;
   try {
     const args = parseCliArgs(argv);
     if (args.help) {
@@ -38,6 +42,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const config = args.configPath ? loadConfig(args.configPath) : parseConfig({});
     const logger = createLogger(config.logging);
+    stopDeadlineMs = config.shutdown_timeout * 1000 + STOP_MARGIN_MS;
     tracer = startTracer({
       config,
       logger,
@@ -60,10 +65,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     stopping = true;
     const deadline = setTimeout(() => {
       process.stderr.write(
-        `ebpf-tracer: stop took longer than ${STOP_DEADLINE_MS} ms after ${signal}; exiting\n`,
+        `ebpf-tracer: stop took longer than ${stopDeadlineMs} ms after ${signal}; exiting\n`,
       );
       process.exit(0);
-    }, STOP_DEADLINE_MS);
+    }, stopDeadlineMs);
     deadline.unref();
     void tracer.stop().catch(() => undefined);
   };

@@ -2,10 +2,11 @@
  * The reference tracer's pipeline: kernel events → reassembly → HTTP/1 → spans → exporter,
  * with stats logging and a clean stop that flushes everything already captured.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Subject, lastValueFrom, defaultIfEmpty, of, takeUntil, type Observable } from 'rxjs';
 import {
   ErrorCode,
+  FlowControl,
   Stats,
   TracerError,
   clockFromOffset,
@@ -63,7 +64,10 @@ export interface RunningTracer {
   readonly stats: Stats;
 }
 
-function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: string } {
+function createExporter(
+  opts: TracerOptions,
+  stats: Stats,
+): { exporter: SpanExporter; kind: string } {
   const { config } = opts;
   const kind =
     opts.exporter ??
@@ -78,12 +82,28 @@ function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: st
           'the otlp exporter needs OTEL_EXPORTER_OTLP_ENDPOINT (or exporter.otlp.endpoint)',
         );
       }
+      const otlp = config.exporter.otlp;
       const exporter = createOtlpExporter({
-        ...(config.exporter.otlp.endpoint ? { url: config.exporter.otlp.endpoint } : {}),
-        ...(config.exporter.otlp.protocol ? { protocol: config.exporter.otlp.protocol } : {}),
-        ...(Object.keys(config.exporter.otlp.headers).length
-          ? { headers: config.exporter.otlp.headers }
+        implementation: otlp.implementation,
+        ...(otlp.endpoint ? { url: otlp.endpoint } : {}),
+        ...(otlp.protocol ? { protocol: otlp.protocol } : {}),
+        ...(Object.keys(otlp.headers).length ? { headers: otlp.headers } : {}),
+        ...(otlp.compression ? { compression: otlp.compression } : {}),
+        ...(otlp.timeout_ms ? { timeoutMillis: otlp.timeout_ms } : {}),
+        ...(otlp.ca_file ? { ca: readPem('exporter.otlp.ca_file', otlp.ca_file) } : {}),
+        ...(otlp.client_certificate_file
+          ? { cert: readPem('exporter.otlp.client_certificate_file', otlp.client_certificate_file) }
           : {}),
+        ...(otlp.client_key_file
+          ? { key: readPem('exporter.otlp.client_key_file', otlp.client_key_file) }
+          : {}),
+        maxQueueBytes: otlp.max_queue_bytes,
+        maxBatchSpans: otlp.max_batch_spans,
+        maxBatchBytes: otlp.max_batch_bytes,
+        batchDelayMs: otlp.batch_delay_ms,
+        maxInFlight: otlp.max_in_flight,
+        stats,
+        log: opts.logger,
       });
       return { exporter, kind };
     }
@@ -100,6 +120,18 @@ function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: st
   }
 }
 
+/** A PEM file named by a config key, or a one-line config error. */
+function readPem(key: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new TracerError(
+      ErrorCode.Config,
+      `${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+}
+
 /** Starts capturing; resolves once the pipeline is subscribed (readiness is logged as `tracer ready`). */
 export function startTracer(opts: TracerOptions): RunningTracer {
   const { config, logger } = opts;
@@ -107,6 +139,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   const stop$ = new Subject<void>();
   const disable$ = new Subject<string>();
   let source: Observable<KernelEvent>;
+  const flow = new FlowControl();
   // One clock for the live pipeline and the recording, so replays reproduce span times exactly.
   let clock: MonotonicClock = createMonotonicClock();
   let exporterInfo: ReturnType<typeof createExporter>;
@@ -114,7 +147,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     // A recording instead of the kernel: no privileges, and the recording machine's clock.
     const info = readRecordingInfo(opts.replay);
     clock = clockFromOffset(BigInt(info.epochOffsetNs));
-    exporterInfo = createExporter(opts);
+    exporterInfo = createExporter(opts, stats);
     logger.info(
       {
         config,
@@ -125,7 +158,8 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       },
       'effective configuration',
     );
-    source = replaySource(opts.replay).pipe(takeUntil(stop$));
+    // A file can wait: it is read as fast as the exporter delivers.
+    source = replaySource(opts.replay, { flow }).pipe(takeUntil(stop$));
     logger.info('tracer ready');
   } else {
     const pids = [...new Set([...opts.pids, ...config.pids])];
@@ -144,7 +178,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     // The commonest failures first, before anything is logged: the user sees one line.
     checkPrivileges();
     findBtf(undefined, config.btf_dir);
-    exporterInfo = createExporter(opts);
+    exporterInfo = createExporter(opts, stats);
     logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
     const mode = opts.mode ?? config.mode;
     source = bpfSource({
@@ -213,6 +247,8 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     }),
     exportSpans(exporter, {
       stats,
+      drainTimeoutMs: config.shutdown_timeout * 1000,
+      ...(opts.replay ? { flow } : {}),
       onExportError: (err, n) => {
         // One line per 100 failures at most: never one per span.
         if (exportErrors++ % 100 === 0)
@@ -235,7 +271,12 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       : undefined;
 
   const done = lastValueFrom(pipeline).then(
-    async () => {
+    async (summary) => {
+      if (summary && summary.undelivered > 0)
+        logger.warn(
+          { spans: summary.undelivered, deadlineSeconds: config.shutdown_timeout },
+          'spans not delivered by the stop deadline (counted in SpansDroppedAtShutdown)',
+        );
       statsLog?.unsubscribe();
       logStats();
       await exporter.forceFlush?.();

@@ -81,6 +81,11 @@ export const configSchema = z
       .default(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']),
     /** Seconds between `stats` log lines; 0 turns them off. */
     stats_interval: z.number().min(0).default(60),
+    /**
+     * Seconds a stop (SIGINT/SIGTERM) may spend delivering what was captured; spans still
+     * undelivered then are counted and logged.
+     */
+    shutdown_timeout: z.number().min(0).max(300).default(5),
     /** service.name of exported spans (default: the captured executable's name). */
     service_name: z.string().min(1).optional(),
     exporter: z
@@ -95,6 +100,35 @@ export const configSchema = z
             endpoint: z.url().optional(),
             protocol: z.enum(['http/protobuf', 'http/json']).optional(),
             headers: z.record(z.string(), z.string()).default({}),
+            /** Request body compression; default OTEL_EXPORTER_OTLP_COMPRESSION, else none. */
+            compression: z.enum(['gzip', 'none']).optional(),
+            /** Per-request timeout in ms; default OTEL_EXPORTER_OTLP_TIMEOUT, else 10000. */
+            timeout_ms: z.number().int().positive().optional(),
+            /** PEM file of the CA(s) to trust; default OTEL_EXPORTER_OTLP_CERTIFICATE. */
+            ca_file: z.string().min(1).optional(),
+            /** PEM client certificate and key for mutual TLS; default the CLIENT_* variables. */
+            client_certificate_file: z.string().min(1).optional(),
+            client_key_file: z.string().min(1).optional(),
+            /** Encoded bytes waiting for the collector; past it new spans are dropped, counted. */
+            max_queue_bytes: z
+              .number()
+              .int()
+              .min(1 << 20)
+              .default(256 << 20),
+            /** Spans per request. */
+            max_batch_spans: z.number().int().min(1).default(1024),
+            /** Encoded bytes per request (a larger single span still goes alone). */
+            max_batch_bytes: z
+              .number()
+              .int()
+              .min(4096)
+              .default(1 << 20),
+            /** Most time a span waits for its batch to fill, in ms. */
+            batch_delay_ms: z.number().int().min(0).default(200),
+            /** Requests in flight at once. */
+            max_in_flight: z.number().int().min(1).max(64).default(4),
+            /** `traceable` (the project's exporter) or `official` (OpenTelemetry's, for comparison). */
+            implementation: z.enum(['traceable', 'official']).default('traceable'),
           })
           .strict()
           .prefault({}),
