@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 // Benchmarks (not tests: nothing here passes or fails on time). Needs root and a build.
-//   node bench/run.mjs [source] [kernel] [nginx] [pipeline] [http2]     (default: all)
+//   node bench/run.mjs [source] [kernel] [nginx] [pipeline] [export] [http2]     (default: all)
 // Prints rates and ratios measured side by side in this one run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { Subject, from, lastValueFrom, count } from 'rxjs';
-import { Stats, reassemble, clockFromOffset } from '@traceable-ebpf/core';
+import { connect } from 'node:net';
+import { Observable, Subject, from, lastValueFrom, count, toArray } from 'rxjs';
+import { FlowControl, Stats, reassemble, clockFromOffset } from '@traceable-ebpf/core';
 import { bpfSource, replaySource, readRecordingInfo } from '@traceable-ebpf/bpf-source';
 import { loadLibbpf } from '../packages/bpf-source/dist/libbpf.js';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
-import { toSpans } from '@traceable-ebpf/exporters';
+import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/exporters';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, '.tmp', 'bench');
@@ -38,6 +39,7 @@ const NEEDS = {
     ['nginx', 'nginx'],
     ['wrk', 'wrk'],
   ],
+  export: [['nginx', 'nginx']],
   http2: [
     ['nghttpd', 'nghttp2'],
     ['h2load', 'nghttp2'],
@@ -267,10 +269,16 @@ async function benchKernel() {
 }
 
 function nginxPid() {
-  let pid = spawnSync('pgrep', ['-o', 'nginx'], { encoding: 'utf8' }).stdout.trim();
+  // The system nginx (its master's command line is exactly this), not the null collector or a
+  // test's private nginx.
+  const find = () =>
+    spawnSync('pgrep', ['-o', '-f', '^nginx: master process nginx$'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+  let pid = find();
   if (!pid) {
     execFileSync('nginx');
-    pid = spawnSync('pgrep', ['-o', 'nginx'], { encoding: 'utf8' }).stdout.trim();
+    pid = find();
   }
   writeFileSync('/var/www/html/bench.html', '<p>bench</p>\n');
   return Number(pid);
@@ -296,19 +304,22 @@ function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
 }
 
+/** The tracer CLI on `pid`, exporting over OTLP to the null collector unless `extra` says otherwise. */
 async function tracer(pid, extra) {
+  await startNullSink();
   const child = spawn(
     process.execPath,
     [join(root, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid), ...extra],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${NULL_SINK_PORT}` },
     },
   );
   let err = '';
   await new Promise((resolve, reject) => {
     child.stderr.on('data', (c) => {
       err += c;
-      if (err.includes('capture policy applied')) resolve();
+      if (err.includes('tracer ready')) resolve();
     });
     child.once('exit', () => reject(new Error(err)));
   });
@@ -332,7 +343,7 @@ async function tracer(pid, extra) {
 
 async function benchNginx() {
   console.log(
-    '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, 4 s rounds, alternating',
+    '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, 4 s rounds, alternating; the tracer exports over OTLP (protobuf, the default) to a null collector',
   );
   const pid = nginxPid();
   const without = [];
@@ -341,7 +352,7 @@ async function benchNginx() {
   for (let round = 0; round < 3; round++) {
     without.push(wrk(4).rps);
     const rec = round === 0 ? ['--record', join(work, 'nginx.rec')] : [];
-    const t = await tracer(pid, ['--exporter', 'jsonl', '--output', '/dev/null', ...rec]);
+    const t = await tracer(pid, rec);
     const cpu0 = t.cpuSeconds();
     const w = wrk(4);
     await new Promise((r) => setTimeout(r, 500));
@@ -410,11 +421,130 @@ async function pipelineRate(rec) {
   );
 }
 
+/**
+ * A null OTLP collector: a private nginx answering 200 to every POST /v1/traces (the body is
+ * read and discarded). Started once; its port is NULL_SINK_PORT.
+ */
+const NULL_SINK_PORT = 14318;
+let nullSink;
+async function startNullSink() {
+  if (nullSink) return;
+  const dir = join(work, 'nullsink');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1; daemon off; master_process off; pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off; client_body_temp_path ${dir}/body; client_max_body_size 64m;
+  client_body_buffer_size 4m;
+  server { listen 127.0.0.1:${NULL_SINK_PORT}; keepalive_requests 100000;
+    location / { return 200; } }
+}
+`,
+  );
+  nullSink = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  process.on('exit', () => nullSink.kill());
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((resolve) => {
+      const s = connect(NULL_SINK_PORT, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the null collector did not start on ${NULL_SINK_PORT}: see ${dir}/error.log`);
+}
+
+/** Emits `items` in slices of 256 a macrotask apart, waiting while `flow` is paused. */
+function paced(items, flow) {
+  return new Observable((subscriber) => {
+    let i = 0;
+    let stopped = false;
+    const step = () => {
+      if (stopped) return;
+      if (flow.paused) return void flow.whenResumed().then(step);
+      const end = Math.min(items.length, i + 256);
+      for (; i < end; i++) subscriber.next(items[i]);
+      if (i >= items.length) subscriber.complete();
+      else setImmediate(step);
+    };
+    setImmediate(step);
+    return () => (stopped = true);
+  });
+}
+
+/** Spans already built (the nginx recording through the pipeline), exported to the null sink. */
+async function benchExport() {
+  const rec = join(work, 'nginx.rec');
+  if (!existsSync(rec)) {
+    console.log('\n## Export: no recording (run the nginx benchmark first)');
+    return;
+  }
+  await startNullSink();
+  const info = readRecordingInfo(rec);
+  const spans = await lastValueFrom(
+    replaySource(rec).pipe(
+      reassemble(),
+      parseHttp1(),
+      toSpans({ clock: clockFromOffset(BigInt(info.epochOffsetNs)) }),
+      toArray(),
+    ),
+  );
+  console.log(
+    `\n## Export: ${fmt(spans.length)} spans already built (from the nginx recording) → exportSpans + exporter → a null collector (nginx return 200) on 127.0.0.1, this thread; alternating, 3 rounds`,
+  );
+  console.log('| exporter | encoding | spans/s (median) | µs CPU per span (median; all rounds) | delivered |');
+  console.log('|---|---|---|---|---|');
+  const results = new Map();
+  for (let round = 0; round < 3; round++) {
+    for (const implementation of ['traceable', 'official']) {
+      for (const protocol of ['http/protobuf', 'http/json']) {
+        const stats = new Stats();
+        const exporter = createOtlpExporter({
+          implementation,
+          protocol,
+          url: `http://127.0.0.1:${NULL_SINK_PORT}/v1/traces`,
+          stats,
+          env: {},
+        });
+        const flow = new FlowControl();
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        await lastValueFrom(
+          paced(spans, flow).pipe(exportSpans(exporter, { stats, flow, drainTimeoutMs: 120_000 })),
+        );
+        const ms = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
+        await exporter.shutdown();
+        const key = `${implementation} ${protocol}`;
+        const r = results.get(key) ?? { rates: [], cpus: [], delivered: [] };
+        r.rates.push((spans.length * 1000) / ms);
+        r.cpus.push((cpu.user + cpu.system) / spans.length);
+        r.delivered.push(stats.get('TotalRequestsSent'));
+        results.set(key, r);
+      }
+    }
+  }
+  for (const [key, r] of results) {
+    const [implementation, protocol] = key.split(' ');
+    console.log(
+      `| ${implementation === 'traceable' ? "the project's (default)" : 'official OpenTelemetry'} | ${protocol} | ${fmt(median(r.rates))} | ${median(r.cpus).toFixed(1)} (${r.cpus.map((c) => c.toFixed(1)).join(', ')}) | ${r.delivered.map(fmt).join(', ')} of ${fmt(spans.length)} |`,
+    );
+  }
+  const ratio = (impl, protocol) => median(results.get(`${impl} ${protocol}`).cpus);
+  console.log(
+    `CPU per span, official / project's: protobuf ${(ratio('official', 'http/protobuf') / ratio('traceable', 'http/protobuf')).toFixed(1)}×, JSON ${(ratio('official', 'http/json') / ratio('traceable', 'http/json')).toFixed(1)}×`,
+  );
+}
+
 /** h2load against nghttpd (h2c) with the tracer attached and recording; then that recording. */
 async function benchHttp2() {
   const requests = 100_000;
   console.log(
-    `\n## HTTP/2: h2load -n ${requests} -c 10 -m 10 against nghttpd --no-tls, tracer attached (JSONL to /dev/null)`,
+    `\n## HTTP/2: h2load -n ${requests} -c 10 -m 10 against nghttpd --no-tls, tracer attached (OTLP to a null collector)`,
   );
   const dir = join(work, 'h2www');
   mkdirSync(dir, { recursive: true });
@@ -424,14 +554,7 @@ async function benchHttp2() {
   try {
     await new Promise((r) => setTimeout(r, 500));
     const rec = join(work, 'h2.rec');
-    const t = await tracer(server.pid, [
-      '--exporter',
-      'jsonl',
-      '--output',
-      '/dev/null',
-      '--record',
-      rec,
-    ]);
+    const t = await tracer(server.pid, ['--record', rec]);
     const out = execFileSync('h2load', [
       '-n',
       String(requests),
@@ -463,4 +586,5 @@ if (want('source')) await benchSource();
 if (want('kernel')) await benchKernel();
 if (want('nginx')) await benchNginx();
 if (want('pipeline')) await benchPipeline();
+if (want('export')) await benchExport();
 if (want('http2')) await benchHttp2();
