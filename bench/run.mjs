@@ -308,7 +308,7 @@ async function tracer(pid, extra) {
   await new Promise((resolve, reject) => {
     child.stderr.on('data', (c) => {
       err += c;
-      if (err.includes('capture policy applied')) resolve();
+      if (err.includes('tracer ready')) resolve();
     });
     child.once('exit', () => reject(new Error(err)));
   });

@@ -100,7 +100,11 @@ function createExporter(opts: TracerOptions): { exporter: SpanExporter; kind: st
   }
 }
 
-/** Starts capturing; resolves once the pipeline is subscribed (readiness is logged as `tracer ready`). */
+/**
+ * Starts capturing. `tracer ready` is logged once the source is capturing: live, when every
+ * probe is attached and the initial capture policy is in the kernel (a request started after
+ * the line is reported); for a replay, once the pipeline is set up.
+ */
 export function startTracer(opts: TracerOptions): RunningTracer {
   const { config, logger } = opts;
   const stats = new Stats();
@@ -147,6 +151,16 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     exporterInfo = createExporter(opts);
     logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
     const mode = opts.mode ?? config.mode;
+    // `tracer ready` promises capture: both the probes and the first policy must be in the
+    // kernel (the policy lands tens of milliseconds after the probes: it walks /proc).
+    let probesAttached = false;
+    let policyInKernel = false;
+    let readyLogged = false;
+    const logReadyOnceCapturing = () => {
+      if (readyLogged || !probesAttached || !policyInKernel) return;
+      readyLogged = true;
+      logger.info('tracer ready');
+    };
     source = bpfSource({
       policy$: of({
         processes: pids.map((pid) => ({ pid, mode })),
@@ -176,11 +190,14 @@ export function startTracer(opts: TracerOptions): RunningTracer {
           },
           'system info',
         );
-        logger.info('tracer ready');
+        probesAttached = true;
+        logReadyOnceCapturing();
       },
       onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds }) => {
         logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
         if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
+        policyInKernel = true;
+        logReadyOnceCapturing();
       },
     }).pipe(
       // Connections found already open: accepted or connected, from the listening sockets.
