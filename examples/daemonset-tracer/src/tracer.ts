@@ -11,8 +11,11 @@ import {
   clockFromOffset,
   createMonotonicClock,
   reassemble,
+  skipOwnConnections,
   stats$,
+  watchOwnSockets,
   type KernelEvent,
+  type OwnSockets,
   type Logger,
   type MonotonicClock,
   type TracerConfig,
@@ -114,6 +117,8 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   // One clock for the live pipeline and the recording, so replays reproduce span times exactly.
   let clock: MonotonicClock = createMonotonicClock();
   let exporterInfo: ReturnType<typeof createExporter>;
+  // The tracer's own client sockets (live capture): their peers' side is not captured.
+  let ownSockets: OwnSockets | undefined;
   if (opts.replay) {
     // A recording instead of the kernel: no privileges, and the recording machine's clock.
     const info = readRecordingInfo(opts.replay);
@@ -148,7 +153,14 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     // The commonest failures first, before anything is logged: the user sees one line.
     checkPrivileges();
     findBtf(undefined, config.btf_dir);
-    exporterInfo = createExporter(opts);
+    // Before the exporter can open a connection: every one of them must be known.
+    ownSockets = watchOwnSockets();
+    try {
+      exporterInfo = createExporter(opts);
+    } catch (err) {
+      ownSockets.close();
+      throw err;
+    }
     logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
     const mode = opts.mode ?? config.mode;
     // `tracer ready` promises capture: both the probes and the first policy must be in the
@@ -200,6 +212,13 @@ export function startTracer(opts: TracerOptions): RunningTracer {
         logReadyOnceCapturing();
       },
     }).pipe(
+      // No feedback loop: a collector on this node is captured (with --all, say), but its side
+      // of the tracer's own export connections is not, or each export would become spans.
+      skipOwnConnections({
+        sockets: ownSockets,
+        stats,
+        onOwnConnection: (id) => disable$.next(id),
+      }),
       // Connections found already open: accepted or connected, from the listening sockets.
       inferRoles({
         procRoot: config.proc_fs_path,
@@ -257,10 +276,12 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       logStats();
       await exporter.forceFlush?.();
       await exporter.shutdown();
+      ownSockets?.close();
     },
     async (err: unknown) => {
       statsLog?.unsubscribe();
       await exporter.shutdown().catch(() => undefined);
+      ownSockets?.close();
       throw err;
     },
   );
