@@ -270,21 +270,21 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       ? stats$(stats, config.stats_interval * 1000).subscribe(logStats)
       : undefined;
 
-  const done = lastValueFrom(pipeline).then(
-    async () => {
-      statsLog?.unsubscribe();
-      logStats();
-      await exporter.forceFlush?.();
-      await exporter.shutdown();
-      ownSockets?.close();
-    },
-    async (err: unknown) => {
-      statsLog?.unsubscribe();
-      await exporter.shutdown().catch(() => undefined);
-      ownSockets?.close();
-      throw err;
-    },
-  );
+  const done = lastValueFrom(pipeline)
+    .then(
+      async () => {
+        statsLog?.unsubscribe();
+        logStats();
+        await exporter.forceFlush?.();
+        await exporter.shutdown();
+      },
+      async (err: unknown) => {
+        statsLog?.unsubscribe();
+        await exporter.shutdown().catch(() => undefined);
+        throw err;
+      },
+    )
+    .finally(() => ownSockets?.close());
   return {
     done,
     stats,
