@@ -43,7 +43,7 @@ let client;
 let made = 0;
 tracer.stderr.on('data', (chunk) => {
   process.stderr.write(chunk);
-  if (!client && chunk.toString().includes('capture policy applied')) {
+  if (!client && chunk.toString().includes('tracer ready')) {
     console.error(`demo: tracer ready; client calling the API for ${seconds} s (Ctrl-C to stop)\n`);
     client = spawn(process.execPath, [workload, 'client', String(port)], {
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -106,7 +106,10 @@ export interface TracerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `ebpf-tracer` on `pids` and resolves once the capture policy is in the kernel. */
+/**
+ * Runs `ebpf-tracer` on `pids` and resolves once it logs `tracer ready`: its probes are attached
+ * and the initial capture policy is in the kernel, so a request started now is reported.
+ */
 export async function startTracer(
   pids: number[],
   env: Record<string, string>,
@@ -119,7 +122,7 @@ export async function startTracer(
   });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  await waitForOutput(child, 'stderr', 'capture policy applied');
+  await waitForOutput(child, 'stderr', 'tracer ready');
   return {
     child,
     stderr: () => err,

@@ -12,8 +12,11 @@ import {
   clockFromOffset,
   createMonotonicClock,
   reassemble,
+  skipOwnConnections,
   stats$,
+  watchOwnSockets,
   type KernelEvent,
+  type OwnSockets,
   type Logger,
   type MonotonicClock,
   type TracerConfig,
@@ -132,7 +135,11 @@ function readPem(key: string, path: string): Buffer {
   }
 }
 
-/** Starts capturing; resolves once the pipeline is subscribed (readiness is logged as `tracer ready`). */
+/**
+ * Starts capturing. `tracer ready` is logged once the source is capturing: live, when every
+ * probe is attached and the initial capture policy is in the kernel (a request started after
+ * the line is reported); for a replay, once the pipeline is set up.
+ */
 export function startTracer(opts: TracerOptions): RunningTracer {
   const { config, logger } = opts;
   const stats = new Stats();
@@ -143,6 +150,8 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   // One clock for the live pipeline and the recording, so replays reproduce span times exactly.
   let clock: MonotonicClock = createMonotonicClock();
   let exporterInfo: ReturnType<typeof createExporter>;
+  // The tracer's own client sockets (live capture): their peers' side is not captured.
+  let ownSockets: OwnSockets | undefined;
   if (opts.replay) {
     // A recording instead of the kernel: no privileges, and the recording machine's clock.
     const info = readRecordingInfo(opts.replay);
@@ -178,9 +187,26 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     // The commonest failures first, before anything is logged: the user sees one line.
     checkPrivileges();
     findBtf(undefined, config.btf_dir);
-    exporterInfo = createExporter(opts, stats);
+    // Before the exporter can open a connection: every one of them must be known.
+    ownSockets = watchOwnSockets();
+    try {
+      exporterInfo = createExporter(opts, stats);
+    } catch (err) {
+      ownSockets.close();
+      throw err;
+    }
     logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
     const mode = opts.mode ?? config.mode;
+    // `tracer ready` promises capture: both the probes and the first policy must be in the
+    // kernel (the policy lands tens of milliseconds after the probes: it walks /proc).
+    let probesAttached = false;
+    let policyInKernel = false;
+    let readyLogged = false;
+    const logReadyOnceCapturing = () => {
+      if (readyLogged || !probesAttached || !policyInKernel) return;
+      readyLogged = true;
+      logger.info('tracer ready');
+    };
     source = bpfSource({
       policy$: of({
         processes: pids.map((pid) => ({ pid, mode })),
@@ -210,13 +236,23 @@ export function startTracer(opts: TracerOptions): RunningTracer {
           },
           'system info',
         );
-        logger.info('tracer ready');
+        probesAttached = true;
+        logReadyOnceCapturing();
       },
       onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds }) => {
         logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
         if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
+        policyInKernel = true;
+        logReadyOnceCapturing();
       },
     }).pipe(
+      // No feedback loop: a collector on this node is captured (with --all, say), but its side
+      // of the tracer's own export connections is not, or each export would become spans.
+      skipOwnConnections({
+        sockets: ownSockets,
+        stats,
+        onOwnConnection: (id) => disable$.next(id),
+      }),
       // Connections found already open: accepted or connected, from the listening sockets.
       inferRoles({
         procRoot: config.proc_fs_path,
@@ -270,24 +306,26 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       ? stats$(stats, config.stats_interval * 1000).subscribe(logStats)
       : undefined;
 
-  const done = lastValueFrom(pipeline).then(
-    async (summary) => {
-      if (summary && summary.undelivered > 0)
-        logger.warn(
-          { spans: summary.undelivered, deadlineSeconds: config.shutdown_timeout },
-          'spans not delivered by the stop deadline (counted in SpansDroppedAtShutdown)',
-        );
-      statsLog?.unsubscribe();
-      logStats();
-      await exporter.forceFlush?.();
-      await exporter.shutdown();
-    },
-    async (err: unknown) => {
-      statsLog?.unsubscribe();
-      await exporter.shutdown().catch(() => undefined);
-      throw err;
-    },
-  );
+  const done = lastValueFrom(pipeline)
+    .then(
+      async (summary) => {
+        if (summary && summary.undelivered > 0)
+          logger.warn(
+            { spans: summary.undelivered, deadlineSeconds: config.shutdown_timeout },
+            'spans not delivered by the stop deadline (counted in SpansDroppedAtShutdown)',
+          );
+        statsLog?.unsubscribe();
+        logStats();
+        await exporter.forceFlush?.();
+        await exporter.shutdown();
+      },
+      async (err: unknown) => {
+        statsLog?.unsubscribe();
+        await exporter.shutdown().catch(() => undefined);
+        throw err;
+      },
+    )
+    .finally(() => ownSockets?.close());
   return {
     done,
     stats,

@@ -105,7 +105,11 @@ export interface BpfSourceOptions {
    * captured, and completes, so later stages can flush. Unsubscribing instead drops them.
    */
   readonly stopOn?: Obs<unknown>;
-  /** Called when the policy was written, with the pids selected and the ones that don't exist. */
+  /**
+   * Called each time a value of `policy$` is in the kernel's maps (written synchronously before
+   * this is called, so syscalls of the selected processes from then on are captured), with the
+   * pids selected and the ones that don't exist. Always after `onReady`.
+   */
   readonly onPolicyApplied?: (applied: {
     pids: number[];
     missing: number[];

@@ -44,3 +44,11 @@ export {
 } from './clock.js';
 export { configSchema, parseConfig, loadConfig, type TracerConfig } from './config.js';
 export { createLogger, type Logger } from './logger.js';
+export {
+  watchOwnSockets,
+  normaliseAddress,
+  type OwnSockets,
+  type OwnEndpoints,
+  type OwnSocketsOptions,
+} from './own-sockets.js';
+export { skipOwnConnections, type SkipOwnConnectionsOptions } from './skip-own-connections.js';
