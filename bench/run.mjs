@@ -496,7 +496,9 @@ async function benchExport() {
   console.log(
     `\n## Export: ${fmt(spans.length)} spans already built (from the nginx recording) → exportSpans + exporter → a null collector (nginx return 200) on 127.0.0.1, this thread; alternating, 3 rounds`,
   );
-  console.log('| exporter | encoding | spans/s (median) | µs CPU per span (median; all rounds) | delivered |');
+  console.log(
+    '| exporter | encoding | spans/s (median) | µs CPU per span (median; all rounds) | delivered |',
+  );
   console.log('|---|---|---|---|---|');
   const results = new Map();
   for (let round = 0; round < 3; round++) {
