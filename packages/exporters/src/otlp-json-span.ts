@@ -10,6 +10,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { spanFlags } from './otlp-proto-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
+import { attributeSourceOf, type AttrKey, type AttributeSink } from './span-attributes.js';
 
 const NS_PER_S = 1_000_000_000;
 
@@ -166,7 +167,14 @@ export function jsonSpan(w: JsonWriter, span: ReadableSpan, keys: JsonKeyCache):
   w.ascii('","endTimeUnixNano":"');
   w.ascii(hrTimeString(span.endTime[0], span.endTime[1]));
   w.ascii('","attributes":');
-  jsonAttributes(w, span.attributes, keys);
+  // Straight from the exchange when the span can say its attributes, else from its object.
+  const source = attributeSourceOf(span);
+  if (source) {
+    const sink = jsonSink(w);
+    w.byte(0x5b);
+    source.emitAttributes(sink);
+    w.byte(0x5d);
+  } else jsonAttributes(w, span.attributes, keys);
   if (span.droppedAttributesCount)
     w.ascii(`,"droppedAttributesCount":${span.droppedAttributesCount}`);
   if (span.events.length > 0) {
@@ -218,4 +226,74 @@ export function jsonScope(scope: InstrumentationScope): Buffer {
   }
   w.byte(0x7d);
   return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+/** Writes a `[KeyValue, …]` list's entries as an {@link AttributeSink} is told them. */
+class JsonAttributeSink implements AttributeSink {
+  w: JsonWriter = new JsonWriter(16);
+  /** Entries written so far in this list (commas go between). */
+  count = 0;
+  private items = 0;
+
+  private open(k: AttrKey): void {
+    let key = k.encoded[1];
+    if (key === undefined) {
+      key = Buffer.from(`{"key":${JSON.stringify(k.name)},"value":`, 'utf8');
+      k.encoded[1] = key;
+    }
+    if (this.count++) this.w.byte(0x2c);
+    this.w.raw(key);
+  }
+
+  str(k: AttrKey, v: string): void {
+    this.open(k);
+    this.w.ascii('{"stringValue":');
+    this.w.str(v);
+    this.w.ascii('}}');
+  }
+
+  int(k: AttrKey, v: number): void {
+    this.open(k);
+    const w = this.w;
+    // As the object path would: a non-integer number is a double.
+    if (Number.isInteger(v)) {
+      w.ascii('{"intValue":"');
+      w.ascii(String(v));
+      w.ascii('"}}');
+    } else {
+      w.ascii('{"doubleValue":');
+      w.double(v);
+      w.ascii('}}');
+    }
+  }
+
+  bool(k: AttrKey, v: boolean): void {
+    this.open(k);
+    this.w.ascii(v ? '{"boolValue":true}}' : '{"boolValue":false}}');
+  }
+
+  beginList(k: AttrKey): void {
+    this.open(k);
+    this.w.ascii('{"arrayValue":{"values":[');
+    this.items = 0;
+  }
+
+  item(v: string): void {
+    if (this.items++) this.w.byte(0x2c);
+    this.w.ascii('{"stringValue":');
+    this.w.str(v);
+    this.w.byte(0x7d);
+  }
+
+  endList(): void {
+    this.w.ascii(']}}}');
+  }
+}
+
+const sharedJsonSink = new JsonAttributeSink();
+/** The (one, reused) sink writing a span's attributes into `w`. */
+function jsonSink(w: JsonWriter): JsonAttributeSink {
+  sharedJsonSink.w = w;
+  sharedJsonSink.count = 0;
+  return sharedJsonSink;
 }

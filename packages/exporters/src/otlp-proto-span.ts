@@ -10,6 +10,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProtoWriter } from './otlp-proto-writer.js';
+import { attributeSourceOf, type AttrKey, type AttributeSink } from './span-attributes.js';
 
 // Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. Tag = field << 3 | type.
 const KV_KEY = 0x0a; // KeyValue.key = 1
@@ -193,7 +194,12 @@ export function writeSpanFields(w: ProtoWriter, span: ReadableSpan, keys: KeyCac
   w.hrTime(span.startTime[0], span.startTime[1]);
   w.byte(0x41); // end_time_unix_nano = 8, fixed64
   w.hrTime(span.endTime[0], span.endTime[1]);
-  writeAttributes(w, 0x4a, span.attributes, keys); // attributes = 9
+  // attributes = 9: straight from the exchange when the span can say them, else its object.
+  const source = attributeSourceOf(span);
+  if (source) {
+    const sink = protoSink(w);
+    source.emitAttributes(sink);
+  } else writeAttributes(w, 0x4a, span.attributes, keys);
   if (span.droppedAttributesCount) {
     w.byte(0x50); // dropped_attributes_count = 10
     w.varint(span.droppedAttributesCount);
@@ -251,4 +257,89 @@ export function encodeScope(scope: InstrumentationScope): Buffer {
     w.string(scope.version);
   }
   return w.finish();
+}
+
+/** Writes `Span.attributes` entries (field 9) as an {@link AttributeSink} is told them. */
+class ProtoSpanAttributeSink implements AttributeSink {
+  w: ProtoWriter = new ProtoWriter(16);
+  private kv = 0;
+  private any = 0;
+  private list = 0;
+
+  /** Opens a KeyValue: tag, length mark, the key (encoded once per AttrKey), the value's mark. */
+  private open(k: AttrKey): void {
+    const w = this.w;
+    let key = k.encoded[0];
+    if (key === undefined) {
+      const kw = new ProtoWriter(k.name.length * 3 + 8);
+      kw.byte(KV_KEY);
+      kw.string(k.name);
+      kw.byte(KV_VALUE);
+      key = kw.finish();
+      k.encoded[0] = key;
+    }
+    w.byte(0x4a);
+    this.kv = w.begin();
+    w.raw(key);
+    this.any = w.begin();
+  }
+
+  private close(): void {
+    this.w.end(this.any);
+    this.w.end(this.kv);
+  }
+
+  str(k: AttrKey, v: string): void {
+    this.open(k);
+    this.w.byte(ANY_STRING);
+    this.w.string(v);
+    this.close();
+  }
+
+  int(k: AttrKey, v: number): void {
+    this.open(k);
+    // As the object path would: a non-integer number is a double.
+    if (Number.isInteger(v)) {
+      this.w.byte(ANY_INT);
+      this.w.int64(v);
+    } else {
+      this.w.byte(ANY_DOUBLE);
+      this.w.double(v);
+    }
+    this.close();
+  }
+
+  bool(k: AttrKey, v: boolean): void {
+    this.open(k);
+    this.w.byte(ANY_BOOL);
+    this.w.byte(v ? 1 : 0);
+    this.close();
+  }
+
+  beginList(k: AttrKey): void {
+    this.open(k);
+    this.w.byte(ANY_ARRAY);
+    this.list = this.w.begin();
+  }
+
+  item(v: string): void {
+    const w = this.w;
+    w.byte(LIST_VALUES);
+    const m = w.begin();
+    w.byte(ANY_STRING);
+    w.string(v);
+    w.end(m);
+  }
+
+  endList(): void {
+    this.w.end(this.list);
+    this.close();
+  }
+}
+
+const sharedSink = new ProtoSpanAttributeSink();
+/** The (one, reused) sink writing span attributes into `w`. */
+function protoSink(w: ProtoWriter): ProtoSpanAttributeSink {
+  sharedSink.w = w;
+  return sharedSink;
 }
