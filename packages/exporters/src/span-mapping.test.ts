@@ -282,3 +282,18 @@ test('HTTP/2 and gRPC: authority as server.address, rpc attributes, name, status
   assert.equal(reset.attributes['traceable.response.missing_reason'], 'reset');
   assert.equal(reset.name, 'POST');
 });
+
+test('many header lines (past the scan limit) group by name alike, in wire order', () => {
+  const headers = Array.from(
+    { length: 40 },
+    (_, i) => [i % 2 ? `X-H${i % 3}` : `x-h${i % 3}`, `v${i}`] as const,
+  );
+  const base = exchange();
+  const a = createSpanMapper({ clock })({ ...base, request: { ...base.request, headers } })
+    .attributes;
+  for (let k = 0; k < 3; k++)
+    assert.deepEqual(
+      a[`http.request.header.x-h${k}`],
+      headers.filter((_, i) => i % 3 === k).map(([, v]) => v),
+    );
+});
