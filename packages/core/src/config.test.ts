@@ -85,3 +85,31 @@ test('stats$ emits snapshots of the counters and probe stats', async () => {
   assert.equal(snap.counters.DataEventReceived, 0);
   assert.deepEqual(snap.probes, { write: [10, 9] });
 });
+
+test('delivery keys: defaults, values kept, bad ones named', () => {
+  const d = parseConfig({});
+  assert.equal(d.shutdown_timeout, 5);
+  assert.equal(d.exporter.otlp.max_queue_bytes, 256 << 20);
+  assert.equal(d.exporter.otlp.max_in_flight, 4);
+  assert.equal(d.exporter.otlp.implementation, 'traceable');
+  const c = parseConfig({
+    shutdown_timeout: 20,
+    exporter: {
+      otlp: {
+        compression: 'gzip',
+        timeout_ms: 2500,
+        max_queue_bytes: 1 << 20,
+        max_batch_spans: 256,
+        ca_file: '/etc/ca.pem',
+      },
+    },
+  });
+  assert.deepEqual(
+    [c.shutdown_timeout, c.exporter.otlp.compression, c.exporter.otlp.timeout_ms],
+    [20, 'gzip', 2500],
+  );
+  rejects({ exporter: { otlp: { compression: 'zstd' } } }, /'exporter\.otlp\.compression'/);
+  rejects({ exporter: { otlp: { max_queue_bytes: 10 } } }, /'exporter\.otlp\.max_queue_bytes'/);
+  rejects({ exporter: { otlp: { max_in_flight: 0 } } }, /'exporter\.otlp\.max_in_flight'/);
+  rejects({ shutdown_timeout: -1 }, /'shutdown_timeout'/);
+});
