@@ -339,3 +339,14 @@ test('hrTimeString: exact past 2^53', () => {
   assert.equal(hrTimeString(0, 7), '7');
   assert.equal(hrTimeString(9_999_999_999, 999_999_999), '9999999999999999999');
 });
+
+test('a stage that adds to span.attributes is honoured: the object is encoded from then on', () => {
+  const span = mappedSpans()[0]!;
+  (span.attributes as Record<string, unknown>)['k8s.pod.name'] = 'added-later';
+  assert.equal(attributeSourceOf(span), undefined);
+  for (const protocol of ['http/protobuf', 'http/json'] as const) {
+    const text = Buffer.from(encode(protocol, [span])).toString('latin1');
+    assert.ok(text.includes('added-later'), protocol);
+  }
+  sameAsOfficial([span]);
+});

@@ -164,3 +164,32 @@ test('collector never answering: drain gives up at its deadline, counts what it 
   c.close().catch(() => undefined);
   // The held requests keep the server open: the sockets were aborted by the drain.
 });
+
+test('batches are split by bytes: no request past max_batch_bytes but by its last span', async () => {
+  const sizes: number[] = [];
+  const c = await collector((_req, body, res) => {
+    sizes.push(body.length);
+    res.writeHead(200).end();
+  });
+  const stats = new Stats();
+  const exporter = createOtlpExporter({
+    url: c.url,
+    stats,
+    env,
+    maxBatchBytes: 64 * 1024,
+    maxBatchSpans: 100_000,
+  });
+  const big = (i: number) => {
+    const s = span(i);
+    // ~5 KB of attributes each
+    Object.assign(s.attributes, { blob: 'b'.repeat(5000) });
+    return s;
+  };
+  const spans = Array.from({ length: 200 }, (_, i) => big(i));
+  await lastValueFrom(from(spans).pipe(exportSpans(exporter, { stats })));
+  await exporter.shutdown();
+  await c.close();
+  assert.equal(stats.get('TotalRequestsSent'), 200);
+  assert.ok(sizes.length >= 15, `${sizes.length} requests for ~1 MB`);
+  for (const n of sizes) assert.ok(n < 64 * 1024 + 6 * 1024, `request of ${n} bytes`);
+});

@@ -30,6 +30,11 @@ export interface AttributeSink {
 
 /** Something that can say its attributes to a sink. */
 export interface AttributeSource {
+  /**
+   * True once the span's `attributes` object was built (someone read it, and may have changed
+   * it): from then on that object, not {@link emitAttributes}, is what the span carries.
+   */
+  readonly attributesRead: boolean;
   emitAttributes(sink: AttributeSink): void;
 }
 
@@ -56,9 +61,13 @@ export class ObjectSink implements AttributeSink {
   endList(): void {}
 }
 
-/** The span as an attribute source when it is one (spans of the project's mapper are). */
+/**
+ * The span as an attribute source when it is one (spans of the project's mapper are) and its
+ * attributes object was never built (a stage that read it may have added to it).
+ */
 export function attributeSourceOf(span: object): AttributeSource | undefined {
-  return typeof (span as Partial<AttributeSource>).emitAttributes === 'function'
+  const s = span as Partial<AttributeSource>;
+  return typeof s.emitAttributes === 'function' && s.attributesRead === false
     ? (span as AttributeSource)
     : undefined;
 }

@@ -289,8 +289,10 @@ test('many header lines (past the scan limit) group by name alike, in wire order
     (_, i) => [i % 2 ? `X-H${i % 3}` : `x-h${i % 3}`, `v${i}`] as const,
   );
   const base = exchange();
-  const a = createSpanMapper({ clock })({ ...base, request: { ...base.request, headers } })
-    .attributes;
+  const a = createSpanMapper({ clock })({
+    ...base,
+    request: { ...base.request, headers },
+  }).attributes;
   for (let k = 0; k < 3; k++)
     assert.deepEqual(
       a[`http.request.header.x-h${k}`],

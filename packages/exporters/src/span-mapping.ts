@@ -276,6 +276,10 @@ class ExchangeSpan implements ReadableSpan, AttributeSource {
     return this.context;
   }
 
+  get attributesRead(): boolean {
+    return this.attrs !== undefined;
+  }
+
   get attributes(): Attributes {
     if (!this.attrs) {
       const sink = new ObjectSink();
