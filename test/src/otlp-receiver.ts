@@ -2,7 +2,7 @@
  * An OTLP/HTTP trace receiver for tests: decodes what the real exporter posts, protobuf (with
  * protobufjs and the OTLP trace messages written out below) or JSON, into flat span records.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import protobuf from 'protobufjs';
 
@@ -116,16 +116,95 @@ function flatten(req: Record<string, unknown>, encoding: 'protobuf' | 'json'): R
 export interface OtlpReceiver {
   /** Base URL to put in OTEL_EXPORTER_OTLP_ENDPOINT. */
   readonly endpoint: string;
+  /** The port it listens on (give it to {@link startOtlpReceiver} to listen there again). */
+  readonly port: number;
+  /** The spans received (decoded by now, with `decode: 'when-read'`). */
   readonly spans: ReceivedSpan[];
   /** Content types of the requests received. */
   readonly contentTypes: string[];
-  close(): Promise<void>;
+  /** Status answered to each POST /v1/traces, in order of answering. */
+  readonly statuses: number[];
+  /**
+   * Stops listening. By default waits for the requests being answered; `{ dropConnections:
+   * true }` destroys every open connection at once (a collector that dies).
+   */
+  close(options?: { dropConnections?: boolean }): Promise<void>;
 }
 
-/** Starts a receiver on 127.0.0.1 (random port) accepting POST /v1/traces. */
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** One POST /v1/traces as {@link OtlpReceiverOptions.respond} sees it. */
+export interface ReceivedRequest {
+  /** 0 for the first POST /v1/traces this receiver got, then 1, 2, … */
+  readonly index: number;
+  readonly contentType: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+}
+
+/** How to answer one request; every field optional. */
+export interface ReceiverBehaviour {
+  /** Wait this long before decoding (or before answering `status`). */
+  readonly delayMs?: number;
+  /** Answer this status instead of decoding: the request's spans are not kept. */
+  readonly status?: number;
+  /** Headers of that answer (e.g. `{ 'retry-after': '1' }`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Body of that answer. */
+  readonly body?: string | Buffer;
+}
+
+/** Options of {@link startOtlpReceiver}; none: a random port, every request decoded at once. */
+export interface OtlpReceiverOptions {
+  /** Port on 127.0.0.1 to listen on. Default: a random one. */
+  readonly port?: number;
+  /**
+   * `immediately` (default): decode each request before answering (400 if it doesn't decode).
+   * `when-read`: answer 200 at once and decode when `spans` is read (then throwing for a body
+   * that doesn't decode) — a collector that never is the bottleneck under load.
+   */
+  readonly decode?: 'immediately' | 'when-read';
+  /** Per-request behaviour; undefined (or `{}`): decode and answer 200 at once. */
+  readonly respond?: (
+    req: ReceivedRequest,
+  ) => ReceiverBehaviour | undefined | Promise<ReceiverBehaviour | undefined>;
+}
+
+/** Starts a receiver on 127.0.0.1 (random port unless told) accepting POST /v1/traces. */
+export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
   const contentTypes: string[] = [];
+  const statuses: number[] = [];
+  let index = 0;
+  const pending: Array<{ type: string; body: Buffer }> = [];
+  const decodeBody = (type: string, body: Buffer): ReceivedSpan[] =>
+    type.includes('json')
+      ? flatten(JSON.parse(body.toString()) as Record<string, unknown>, 'json')
+      : flatten(
+          Request.toObject(Request.decode(body), { longs: String, bytes: Buffer }) as Record<
+            string,
+            unknown
+          >,
+          'protobuf',
+        );
+  const answerOk = (type: string, res: ServerResponse) => {
+    statuses.push(200);
+    if (type.includes('json')) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+  };
+  const decode = (type: string, body: Buffer, res: ServerResponse) => {
+    if (options.decode === 'when-read') {
+      pending.push({ type, body });
+      answerOk(type, res);
+      return;
+    }
+    try {
+      spans.push(...decodeBody(type, body));
+    } catch (err) {
+      statuses.push(400);
+      res.writeHead(400).end(String(err));
+      return;
+    }
+    answerOk(type, res);
+  };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -137,30 +216,67 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         res.writeHead(404).end();
         return;
       }
-      try {
-        if (type.includes('json')) {
-          spans.push(...flatten(JSON.parse(body.toString()) as Record<string, unknown>, 'json'));
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-        } else {
-          const decoded = Request.toObject(Request.decode(body), {
-            longs: String,
-            bytes: Buffer,
-          }) as Record<string, unknown>;
-          spans.push(...flatten(decoded, 'protobuf'));
-          res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-        }
-      } catch (err) {
-        res.writeHead(400).end(String(err));
+      if (!options.respond) {
+        decode(type, body, res);
+        return;
       }
+      const request: ReceivedRequest = {
+        index: index++,
+        contentType: type,
+        headers: req.headers,
+        body,
+      };
+      void Promise.resolve(request)
+        .then(options.respond)
+        .then(
+          async (b) => {
+            if (b?.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
+            if (res.destroyed) return; // the client gave up (or close dropped it)
+            if (b?.status === undefined) {
+              decode(type, body, res);
+              return;
+            }
+            statuses.push(b.status);
+            res.writeHead(b.status, { ...b.headers }).end(b.body);
+          },
+          (err: unknown) => {
+            statuses.push(500);
+            res.writeHead(500).end(`respond threw: ${String(err)}`);
+          },
+        );
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    spans,
+    port,
+    get spans() {
+      while (pending.length > 0) {
+        const { type, body } = pending.shift()!;
+        try {
+          spans.push(...decodeBody(type, body));
+        } catch (err) {
+          throw new Error(
+            `the receiver answered 200 to a request it cannot decode: ${String(err)}`,
+          );
+        }
+      }
+      return spans;
+    },
     contentTypes,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    statuses,
+    close: (opts = {}) =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        if (opts.dropConnections) server.closeAllConnections();
+      }),
   };
 }
 
