@@ -117,6 +117,9 @@ export interface BpfSourceOptions {
   }) => void;
 }
 
+/** Busy time after which handling kernel batches gives the event loop a turn. */
+const YIELD_AFTER_MS = 10;
+
 /** Default location of the compiled object (ring buffer build) inside this package. */
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../bpf/tracer.bpf.o', import.meta.url));
 /** Default location of the perf buffer build (kernels before 5.8). */
@@ -186,6 +189,8 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
     let policySub: { unsubscribe(): void } | undefined;
     let disableSub: { unsubscribe(): void } | undefined;
     let stopped = false;
+    /** When the main thread last let the event loop turn (see the batch handler). */
+    let sliceStart = performance.now();
     const stopSub = options.stopOn?.subscribe(() => {
       if (stopped) return;
       stopped = true;
@@ -200,7 +205,17 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
             stats.inc(ev.kind === 'data' ? 'DataEventReceived' : 'ControlEventReceived');
             subscriber.next(ev);
           });
-          if (!stopped) send({ type: 'ack' });
+          if (stopped) break;
+          // Batches come back to back under load: acked at once, the worker's next one is
+          // handled in the same turn of the event loop, and sockets and timers (the exporter's
+          // requests, stats) starve until the load stops. Past a slice of busy time the ack
+          // waits for one turn of the loop.
+          if (performance.now() - sliceStart < YIELD_AFTER_MS) send({ type: 'ack' });
+          else
+            setImmediate(() => {
+              sliceStart = performance.now();
+              if (!stopped) send({ type: 'ack' });
+            });
           break;
         }
         case 'counters':

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
-import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
+import { ErrorCode, FlowControl, isTracerError } from '@traceable-ebpf/core';
 import {
   RecordingWriter,
   layoutFingerprint,
@@ -85,4 +85,30 @@ test('bad recordings are one-line errors', async () => {
   const bytes = readFileSync(join(dir, 'trunc.rec'));
   writeFileSync(join(dir, 'trunc.rec'), bytes.subarray(0, bytes.length - 10));
   await assert.rejects(lastValueFrom(replaySource(join(dir, 'trunc.rec'))), /is truncated/);
+});
+
+test('with backpressure, a pause stops a replay at once, mid-block, until resumed', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'te-rec-')), 'r.rec');
+  const w = new RecordingWriter(path);
+  const a = closeBatch(50);
+  w.write(a, a.length, 50);
+  w.write(a, a.length, 50);
+  w.close();
+  const flow = new FlowControl();
+  const seen: number[] = [];
+  const done = new Promise<void>((resolve) =>
+    replaySource(path, { flow }).subscribe({
+      next: (e) => {
+        seen.push(e.tgid);
+        if (seen.length === 10) flow.pause();
+      },
+      complete: resolve,
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(seen.length, 10, 'nothing more while paused');
+  flow.resume();
+  await done;
+  assert.equal(seen.length, 100);
+  assert.deepEqual(seen.slice(8, 12), [108, 109, 110, 111]);
 });

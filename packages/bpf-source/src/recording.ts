@@ -187,25 +187,44 @@ export function replaySource(
       subscriber.error(err);
       return;
     }
+    /** The next block's events, or undefined at the end of the file. */
+    const readBlock = (emit: (ev: KernelEvent) => void): boolean => {
+      const head = readExactly(fd!, 8, path);
+      if (!head) return false;
+      const block = readExactly(fd!, head.readUInt32LE(0), path)!;
+      const buffer = block.buffer.slice(
+        block.byteOffset,
+        block.byteOffset + block.length,
+      ) as ArrayBuffer;
+      decodeBatch(buffer, block.length, emit);
+      return true;
+    };
+    // With backpressure, a block's events are held and handed on one at a time, so a pause
+    // takes effect at once: one block recorded under load is thousands of events, megabytes
+    // of spans, more than a small export queue holds.
+    let held: KernelEvent[] = [];
+    let next = 0;
+    const hold = (ev: KernelEvent) => held.push(ev);
     const step = () => {
       if (stopped) return;
-      if (flow?.paused) {
-        void flow.whenResumed().then(step);
-        return;
-      }
       try {
         for (let i = 0; i < 8 && !stopped; i++) {
-          const head = readExactly(fd!, 8, path);
-          if (!head) {
-            subscriber.complete();
-            return;
+          if (!flow) {
+            if (!readBlock((ev) => subscriber.next(ev))) return subscriber.complete();
+            continue;
           }
-          const block = readExactly(fd!, head.readUInt32LE(0), path)!;
-          const buffer = block.buffer.slice(
-            block.byteOffset,
-            block.byteOffset + block.length,
-          ) as ArrayBuffer;
-          decodeBatch(buffer, block.length, (ev) => subscriber.next(ev));
+          if (next >= held.length) {
+            held = [];
+            next = 0;
+            if (!readBlock(hold)) return subscriber.complete();
+          }
+          while (next < held.length && !stopped) {
+            if (flow.paused) {
+              void flow.whenResumed().then(step);
+              return;
+            }
+            subscriber.next(held[next++]!);
+          }
         }
         setImmediate(step);
       } catch (err) {

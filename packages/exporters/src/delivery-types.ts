@@ -10,6 +10,11 @@ export interface EncodedBatch {
   readonly body: Uint8Array;
   /** Spans it holds. */
   readonly spans: number;
+  /**
+   * Hands the body's memory back for reuse; whoever holds the batch calls it once, when the
+   * body is no longer needed (delivered or dropped). Optional.
+   */
+  readonly release?: () => void;
 }
 
 /** How one attempt to send a body ended. */

@@ -106,7 +106,8 @@ export class OtlpExporter implements StreamingSpanExporter {
       this.timer = undefined;
     }
     const batch = this.encoder.seal();
-    if (batch) this.queue.enqueue(batch);
+    // The body's memory goes back to the encoder once delivered or dropped.
+    if (batch) this.queue.enqueue(batch, () => batch.release?.());
   }
 
   whenBelow(bytes: number): Promise<void> {
@@ -140,7 +141,10 @@ export class OtlpExporter implements StreamingSpanExporter {
       const batch = enc.seal();
       if (!batch) return;
       pending++;
-      this.queue.enqueue(batch, settle);
+      this.queue.enqueue(batch, (delivered) => {
+        batch.release?.();
+        settle(delivered);
+      });
     };
     for (const span of spans) {
       enc.append(span);

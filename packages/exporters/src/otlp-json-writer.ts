@@ -10,8 +10,9 @@ export class JsonWriter {
   /** Next byte to write. */
   pos = 0;
 
-  constructor(initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
+  /** Writes into `buffer` when given (grown into a new one if it fills), else a new one. */
+  constructor(initialBytes = 64 * 1024, buffer?: Buffer) {
+    this.buf = buffer ?? Buffer.allocUnsafe(Math.max(16, initialBytes));
   }
 
   /** Forgets what was written (the buffer is kept). */
