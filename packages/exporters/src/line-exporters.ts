@@ -4,8 +4,9 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { SpanKind } from '@opentelemetry/api';
-import { ExportResultCode, hrTimeToNanoseconds, type ExportResult } from '@opentelemetry/core';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { hrTimeString } from './otlp-json-span.js';
 
 /** Where line exporters write. */
 export interface LineSink {
@@ -57,8 +58,9 @@ function spanFields(span: ReadableSpan): Record<string, unknown> {
     parentSpanId: span.parentSpanContext?.spanId,
     name: span.name,
     kind: KIND[span.kind],
-    startTimeUnixNano: String(hrTimeToNanoseconds(span.startTime)),
-    endTimeUnixNano: String(hrTimeToNanoseconds(span.endTime)),
+    // Exact decimal strings: s·10⁹ + ns as a number is past 2⁵³ and loses the last digits.
+    startTimeUnixNano: hrTimeString(span.startTime[0], span.startTime[1]),
+    endTimeUnixNano: hrTimeString(span.endTime[0], span.endTime[1]),
     status: span.status,
     attributes: span.attributes,
   };
