@@ -10,7 +10,13 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { spanFlags } from './otlp-proto-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
-import { attributeSourceOf, type AttrKey, type AttributeSink } from './span-attributes.js';
+import {
+  BlockMemo,
+  ValueMemo,
+  attributeSourceOf,
+  type AttrKey,
+  type AttributeSink,
+} from './span-attributes.js';
 
 const NS_PER_S = 1_000_000_000;
 
@@ -228,32 +234,64 @@ export function jsonScope(scope: InstrumentationScope): Buffer {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-/** Writes a `[KeyValue, …]` list's entries as an {@link AttributeSink} is told them. */
+/**
+ * Writes a `[KeyValue, …]` list's entries as an {@link AttributeSink} is told them; an entry
+ * whose value is the key's last one is copied from the key's memo.
+ */
 class JsonAttributeSink implements AttributeSink {
   w: JsonWriter = new JsonWriter(16);
+  private readonly blocks = new BlockMemo();
   /** Entries written so far in this list (commas go between). */
   count = 0;
   private items = 0;
 
-  private open(k: AttrKey): void {
+  /** Writes the comma; copies the remembered entry when `v` is the key's last value. */
+  private hit(k: AttrKey, v: string | number | boolean): boolean {
+    if (this.count++) this.w.byte(0x2c);
+    const m = k.memo[1];
+    if (m === undefined || m.value !== v) return false;
+    m.hits++;
+    this.w.raw(m.bytes);
+    return true;
+  }
+
+  private remember(k: AttrKey, v: string | number | boolean, start: number): void {
+    const m = k.memo[1];
+    const w = this.w;
+    if (m === undefined) {
+      k.memo[1] = new ValueMemo(v, Buffer.from(w.buf.subarray(start, w.pos)));
+      return;
+    }
+    m.misses++;
+    if (m.useful) {
+      m.value = v;
+      m.bytes = Buffer.from(w.buf.subarray(start, w.pos));
+    }
+  }
+
+  private key(k: AttrKey): void {
     let key = k.encoded[1];
     if (key === undefined) {
       key = Buffer.from(`{"key":${JSON.stringify(k.name)},"value":`, 'utf8');
       k.encoded[1] = key;
     }
-    if (this.count++) this.w.byte(0x2c);
     this.w.raw(key);
   }
 
   str(k: AttrKey, v: string): void {
-    this.open(k);
+    if (this.hit(k, v)) return;
+    const start = this.w.pos;
+    this.key(k);
     this.w.ascii('{"stringValue":');
     this.w.str(v);
     this.w.ascii('}}');
+    this.remember(k, v, start);
   }
 
   int(k: AttrKey, v: number): void {
-    this.open(k);
+    if (this.hit(k, v)) return;
+    const start = this.w.pos;
+    this.key(k);
     const w = this.w;
     // As the object path would: a non-integer number is a double.
     if (Number.isInteger(v)) {
@@ -265,15 +303,45 @@ class JsonAttributeSink implements AttributeSink {
       w.double(v);
       w.ascii('}}');
     }
+    this.remember(k, v, start);
+  }
+
+  block(id: object, emit: (sink: AttributeSink) => void): void {
+    // Kept without a leading comma; the entries inside it are separated as usual.
+    if (this.count) this.w.byte(0x2c);
+    const kept = this.blocks.get(id);
+    if (kept !== undefined) {
+      this.w.raw(kept);
+      this.count++;
+      return;
+    }
+    const before = this.count;
+    this.count = 0;
+    const start = this.w.pos;
+    emit(this);
+    this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
+    this.count += before;
   }
 
   bool(k: AttrKey, v: boolean): void {
-    this.open(k);
+    if (this.count++) this.w.byte(0x2c);
+    this.key(k);
     this.w.ascii(v ? '{"boolValue":true}}' : '{"boolValue":false}}');
   }
 
+  list1(k: AttrKey, v: string): void {
+    if (this.hit(k, v)) return;
+    const start = this.w.pos;
+    this.key(k);
+    this.w.ascii('{"arrayValue":{"values":[{"stringValue":');
+    this.w.str(v);
+    this.w.ascii('}]}}}');
+    this.remember(k, v, start);
+  }
+
   beginList(k: AttrKey): void {
-    this.open(k);
+    if (this.count++) this.w.byte(0x2c);
+    this.key(k);
     this.w.ascii('{"arrayValue":{"values":[');
     this.items = 0;
   }

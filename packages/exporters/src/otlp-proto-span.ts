@@ -10,7 +10,13 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProtoWriter } from './otlp-proto-writer.js';
-import { attributeSourceOf, type AttrKey, type AttributeSink } from './span-attributes.js';
+import {
+  BlockMemo,
+  ValueMemo,
+  attributeSourceOf,
+  type AttrKey,
+  type AttributeSink,
+} from './span-attributes.js';
 
 // Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. Tag = field << 3 | type.
 const KV_KEY = 0x0a; // KeyValue.key = 1
@@ -259,12 +265,41 @@ export function encodeScope(scope: InstrumentationScope): Buffer {
   return w.finish();
 }
 
-/** Writes `Span.attributes` entries (field 9) as an {@link AttributeSink} is told them. */
+/**
+ * Writes `Span.attributes` entries (field 9) as an {@link AttributeSink} is told them. An entry
+ * whose key and value are the ones written last time under that key is copied whole from the
+ * key's memo.
+ */
 class ProtoSpanAttributeSink implements AttributeSink {
   w: ProtoWriter = new ProtoWriter(16);
+  private readonly blocks = new BlockMemo();
   private kv = 0;
   private any = 0;
   private list = 0;
+
+  /** Copies the remembered entry when `v` is the key's last value. */
+  private hit(k: AttrKey, v: string | number | boolean): boolean {
+    const m = k.memo[0];
+    if (m === undefined || m.value !== v) return false;
+    m.hits++;
+    this.w.raw(m.bytes);
+    return true;
+  }
+
+  /** Remembers the entry written since `start` as the key's last value. */
+  private remember(k: AttrKey, v: string | number | boolean, start: number): void {
+    const m = k.memo[0];
+    const w = this.w;
+    if (m === undefined) {
+      k.memo[0] = new ValueMemo(v, Buffer.from(w.buf.subarray(start, w.pos)));
+      return;
+    }
+    m.misses++;
+    if (m.useful) {
+      m.value = v;
+      m.bytes = Buffer.from(w.buf.subarray(start, w.pos));
+    }
+  }
 
   /** Opens a KeyValue: tag, length mark, the key (encoded once per AttrKey), the value's mark. */
   private open(k: AttrKey): void {
@@ -290,13 +325,18 @@ class ProtoSpanAttributeSink implements AttributeSink {
   }
 
   str(k: AttrKey, v: string): void {
+    if (this.hit(k, v)) return;
+    const start = this.w.pos;
     this.open(k);
     this.w.byte(ANY_STRING);
     this.w.string(v);
     this.close();
+    this.remember(k, v, start);
   }
 
   int(k: AttrKey, v: number): void {
+    if (this.hit(k, v)) return;
+    const start = this.w.pos;
     this.open(k);
     // As the object path would: a non-integer number is a double.
     if (Number.isInteger(v)) {
@@ -307,6 +347,18 @@ class ProtoSpanAttributeSink implements AttributeSink {
       this.w.double(v);
     }
     this.close();
+    this.remember(k, v, start);
+  }
+
+  block(id: object, emit: (sink: AttributeSink) => void): void {
+    const kept = this.blocks.get(id);
+    if (kept !== undefined) {
+      this.w.raw(kept);
+      return;
+    }
+    const start = this.w.pos;
+    emit(this);
+    this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
   }
 
   bool(k: AttrKey, v: boolean): void {
@@ -314,6 +366,15 @@ class ProtoSpanAttributeSink implements AttributeSink {
     this.w.byte(ANY_BOOL);
     this.w.byte(v ? 1 : 0);
     this.close();
+  }
+
+  list1(k: AttrKey, v: string): void {
+    if (this.hit(k, v)) return;
+    const start = this.w.pos;
+    this.beginList(k);
+    this.item(v);
+    this.endList();
+    this.remember(k, v, start);
   }
 
   beginList(k: AttrKey): void {

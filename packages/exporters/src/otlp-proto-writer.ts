@@ -160,9 +160,9 @@ export class ProtoWriter {
     // At most 3 bytes per UTF-16 unit, plus the length varint.
     this.ensure(n * 3 + 5);
     const buf = this.buf;
-    if (n < 43) {
-      // The length fits one byte whatever the characters: write ASCII by hand.
-      const start = this.pos;
+    const start = this.pos;
+    if (n < 16) {
+      // Short: ASCII by hand beats a native call (the length fits one byte whatever follows).
       let p = start + 1;
       for (let i = 0; i < n; i++) {
         const c = s.charCodeAt(i);
@@ -178,9 +178,14 @@ export class ProtoWriter {
       this.pos = p;
       return;
     }
-    const len = Buffer.byteLength(s, 'utf8');
+    // Longer: one native UTF-8 write after a one-byte length, moved up when the length needs
+    // more bytes (a string of 128 bytes or more).
+    const len = buf.write(s, start + 1, 'utf8');
+    const extra = varintSize(len) - 1;
+    if (extra > 0) buf.copyWithin(start + 1 + extra, start + 1, start + 1 + len);
+    this.pos = start;
     this.varint(len);
-    this.pos += this.buf.write(s, this.pos, 'utf8');
+    this.pos = start + 1 + extra + len;
   }
 
   /** Length-prefixed bytes from a hex string (trace and span ids). */

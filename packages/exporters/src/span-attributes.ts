@@ -13,7 +13,29 @@ import type { Attributes } from '@opentelemetry/api';
 export class AttrKey {
   /** Encoded forms of the key, by encoder (protobuf, JSON). */
   readonly encoded: Array<Uint8Array | undefined> = [undefined, undefined];
+  /** The last value each encoder wrote under this key, with its whole encoded entry. */
+  readonly memo: Array<ValueMemo | undefined> = [undefined, undefined];
   constructor(readonly name: string) {}
+}
+
+/**
+ * An encoder's last value for one key and the bytes of its whole entry: most attributes repeat
+ * from span to span (scheme, protocol, addresses, ports, most header values), and copying the
+ * bytes is far cheaper than encoding them again. A key whose values keep changing (a client
+ * port, a connection id) stops being remembered.
+ */
+export class ValueMemo {
+  hits = 0;
+  misses = 0;
+  constructor(
+    public value: string | number | boolean,
+    public bytes: Uint8Array,
+  ) {}
+
+  /** False once misses clearly outweigh hits: not worth a copy per span. */
+  get useful(): boolean {
+    return this.misses < 64 || this.misses < 4 * this.hits;
+  }
 }
 
 /** Receives attributes one by one, typed. */
@@ -22,6 +44,13 @@ export interface AttributeSink {
   /** An integer attribute. */
   int(key: AttrKey, value: number): void;
   bool(key: AttrKey, value: boolean): void;
+  /**
+   * A run of attributes that is the same on every span given the same `id` object (those of
+   * one connection): `emit` says them, and a sink may keep what they became and reuse it.
+   */
+  block(id: object, emit: (sink: AttributeSink) => void): void;
+  /** A string-array attribute of one item. */
+  list1(key: AttrKey, value: string): void;
   /** A string-array attribute: `beginList`, its items, `endList`. */
   beginList(key: AttrKey): void;
   item(value: string): void;
@@ -51,6 +80,12 @@ export class ObjectSink implements AttributeSink {
   bool(key: AttrKey, value: boolean): void {
     this.attrs[key.name] = value;
   }
+  block(_id: object, emit: (sink: AttributeSink) => void): void {
+    emit(this);
+  }
+  list1(key: AttrKey, value: string): void {
+    this.attrs[key.name] = [value];
+  }
   beginList(key: AttrKey): void {
     this.list = [];
     this.attrs[key.name] = this.list;
@@ -70,4 +105,27 @@ export function attributeSourceOf(span: object): AttributeSource | undefined {
   return typeof s.emitAttributes === 'function' && s.attributesRead === false
     ? (span as AttributeSource)
     : undefined;
+}
+
+/**
+ * Encoded blocks by their id object, while reusing them pays: ids that never come back (an
+ * embedder making a new connection object per exchange) stop being kept.
+ */
+export class BlockMemo {
+  private readonly blocks = new WeakMap<object, Uint8Array>();
+  private hits = 0;
+  private misses = 0;
+
+  /** The block encoded for `id`, if kept. */
+  get(id: object): Uint8Array | undefined {
+    const b = this.blocks.get(id);
+    if (b !== undefined) this.hits++;
+    return b;
+  }
+
+  /** Keeps `bytes` for `id` (a copy), unless blocks have not been coming back. */
+  set(id: object, bytes: Uint8Array): void {
+    this.misses++;
+    if (this.misses < 64 || this.misses < 4 * this.hits) this.blocks.set(id, Buffer.from(bytes));
+  }
 }

@@ -225,9 +225,16 @@ function emitHeaders(
   outer: for (let i = 0; i < n; i++) {
     const k = ks[i]!;
     for (let j = 0; j < i; j++) if (ks[j] === k) continue outer;
+    let more = i + 1;
+    while (more < n && ks[more] !== k) more++;
+    if (more === n) {
+      // The common case: the name appears once.
+      sink.list1(k.key, k.redacted ? REDACTED : headers[i]![1]);
+      continue;
+    }
     sink.beginList(k.key);
     sink.item(k.redacted ? REDACTED : headers[i]![1]);
-    for (let j = i + 1; j < n; j++)
+    for (let j = more; j < n; j++)
       if (ks[j] === k) sink.item(k.redacted ? REDACTED : headers[j]![1]);
     sink.endList();
   }
@@ -297,22 +304,25 @@ class ExchangeSpan implements ReadableSpan, AttributeSource {
     const q = req.target.indexOf('?');
     sink.str(K.method, req.method);
     sink.str(K.path, q >= 0 ? req.target.slice(0, q) : req.target);
-    sink.str(K.scheme, conn.tls ? 'https' : 'http');
-    sink.str(K.protoName, 'http');
+    // What every exchange of the connection shares, as one block.
+    sink.block(conn, (s) => {
+      s.str(K.scheme, conn.tls ? 'https' : 'http');
+      s.str(K.protoName, 'http');
+      s.str(K.transport, 'tcp');
+      s.str(K.netType, conn.family === 6 ? 'ipv6' : 'ipv4');
+      s.int(K.serverPort, serverEnd.port);
+      s.str(K.clientAddress, clientEnd.address);
+      s.int(K.clientPort, clientEnd.port);
+      s.str(K.peerAddress, conn.remote.address);
+      s.int(K.peerPort, conn.remote.port);
+      s.str(K.localAddress, conn.local.address);
+      s.int(K.localPort, conn.local.port);
+      s.str(K.module, 'ebpf');
+      s.str(K.connectionId, conn.id);
+    });
     sink.str(K.protoVersion, ex.protocol === 'http2' ? '2' : req.version);
-    sink.str(K.transport, 'tcp');
-    sink.str(K.netType, conn.family === 6 ? 'ipv6' : 'ipv4');
     sink.str(K.serverAddress, this.serverAddress);
-    sink.int(K.serverPort, serverEnd.port);
-    sink.str(K.clientAddress, clientEnd.address);
-    sink.int(K.clientPort, clientEnd.port);
-    sink.str(K.peerAddress, conn.remote.address);
-    sink.int(K.peerPort, conn.remote.port);
-    sink.str(K.localAddress, conn.local.address);
-    sink.int(K.localPort, conn.local.port);
     sink.int(K.requestBodySize, req.bodySize);
-    sink.str(K.module, 'ebpf');
-    sink.str(K.connectionId, conn.id);
     if (q >= 0) sink.str(K.query, req.target.slice(q + 1));
     if (this.userAgent !== undefined) sink.str(K.userAgent, this.userAgent);
     if (m.captureHeaders) {
