@@ -193,3 +193,27 @@ test('batches are split by bytes: no request past max_batch_bytes but by its las
   assert.ok(sizes.length >= 15, `${sizes.length} requests for ~1 MB`);
   for (const n of sizes) assert.ok(n < 64 * 1024 + 6 * 1024, `request of ${n} bytes`);
 });
+
+test('SpanExporter path: spans refused by a full queue are reported FAILED, not SUCCESS', async () => {
+  const c = await collector(() => undefined); // never answers: the queue stays full
+  const stats = new Stats();
+  const exporter = createOtlpExporter({
+    url: c.url,
+    stats,
+    env,
+    maxQueueBytes: 1 << 20,
+    maxBatchBytes: 64 * 1024,
+    maxInFlight: 1,
+  });
+  const many = Array.from({ length: 3000 }, (_, i) => span(i));
+  exporter.export(many, () => undefined); // fills the queue
+  // Larger than what is left under the bound: refused at once.
+  const big = span(1);
+  Object.assign(big.attributes, { blob: 'b'.repeat(200_000) });
+  const result = await new Promise<{ code: number }>((r) => exporter.export([big], r));
+  assert.equal(result.code, ExportResultCode.FAILED);
+  assert.ok(stats.get('SpansDroppedAtExportQueue') >= 1);
+  await (exporter as unknown as { drain(ms: number): Promise<unknown> }).drain(10);
+  await exporter.shutdown();
+  c.close().catch(() => undefined);
+});

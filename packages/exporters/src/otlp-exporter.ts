@@ -128,14 +128,15 @@ export class OtlpExporter implements StreamingSpanExporter {
     let pending = 0;
     let failed = false;
     let sealedAll = false;
+    const report = () =>
+      done(
+        failed
+          ? { code: ExportResultCode.FAILED, error: new Error('spans were not delivered') }
+          : { code: ExportResultCode.SUCCESS },
+      );
     const settle = (delivered: boolean) => {
       failed ||= !delivered;
-      if (--pending === 0 && sealedAll)
-        done(
-          failed
-            ? { code: ExportResultCode.FAILED, error: new Error('spans were not delivered') }
-            : { code: ExportResultCode.SUCCESS },
-        );
+      if (--pending === 0 && sealedAll) report();
     };
     const sealOne = () => {
       const batch = enc.seal();
@@ -152,7 +153,8 @@ export class OtlpExporter implements StreamingSpanExporter {
     }
     sealOne();
     sealedAll = true;
-    if (pending === 0) done({ code: ExportResultCode.SUCCESS });
+    // Everything may have settled already (a full queue refuses at once).
+    if (pending === 0) report();
   }
 
   drain(timeoutMs: number): Promise<{ undelivered: number }> {
