@@ -105,6 +105,7 @@ function createExporter(
         maxBatchBytes: otlp.max_batch_bytes,
         batchDelayMs: otlp.batch_delay_ms,
         maxInFlight: otlp.max_in_flight,
+        shutdownTimeoutMs: config.shutdown_timeout * 1000,
         stats,
         log: opts.logger,
       });
@@ -284,7 +285,9 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     exportSpans(exporter, {
       stats,
       drainTimeoutMs: config.shutdown_timeout * 1000,
-      ...(opts.replay ? { flow } : {}),
+      // A replay ends with its file and then waits for the collector; the deadline applies
+      // once the tracer is told to stop.
+      ...(opts.replay ? { flow, stop: stop$ } : {}),
       onExportError: (err, n) => {
         // One line per 100 failures at most: never one per span.
         if (exportErrors++ % 100 === 0)

@@ -24,8 +24,15 @@ export interface OwnSocketsOptions {
 
 /** Endpoints of the process's own sockets, asked by the stage that drops their peers' traffic. */
 export interface OwnEndpoints {
-  /** Whether `endpoint` is the local end of one of the process's own sockets (open or recently closed). */
-  has(endpoint: Endpoint): boolean;
+  /**
+   * Whether `endpoint` is the local end of one of the process's own sockets (open or recently
+   * closed) — with `peerPort`, of one whose remote port is `peerPort`. A connection's far end
+   * is the process's own socket when its remote end is the socket's local end and its local
+   * port the socket's remote port: Linux lets connections to different peers share a local
+   * port, so the local end alone could match another client's connection. (The port survives
+   * a destination NAT that keeps it, as a Kubernetes Service with port = targetPort does.)
+   */
+  has(endpoint: Endpoint, peerPort?: number): boolean;
 }
 
 /** A running registry of the process's own client sockets. */
@@ -69,17 +76,17 @@ export function watchOwnSockets(options: OwnSocketsOptions = {}): OwnSockets {
   const forgetAfterMs = options.forgetAfterMs ?? 10_000;
   const maxSockets = options.maxSockets ?? 4096;
   const now = options.now ?? (() => performance.now());
-  // Local endpoints of connected sockets, with how many sockets share one (Linux lets two
-  // connections to different peers share a local port).
-  const open = new Map<string, number>();
-  // Local endpoints of closed sockets, with when, oldest first.
-  const closed = new Map<string, number>();
+  // Local endpoints of connected sockets, with the remote port of each socket on it (Linux lets
+  // two connections to different peers share a local port).
+  const open = new Map<string, number[]>();
+  // Local endpoints of closed sockets, with when and the remote port, oldest first.
+  const closed = new Map<string, { readonly at: number; readonly peerPort: number }>();
   const tracked = new WeakSet<Socket>();
   let closedDown = false;
 
   const forgetExpired = () => {
     const t = now();
-    for (const [key, at] of closed) {
+    for (const [key, { at }] of closed) {
       if (t - at <= forgetAfterMs) break;
       closed.delete(key);
     }
@@ -91,19 +98,23 @@ export function watchOwnSockets(options: OwnSocketsOptions = {}): OwnSockets {
       else open.delete(open.keys().next().value!);
     }
   };
-  const connected = (key: string) => {
+  const connected = (key: string, peerPort: number) => {
     forgetExpired();
     closed.delete(key);
-    open.set(key, (open.get(key) ?? 0) + 1);
+    const ports = open.get(key);
+    if (ports) ports.push(peerPort);
+    else open.set(key, [peerPort]);
     keepBounded();
   };
-  const released = (key: string) => {
-    const n = open.get(key);
-    if (n === undefined) return; // forgotten at the bound
-    if (n > 1) return void open.set(key, n - 1);
+  const released = (key: string, peerPort: number) => {
+    const ports = open.get(key);
+    if (ports === undefined) return; // forgotten at the bound
+    const i = ports.indexOf(peerPort);
+    if (i >= 0) ports.splice(i, 1);
+    if (ports.length > 0) return;
     open.delete(key);
     closed.delete(key); // re-inserted last: the newest closed
-    closed.set(key, now());
+    closed.set(key, { at: now(), peerPort });
     forgetExpired();
   };
 
@@ -112,11 +123,12 @@ export function watchOwnSockets(options: OwnSocketsOptions = {}): OwnSockets {
     tracked.add(socket);
     const onConnect = () => {
       if (closedDown || socket.localAddress === undefined || socket.localPort === undefined) return;
-      // Read now: a closed socket no longer knows its local end.
+      // Read now: a closed socket no longer knows its ends.
       const key = endpointKey({ address: socket.localAddress, port: socket.localPort });
-      connected(key);
+      const peerPort = socket.remotePort ?? -1;
+      connected(key, peerPort);
       socket.once('close', () => {
-        if (!closedDown) released(key);
+        if (!closedDown) released(key, peerPort);
       });
     };
     if (socket.localPort !== undefined && !socket.connecting && !socket.destroyed) onConnect();
@@ -138,12 +150,14 @@ export function watchOwnSockets(options: OwnSocketsOptions = {}): OwnSockets {
   diagnosticsChannel.subscribe(HTTP_CLIENT_REQUEST, onHttpRequest);
 
   return {
-    has(endpoint) {
+    has(endpoint, peerPort) {
       const key = endpointKey(endpoint);
-      if (open.has(key)) return true;
+      const ports = open.get(key);
+      if (ports && (peerPort === undefined || ports.includes(peerPort))) return true;
       if (!closed.has(key)) return false;
       forgetExpired();
-      return closed.has(key);
+      const c = closed.get(key);
+      return c !== undefined && (peerPort === undefined || c.peerPort === peerPort);
     },
     track,
     get size() {

@@ -8,8 +8,11 @@ import { watchOwnSockets, type OwnSockets } from './own-sockets.js';
 import { Stats } from './stats.js';
 import type { Endpoint, KernelEvent } from './events.js';
 
+/** The port the collector side of synthetic connections is on: the test server's. */
+let collectorPort = 4318;
+
 /** Synthetic kernel events of one connection as a collector on this node would have them. */
-function connection(conn: string, remote: Endpoint, family: 4 | 6 = 4) {
+function connection(conn: string, remote: Endpoint, family: 4 | 6 = 4, localPort = collectorPort) {
   const base = { conn, tgid: 7, fd: Number(conn.split(':')[1]), tsNs: 1 };
   return {
     open: {
@@ -20,7 +23,7 @@ function connection(conn: string, remote: Endpoint, family: 4 | 6 = 4) {
       family,
       tls: false,
       comm: 'collector',
-      local: { address: family === 4 ? '127.0.0.1' : '::ffff:127.0.0.1', port: 4318 },
+      local: { address: family === 4 ? '127.0.0.1' : '::ffff:127.0.0.1', port: localPort },
       remote,
     } satisfies KernelEvent,
     data: (offset: number): KernelEvent => ({
@@ -49,6 +52,7 @@ async function ownSocketsWithServer(): Promise<{
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
   const { port } = srv.address() as AddressInfo;
+  collectorPort = port;
   return {
     own,
     async connectFrom(localPort) {
@@ -228,6 +232,24 @@ test('unsubscribing ends the subscription to the source; errors and completion p
     failing.pipe(skipOwnConnections({ sockets: w.own })).subscribe({ error: (e) => (error = e) });
     failing.error(new Error('source failed'));
     assert.equal((error as Error).message, 'source failed');
+  } finally {
+    await w.done();
+  }
+});
+
+test('a connection from an own socket’s local port to another server is not own (ports are shared)', async () => {
+  const w = await ownSocketsWithServer();
+  try {
+    const s = await w.connectFrom();
+    // Another client on the node, by chance on the same local port, to a different server.
+    const lookalike = connection('7:30:1', { address: '127.0.0.1', port: s.localPort! }, 4, 8080);
+    const st = stage(w.own);
+    for (const ev of [lookalike.open, lookalike.data(0), lookalike.close]) st.input.next(ev);
+    assert.deepEqual(st.out, [lookalike.open, lookalike.data(0), lookalike.close]);
+    assert.deepEqual(st.disabled, []);
+    assert.deepEqual(st.counts(), [0, 0]);
+    assert.equal(w.own.has({ address: '127.0.0.1', port: s.localPort! }, s.remotePort!), true);
+    assert.equal(w.own.has({ address: '127.0.0.1', port: s.localPort! }, 8080), false);
   } finally {
     await w.done();
   }

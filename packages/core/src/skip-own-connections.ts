@@ -38,7 +38,7 @@ function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number):
 function ownDecision(
   ev: KernelEvent,
   skipped: ReadonlyMap<string, boolean>,
-  unchecked: ReadonlyMap<string, Endpoint>,
+  unchecked: ReadonlyMap<string, unknown>,
 ): 'drop' | 'pass' | 'check' | 'close-skipped' {
   if (skipped.has(ev.conn)) return ev.kind === 'close' ? 'close-skipped' : 'drop';
   if (ev.kind === 'open') return 'check';
@@ -66,7 +66,7 @@ export function skipOwnConnections(
       // was passed on before they were found out (then their close is passed on too).
       const skipped = new Map<string, boolean>();
       // Connections not own at open whose first data event is still to be checked.
-      const unchecked = new Map<string, Endpoint>();
+      const unchecked = new Map<string, readonly [remote: Endpoint, localPort: number]>();
 
       const skip = (conn: string, openPassed: boolean) => {
         unchecked.delete(conn);
@@ -89,15 +89,17 @@ export function skipOwnConnections(
               stats?.inc('OwnConnectionEventsSkipped');
               return;
             }
-            case 'check':
+            case 'check': {
               if (ev.kind === 'open') {
-                if (sockets.has(ev.remote)) return skip(ev.conn, false);
-                setBounded(unchecked, ev.conn, ev.remote, max);
+                if (sockets.has(ev.remote, ev.local.port)) return skip(ev.conn, false);
+                setBounded(unchecked, ev.conn, [ev.remote, ev.local.port] as const, max);
                 return subscriber.next(ev);
               }
-              if (sockets.has(unchecked.get(ev.conn)!)) return skip(ev.conn, true);
+              const [remote, localPort] = unchecked.get(ev.conn)!;
+              if (sockets.has(remote, localPort)) return skip(ev.conn, true);
               unchecked.delete(ev.conn);
               return subscriber.next(ev);
+            }
             case 'pass':
               if (ev.kind === 'close') unchecked.delete(ev.conn);
               return subscriber.next(ev);

@@ -130,7 +130,9 @@ function streamingExporter() {
   let bytes = 0;
   let release: (() => void) | undefined;
   const drains: number[] = [];
+  let flushed: (() => void) | undefined;
   const exporter: StreamingSpanExporter = {
+    forceFlush: () => new Promise<void>((resolve) => (flushed = resolve)),
     offer: (s) => {
       offered.push(s);
       bytes += 100;
@@ -153,7 +155,7 @@ function streamingExporter() {
     export: (_s, done) => done({ code: ExportResultCode.SUCCESS }),
     shutdown: () => Promise.resolve(),
   };
-  return { exporter, offered, drains, release: () => release?.() };
+  return { exporter, offered, drains, release: () => release?.(), flush: () => flushed?.() };
 }
 
 test('streaming exporter: spans go to offer() one by one; drain at the end with its timeout', async () => {
@@ -180,4 +182,42 @@ test('streaming exporter: backpressure past its high-water mark, resumed below h
   assert.equal(flow.paused, false);
   input.complete();
   await out;
+});
+
+test('streaming exporter with a stop signal: no deadline at the end of a file until stopped', async () => {
+  const { exporter, drains } = streamingExporter();
+  const stop = new Subject<void>();
+  const out = lastValueFrom(
+    from(spans(3)).pipe(exportSpans(exporter, { stop, drainTimeoutMs: 50 })),
+  );
+  await tick();
+  assert.deepEqual(drains, [], 'waiting for delivery, no deadline');
+  stop.next();
+  assert.deepEqual(drains, [50], 'stopped: the deadline applies');
+  await out;
+  // Delivered before any stop: the drain then ends at once.
+  const second = streamingExporter();
+  const out2 = lastValueFrom(
+    from(spans(3)).pipe(exportSpans(second.exporter, { stop: new Subject<void>() })),
+  );
+  await tick();
+  second.flush();
+  await out2;
+  assert.equal(second.drains.length, 1);
+});
+
+test('generic exporter with a stop signal: the deadline starts when stopped, not at completion', async () => {
+  const stats = new Stats();
+  const { exporter, calls } = manualExporter();
+  const stop = new Subject<void>();
+  let summary: unknown;
+  from(spans(5))
+    .pipe(exportSpans(exporter, { stats, stop, drainTimeoutMs: 20 }))
+    .subscribe((s) => (summary = s));
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(summary, undefined, 'still waiting past the timeout: not stopped yet');
+  stop.next();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(summary, { undelivered: 5 });
+  assert.equal(calls.length, 1);
 });

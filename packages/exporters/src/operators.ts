@@ -34,6 +34,13 @@ export interface ExportSpansOptions {
    */
   readonly drainTimeoutMs?: number;
   /**
+   * When given, delivery after the source completes has no deadline until this emits: a replay
+   * ends at the end of its file and then waits for the collector however long it takes; the
+   * deadline counts from the moment this emits (at once if it already has). Without it, the
+   * deadline counts from completion (a live source completes because it was stopped).
+   */
+  readonly stop?: Observable<unknown>;
+  /**
    * Backpressure for a source that can wait (a replay): paused while the exporter's queue is
    * past its high-water mark, resumed when it has drained to half of that.
    */
@@ -76,6 +83,25 @@ function streamTo(
   return (source) =>
     new Observable<ExportSummary>((subscriber) => {
       let closed = false;
+      let draining = false;
+      let sourceDone = false;
+      let stopRequested = false;
+      const drain = () => {
+        if (draining) return;
+        draining = true;
+        void exporter.drain(drainMs).then(
+          ({ undelivered }) => {
+            if (closed) return;
+            subscriber.next({ undelivered });
+            subscriber.complete();
+          },
+          (err: unknown) => subscriber.error(err),
+        );
+      };
+      const stopSub = options.stop?.subscribe(() => {
+        stopRequested = true;
+        if (sourceDone) drain();
+      });
       const subscription = source.subscribe({
         next(span) {
           exporter.offer(span);
@@ -86,18 +112,15 @@ function streamTo(
         },
         error: (err) => subscriber.error(err),
         complete() {
-          void exporter.drain(drainMs).then(
-            ({ undelivered }) => {
-              if (closed) return;
-              subscriber.next({ undelivered });
-              subscriber.complete();
-            },
-            (err: unknown) => subscriber.error(err),
-          );
+          sourceDone = true;
+          if (!options.stop || stopRequested) return drain();
+          // No deadline yet: everything is delivered, or the stop signal sets one.
+          void exporter.forceFlush().then(drain, drain);
         },
       });
       return () => {
         closed = true;
+        stopSub?.unsubscribe();
         subscription.unsubscribe();
         flow?.resume();
       };
@@ -176,6 +199,14 @@ function batchTo(
         });
       };
 
+      let stopRequested = false;
+      const startDeadline = () => {
+        deadline ??= setTimeout(() => finish(queue.length + inFlightSpans), drainMs);
+      };
+      const stopSub = options.stop?.subscribe(() => {
+        stopRequested = true;
+        if (sourceDone) startDeadline();
+      });
       const subscription = source.subscribe({
         next(span) {
           if (queue.length >= maxQueueSize) {
@@ -190,7 +221,7 @@ function batchTo(
         error: (err) => subscriber.error(err),
         complete() {
           sourceDone = true;
-          deadline = setTimeout(() => finish(queue.length + inFlightSpans), drainMs);
+          if (!options.stop || stopRequested) startDeadline();
           pump();
         },
       });
@@ -198,6 +229,7 @@ function batchTo(
         finished = true;
         if (timer) clearTimeout(timer);
         if (deadline) clearTimeout(deadline);
+        stopSub?.unsubscribe();
         subscription.unsubscribe();
         flow?.resume();
       };

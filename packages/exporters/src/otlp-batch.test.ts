@@ -381,3 +381,15 @@ test('spans of one connection reuse its encoded block; interleaved connections s
     }
   }
 });
+
+test('int64 edges: -2^63 and 2^62 exact as the official sends them; past the range, saturated', () => {
+  const edge = handMade(1, { attributes: { min: -(2 ** 63), big: 2 ** 62, neg: -(2 ** 53) - 2 } });
+  sameAsOfficial([edge]);
+  const huge = handMade(2, { attributes: { huge: 1e21, tiny: -1e21 } });
+  const json = Buffer.from(encode('http/json', [huge])).toString('utf8');
+  assert.ok(json.includes('{"intValue":"9223372036854774784"}'), json.slice(0, 400));
+  assert.ok(json.includes('{"intValue":"-9223372036854775808"}'));
+  const decoded = JSON.stringify(decode(encode('http/protobuf', [huge])));
+  assert.ok(decoded.includes('"9223372036854774784"'));
+  assert.ok(decoded.includes('"-9223372036854775808"'));
+});

@@ -20,6 +20,16 @@ import {
 
 const NS_PER_S = 1_000_000_000;
 
+/**
+ * An integer-valued number as an int64 decimal string: exact, saturated at int64's range (as
+ * the protobuf encoding is), never in exponent form (`String(1e21)` is `1e+21`).
+ */
+export function int64String(v: number): string {
+  if (Math.abs(v) < 2 ** 53) return String(v);
+  const clamped = v < 0 ? Math.max(v, -(2 ** 63)) : Math.min(v, 2 ** 63 - 1024);
+  return BigInt(clamped).toString();
+}
+
 /** Unix nanoseconds of `[s, ns]` as a decimal string, exactly (s·10⁹ + ns past 2⁵³). */
 export function hrTimeString(s: number, ns: number): string {
   s = Math.trunc(s);
@@ -61,7 +71,7 @@ function anyValue(w: JsonWriter, v: unknown, keys: JsonKeyCache): void {
     case 'number':
       if (Number.isInteger(v)) {
         w.ascii('{"intValue":"');
-        w.ascii(String(v));
+        w.ascii(int64String(v));
         w.ascii('"}');
       } else {
         w.ascii('{"doubleValue":');
@@ -296,7 +306,7 @@ class JsonAttributeSink implements AttributeSink {
     // As the object path would: a non-integer number is a double.
     if (Number.isInteger(v)) {
       w.ascii('{"intValue":"');
-      w.ascii(String(v));
+      w.ascii(int64String(v));
       w.ascii('"}}');
     } else {
       w.ascii('{"doubleValue":');
@@ -319,6 +329,12 @@ class JsonAttributeSink implements AttributeSink {
     this.count = 0;
     const start = this.w.pos;
     emit(this);
+    if (this.count === 0) {
+      // An empty block: take the comma back.
+      if (before) this.w.pos--;
+      this.count = before;
+      return;
+    }
     this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
     this.count += before;
   }

@@ -94,7 +94,9 @@ export class ProtoWriter {
     }
     let lo: number;
     let hi: number;
-    const a = Math.min(Math.abs(v), 2 ** 63 - 1024);
+    // Saturated at int64's range: -2^63 is exact as a double, 2^63 - 1 is not (the double
+    // below 2^63 is 2^63 - 1024).
+    const a = v < 0 ? Math.min(-v, 2 ** 63) : Math.min(v, 2 ** 63 - 1024);
     lo = a % TWO_32 >>> 0;
     hi = Math.floor(a / TWO_32) >>> 0;
     if (v < 0) {
@@ -133,7 +135,8 @@ export class ProtoWriter {
 
   /**
    * Unix nanoseconds of an OTel `[seconds, nanoseconds]` time as a fixed64, exactly and without
-   * BigInt: s·10⁹ = (s·1953125)·2⁹, and s·1953125 stays below 2⁵³ for any date before 2²⁵³.
+   * BigInt: s·10⁹ = (s·1953125)·2⁹, and s·1953125 stays below 2⁵³ while s < 4.6·10⁹ (dates
+   * before the year 2115).
    */
   hrTime(s: number, ns: number): void {
     const x = Math.trunc(s) * 1953125; // s * 10^9 / 2^9, exact

@@ -40,7 +40,7 @@ export interface OtlpExporterOptions {
   readonly key?: Buffer | string;
   /** Spans per request. Default 1024. */
   readonly maxBatchSpans?: number;
-  /** Bytes per request. Default 1 MiB. */
+  /** Bytes per request. Default 1 MiB, at most a quarter of `maxQueueBytes`. */
   readonly maxBatchBytes?: number;
   /** Most time a span waits for its batch to fill. Default 200 ms. */
   readonly batchDelayMs?: number;
@@ -48,6 +48,8 @@ export interface OtlpExporterOptions {
   readonly maxQueueBytes?: number;
   /** Requests in flight at once. Default 4. */
   readonly maxInFlight?: number;
+  /** How long `shutdown()` delivers what is held before dropping it. Default 5000 ms. */
+  readonly shutdownTimeoutMs?: number;
   /** Delivery counters (the project's exporter). */
   readonly stats?: Stats;
   /** Outage and refusal lines (the project's exporter). */
@@ -83,14 +85,20 @@ export function createOtlpExporter(options: OtlpExporterOptions = {}): SpanExpor
       maxSockets: maxInFlight,
     },
   });
+  // A request may take at most a quarter of the queue, so several fit in flight at once.
+  const maxQueueBytes = options.maxQueueBytes ?? 256 << 20;
+  const maxBatchBytes = Math.min(options.maxBatchBytes ?? 1 << 20, Math.floor(maxQueueBytes / 4));
   return new OtlpExporter({
     sender: createOtlpHttpClient(client),
     protocol: client.protocol ?? 'http/protobuf',
     maxInFlight,
+    maxBatchBytes,
+    maxQueueBytes,
     ...(options.maxBatchSpans ? { maxBatchSpans: options.maxBatchSpans } : {}),
-    ...(options.maxBatchBytes ? { maxBatchBytes: options.maxBatchBytes } : {}),
+    ...(options.shutdownTimeoutMs !== undefined
+      ? { shutdownTimeoutMs: options.shutdownTimeoutMs }
+      : {}),
     ...(options.batchDelayMs !== undefined ? { batchDelayMs: options.batchDelayMs } : {}),
-    ...(options.maxQueueBytes ? { maxQueueBytes: options.maxQueueBytes } : {}),
     ...(options.stats ? { stats: options.stats } : {}),
     ...(options.log ? { log: options.log } : {}),
   });

@@ -20,6 +20,8 @@ export interface StreamingSpanExporter extends SpanExporter {
    * `timeoutMs`; then drops what is left, counting it, and resolves with how much that was.
    */
   drain(timeoutMs: number): Promise<{ undelivered: number }>;
+  /** Sends the open batch and resolves once everything held so far is delivered or dropped. */
+  forceFlush(): Promise<void>;
 }
 
 /** True for an exporter that implements {@link StreamingSpanExporter}. */
