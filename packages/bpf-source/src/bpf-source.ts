@@ -119,6 +119,8 @@ export interface BpfSourceOptions {
 
 /** Busy time after which handling kernel batches gives the event loop a turn. */
 const YIELD_AFTER_MS = 10;
+/** Events handed on between two looks at the clock. */
+const EVENTS_PER_SLICE_CHECK = 256;
 
 /** Default location of the compiled object (ring buffer build) inside this package. */
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../bpf/tracer.bpf.o', import.meta.url));
@@ -189,8 +191,43 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
     let policySub: { unsubscribe(): void } | undefined;
     let disableSub: { unsubscribe(): void } | undefined;
     let stopped = false;
-    /** When the main thread last let the event loop turn (see the batch handler). */
+    let drained = false;
+    /** When the main thread last let the event loop turn. */
     let sliceStart = performance.now();
+    /** Batches received and not yet fully handled, in order; the first is being handled. */
+    const batches: Array<{ buffer: ArrayBuffer; length: number; next: number }> = [];
+    const emit = (ev: KernelEvent) => {
+      stats.inc(ev.kind === 'data' ? 'DataEventReceived' : 'ControlEventReceived');
+      subscriber.next(ev);
+    };
+    /**
+     * Hands the batches' events on, a slice of time at a time. Under load one batch is
+     * thousands of events (hundreds of milliseconds of pipeline work) and batches come back to
+     * back; handled whole, sockets and timers (the exporter's requests, stats) starved until
+     * the load stopped. Past YIELD_AFTER_MS of work the rest waits for one turn of the event
+     * loop. A batch is acked once handled whole, so the worker's credit still bounds memory.
+     */
+    const handleBatches = () => {
+      while (batches.length > 0 && !subscriber.closed) {
+        const b = batches[0]!;
+        const r = decodeBatch(b.buffer, b.length, emit, b.next, EVENTS_PER_SLICE_CHECK);
+        b.next = r.next;
+        if (b.next >= b.length) {
+          batches.shift();
+          if (!stopped) send({ type: 'ack' });
+        }
+        if (performance.now() - sliceStart >= YIELD_AFTER_MS) {
+          if (batches.length > 0)
+            setImmediate(() => {
+              sliceStart = performance.now();
+              handleBatches();
+            });
+          else setImmediate(() => (sliceStart = performance.now()));
+          return;
+        }
+      }
+      if (drained && batches.length === 0) subscriber.complete();
+    };
     const stopSub = options.stopOn?.subscribe(() => {
       if (stopped) return;
       stopped = true;
@@ -199,25 +236,11 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
 
     worker.on('message', (msg: FromWorker) => {
       switch (msg.type) {
-        case 'batch': {
+        case 'batch':
           stats.max('KprobeEventMaxQueueSizeTillNow', msg.records);
-          decodeBatch(msg.buffer, msg.length, (ev) => {
-            stats.inc(ev.kind === 'data' ? 'DataEventReceived' : 'ControlEventReceived');
-            subscriber.next(ev);
-          });
-          if (stopped) break;
-          // Batches come back to back under load: acked at once, the worker's next one is
-          // handled in the same turn of the event loop, and sockets and timers (the exporter's
-          // requests, stats) starve until the load stops. Past a slice of busy time the ack
-          // waits for one turn of the loop.
-          if (performance.now() - sliceStart < YIELD_AFTER_MS) send({ type: 'ack' });
-          else
-            setImmediate(() => {
-              sliceStart = performance.now();
-              if (!stopped) send({ type: 'ack' });
-            });
+          batches.push({ buffer: msg.buffer, length: msg.length, next: 0 });
+          if (batches.length === 1) handleBatches();
           break;
-        }
         case 'counters':
           for (const [idx, name] of KERNEL_COUNTERS) stats.set(name, msg.values[idx] ?? 0);
           for (const [idx, name] of SYSCALL_NAMES) {
@@ -253,7 +276,9 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           subscriber.error(new TracerError(msg.code as ErrorCodeValue, msg.message));
           break;
         case 'drained':
-          subscriber.complete();
+          // After the batches still being handled.
+          drained = true;
+          if (batches.length === 0) subscriber.complete();
           break;
         case 'stopped':
           break;

@@ -93,7 +93,17 @@ test('decodes open, data and close records; counts bad ones', () => {
   );
   const events: KernelEvent[] = [];
   const r = decodeBatch(buffer, length, (e) => events.push(e));
-  assert.deepEqual(r, { events: 3, bad: 2 });
+  assert.deepEqual(r, { events: 3, bad: 2, next: length });
+  // Resumable: at most N events at a time, from where the last call stopped.
+  const inSteps: KernelEvent[] = [];
+  let at = 0;
+  let calls = 0;
+  while (at < length) {
+    at = decodeBatch(buffer, length, (e) => inSteps.push(e), at, 1).next;
+    calls++;
+  }
+  assert.deepEqual(inSteps, events);
+  assert.ok(calls >= 3, `${calls} calls of one event each`);
   const [o, d, c] = events;
   assert.deepEqual(o, {
     kind: 'open',

@@ -74,17 +74,23 @@ export const RECORD_HEADER_BYTES = 8;
 const DISCARD_BIT = 0x40000000;
 const LENGTH_MASK = 0x3fffffff;
 
-/** Decodes every record of a batch; discarded ones are skipped, malformed ones counted in `bad`. */
+/**
+ * Decodes the records of a batch, from byte `from` (default 0) and at most `maxEvents` of them
+ * (default all); discarded ones are skipped, malformed ones counted in `bad`. `next` is where
+ * to go on (`length` once the batch is done).
+ */
 export function decodeBatch(
   buffer: ArrayBuffer,
   length: number,
   emit: (ev: KernelEvent) => void,
-): { events: number; bad: number } {
+  from = 0,
+  maxEvents = Infinity,
+): { events: number; bad: number; next: number } {
   const v = new DataView(buffer, 0, length);
-  let pos = 0;
+  let pos = from;
   let events = 0;
   let bad = 0;
-  while (pos + RECORD_HEADER_BYTES <= length) {
+  while (pos + RECORD_HEADER_BYTES <= length && events < maxEvents) {
     const word = v.getUint32(pos, true);
     const size = word & LENGTH_MASK;
     const o = pos + RECORD_HEADER_BYTES;
@@ -170,5 +176,5 @@ export function decodeBatch(
     }
     events++;
   }
-  return { events, bad };
+  return { events, bad, next: pos + RECORD_HEADER_BYTES <= length ? pos : length };
 }
