@@ -328,14 +328,14 @@ async function tracer(pid, extra) {
     cpuSeconds: () => cpuSeconds(child.pid),
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      const stats = JSON.parse(
-        err
-          .trim()
-          .split('\n')
-          .filter((l) => l.includes('"msg":"stats"'))
-          .at(-1),
-      );
+      const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
+      const line = err
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"stats"'))
+        .at(-1);
+      if (!line) throw new Error(`the tracer logged no stats (exit ${code}): ${err.slice(-2000)}`);
+      const stats = JSON.parse(line);
       return stats;
     },
   };

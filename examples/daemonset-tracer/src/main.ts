@@ -65,9 +65,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     stopping = true;
     const deadline = setTimeout(() => {
       process.stderr.write(
-        `ebpf-tracer: stop took longer than ${stopDeadlineMs} ms after ${signal}; exiting\n`,
+        `ebpf-tracer: error: stop took longer than ${stopDeadlineMs} ms after ${signal}; exiting\n`,
       );
-      process.exit(0);
+      // Delivery has its own deadline inside this one: a stop that outlives both hung, and
+      // says so with its exit code (a test or a supervisor sees it).
+      process.exit(1);
     }, stopDeadlineMs);
     deadline.unref();
     void tracer.stop().catch(() => undefined);

@@ -216,16 +216,16 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           batches.shift();
           if (!stopped) send({ type: 'ack' });
         }
-        if (performance.now() - sliceStart >= YIELD_AFTER_MS) {
-          if (batches.length > 0)
-            setImmediate(() => {
-              sliceStart = performance.now();
-              handleBatches();
-            });
-          else setImmediate(() => (sliceStart = performance.now()));
+        if (batches.length > 0 && performance.now() - sliceStart >= YIELD_AFTER_MS) {
+          setImmediate(() => {
+            sliceStart = performance.now();
+            handleBatches();
+          });
           return;
         }
       }
+      // The last batch handled: the next slice starts after this turn of the loop.
+      setImmediate(() => (sliceStart = performance.now()));
       if (drained && batches.length === 0) subscriber.complete();
     };
     const stopSub = options.stopOn?.subscribe(() => {
