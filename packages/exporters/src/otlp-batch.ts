@@ -72,6 +72,14 @@ interface Group {
   bytes: number;
 }
 
+/** Adds a span's bytes to its group: consecutive spans make one range (one copy at seal). */
+function addRange(g: Group, start: number, end: number): void {
+  const parts = g.parts;
+  if (parts.length > 0 && parts[parts.length - 1] === start) parts[parts.length - 1] = end;
+  else parts.push(start, end);
+  g.bytes += end - start;
+}
+
 /** Groups by resource (object identity, as the SDK does), then scope. */
 class Groups {
   private readonly byResource = new Map<Resource, Array<Group>>();
@@ -124,11 +132,7 @@ class ProtoBatchEncoder implements BatchEncoder {
     const m = w.begin();
     writeSpanFields(w, span, this.keys);
     w.end(m);
-    // Consecutive spans of one group make one range: a batch of one process is one copy.
-    const parts = g.parts;
-    if (parts.length > 0 && parts[parts.length - 1] === start) parts[parts.length - 1] = w.pos;
-    else parts.push(start, w.pos);
-    g.bytes += w.pos - start;
+    addRange(g, start, w.pos);
     this.spans++;
   }
 
@@ -237,10 +241,7 @@ class JsonBatchEncoder implements BatchEncoder {
     const start = w.pos;
     jsonSpan(w, span, this.keys);
     w.byte(0x2c);
-    const parts = g.parts;
-    if (parts.length > 0 && parts[parts.length - 1] === start) parts[parts.length - 1] = w.pos;
-    else parts.push(start, w.pos);
-    g.bytes += w.pos - start;
+    addRange(g, start, w.pos);
     this.spans++;
   }
 

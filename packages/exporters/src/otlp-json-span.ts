@@ -12,8 +12,9 @@ import { spanFlags } from './otlp-proto-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
 import {
   BlockMemo,
-  ValueMemo,
   attributeSourceOf,
+  recall,
+  remember,
   type AttrKey,
   type AttributeSink,
 } from './span-attributes.js';
@@ -258,27 +259,18 @@ class JsonAttributeSink implements AttributeSink {
   /** Writes the comma; copies the remembered entry when `v` is the key's last value. */
   private hit(k: AttrKey, v: string | number | boolean): boolean {
     if (this.count++) this.w.byte(0x2c);
-    const m = k.memo[1];
-    if (m === undefined || m.value !== v) return false;
-    m.hits++;
-    this.w.raw(m.bytes);
+    const entry = recall(k, 1, v);
+    if (entry === undefined) return false;
+    this.w.raw(entry);
     return true;
   }
 
+  /** Remembers the entry written since `start` as the key's last value. */
   private remember(k: AttrKey, v: string | number | boolean, start: number): void {
-    const m = k.memo[1];
-    const w = this.w;
-    if (m === undefined) {
-      k.memo[1] = new ValueMemo(v, Buffer.from(w.buf.subarray(start, w.pos)));
-      return;
-    }
-    m.misses++;
-    if (m.useful) {
-      m.value = v;
-      m.bytes = Buffer.from(w.buf.subarray(start, w.pos));
-    }
+    remember(k, 1, v, this.w.buf.subarray(start, this.w.pos));
   }
 
+  /** The key's `{"key":…,"value":` (made once per AttrKey). */
   private key(k: AttrKey): void {
     let key = k.encoded[1];
     if (key === undefined) {

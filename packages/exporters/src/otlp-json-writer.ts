@@ -2,47 +2,10 @@
  * A JSON text writer over one growable, reused buffer: UTF-8 bytes written as they are made, so
  * a span's JSON is never a string (no rope of small strings to flatten and re-encode).
  */
+import { GrowableBuffer } from './growable-buffer.js';
 
 /** Writes JSON text as UTF-8 bytes. */
-export class JsonWriter {
-  /** The buffer written into; replaced by a larger one when it fills. */
-  buf: Buffer;
-  /** Next byte to write. */
-  pos = 0;
-
-  /** Writes into `buffer` when given (grown into a new one if it fills), else a new one. */
-  constructor(initialBytes = 64 * 1024, buffer?: Buffer) {
-    this.buf = buffer ?? Buffer.allocUnsafe(Math.max(16, initialBytes));
-  }
-
-  /** Forgets what was written (the buffer is kept). */
-  reset(): void {
-    this.pos = 0;
-  }
-
-  /** Makes room for `n` more bytes. */
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /** One ASCII byte. */
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
-  /** Pre-encoded bytes. */
-  raw(bytes: Uint8Array): void {
-    this.ensure(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
-  }
-
+export class JsonWriter extends GrowableBuffer {
   /** ASCII text that needs no escaping (numbers, field names, hex ids). */
   ascii(s: string): void {
     const n = s.length;

@@ -12,8 +12,9 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProtoWriter } from './otlp-proto-writer.js';
 import {
   BlockMemo,
-  ValueMemo,
   attributeSourceOf,
+  recall,
+  remember,
   type AttrKey,
   type AttributeSink,
 } from './span-attributes.js';
@@ -279,26 +280,15 @@ class ProtoSpanAttributeSink implements AttributeSink {
 
   /** Copies the remembered entry when `v` is the key's last value. */
   private hit(k: AttrKey, v: string | number | boolean): boolean {
-    const m = k.memo[0];
-    if (m === undefined || m.value !== v) return false;
-    m.hits++;
-    this.w.raw(m.bytes);
+    const entry = recall(k, 0, v);
+    if (entry === undefined) return false;
+    this.w.raw(entry);
     return true;
   }
 
   /** Remembers the entry written since `start` as the key's last value. */
   private remember(k: AttrKey, v: string | number | boolean, start: number): void {
-    const m = k.memo[0];
-    const w = this.w;
-    if (m === undefined) {
-      k.memo[0] = new ValueMemo(v, Buffer.from(w.buf.subarray(start, w.pos)));
-      return;
-    }
-    m.misses++;
-    if (m.useful) {
-      m.value = v;
-      m.bytes = Buffer.from(w.buf.subarray(start, w.pos));
-    }
+    remember(k, 0, v, this.w.buf.subarray(start, this.w.pos));
   }
 
   /** Opens a KeyValue: tag, length mark, the key (encoded once per AttrKey), the value's mark. */

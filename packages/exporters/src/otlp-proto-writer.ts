@@ -4,6 +4,7 @@
  * ends up 128 bytes or longer its content is moved up to make room for the longer length (one
  * `copyWithin`, which most attribute-sized messages never need). No object is made per field.
  */
+import { GrowableBuffer } from './growable-buffer.js';
 
 const TWO_32 = 0x1_0000_0000;
 
@@ -23,53 +24,7 @@ export function varintSize(v: number): number {
 }
 
 /** A protobuf writer; `finish()` hands out the bytes written since the last `reset()`. */
-export class ProtoWriter {
-  /** The buffer written into; replaced by a larger one when it fills. */
-  buf: Buffer;
-  /** Next byte to write. */
-  pos = 0;
-
-  /** Writes into `buffer` when given (grown into a new one if it fills), else a new one. */
-  constructor(initialBytes = 64 * 1024, buffer?: Buffer) {
-    this.buf = buffer ?? Buffer.allocUnsafe(Math.max(16, initialBytes));
-  }
-
-  /** Forgets what was written (the buffer is kept for reuse). */
-  reset(): void {
-    this.pos = 0;
-  }
-
-  /** Makes room for `n` more bytes. */
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /** One byte (a tag below 16, or any byte known to fit). */
-  byte(b: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = b;
-  }
-
-  /** Raw bytes (pre-encoded fields). */
-  raw(bytes: Uint8Array): void {
-    const n = bytes.length;
-    this.ensure(n);
-    const buf = this.buf;
-    let p = this.pos;
-    // Below a few bytes a loop beats set()'s call; above it, set() (a memcpy) wins.
-    if (n < 8) for (let i = 0; i < n; i++) buf[p++] = bytes[i]!;
-    else {
-      buf.set(bytes, p);
-      p += n;
-    }
-    this.pos = p;
-  }
-
+export class ProtoWriter extends GrowableBuffer {
   /** A varint of a non-negative integer below 2^53. */
   varint(v: number): void {
     this.ensure(10);

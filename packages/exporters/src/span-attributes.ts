@@ -107,6 +107,37 @@ export function attributeSourceOf(span: object): AttributeSource | undefined {
     : undefined;
 }
 
+/** The entry remembered under `k` for encoder `slot` when `v` is its last value (a hit). */
+export function recall(
+  k: AttrKey,
+  slot: number,
+  v: string | number | boolean,
+): Uint8Array | undefined {
+  const m = k.memo[slot];
+  if (m === undefined || m.value !== v) return undefined;
+  m.hits++;
+  return m.bytes;
+}
+
+/** Remembers `entry` (copied) as what `v` under `k` became for encoder `slot`. */
+export function remember(
+  k: AttrKey,
+  slot: number,
+  v: string | number | boolean,
+  entry: Uint8Array,
+): void {
+  const m = k.memo[slot];
+  if (m === undefined) {
+    k.memo[slot] = new ValueMemo(v, Buffer.from(entry));
+    return;
+  }
+  m.misses++;
+  if (m.useful) {
+    m.value = v;
+    m.bytes = Buffer.from(entry);
+  }
+}
+
 /**
  * Encoded blocks by their id object, while reusing them pays: ids that never come back (an
  * embedder making a new connection object per exchange) stop being kept.
