@@ -19,9 +19,9 @@ import {
   kill,
   startNginx,
   startTracer,
-  waitForPort,
   type TracerProcess,
 } from './harness.js';
+import { tracedNghttpd } from './nghttpd.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -243,31 +243,14 @@ test('h2load -n 100000 -c 10 -m 10 on nghttpd (h2c), default OTLP exporter: at l
   if (!kernelTestsPossible(t, ['nghttpd', 'h2load'])) return;
   const { dir, config } = workDir();
   writeFileSync(join(dir, 'a.txt'), 'hello from nghttpd');
-  const port = await freePort();
-  const receiver = await startOtlpReceiver({ decode: 'when-read' }); // see the wrk test
-  const server = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], { stdio: 'ignore' });
-  t.after(async () => {
-    await kill(server);
-    await receiver.close();
+  // The receiver answers at once and decodes later: see the wrk test.
+  const { url, receiver, tracer } = await tracedNghttpd(t, dir, ['--config', config], {
+    decode: 'when-read',
   });
-  await waitForPort(port);
-  const tracer = await startTracer(
-    [server.pid!],
-    { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
-    ['--config', config],
-  );
   t.after(() => kill(tracer.child));
   let out: string;
   try {
-    out = await runAsync('h2load', [
-      '-n',
-      '100000',
-      '-c',
-      '10',
-      '-m',
-      '10',
-      `http://127.0.0.1:${port}/a.txt`,
-    ]);
+    out = await runAsync('h2load', ['-n', '100000', '-c', '10', '-m', '10', `${url}/a.txt`]);
   } finally {
     assert.equal(await tracer.stop(), 0, tracer.stderr());
   }

@@ -18,8 +18,8 @@ import {
   run,
   startTracer,
   waitForOutput,
-  waitForPort,
 } from './harness.js';
+import { tracedNghttpd } from './nghttpd.js';
 import { renderChart, renderedConfig } from '../../examples/daemonset-tracer/dist/testing/helm.js';
 
 const H2_SERVER = `
@@ -287,30 +287,6 @@ test('grpcio with a 300 KB message, past what the kernel copies of one call: the
   assert.match(stats, /"Http2GapsResynced":0,/);
   assert.match(stats, /"Http2ConnectionsAbandoned":0,/);
 });
-
-/**
- * nghttpd serving `dir` without TLS, traced (extra tracer arguments in `tracerArgs`), with an
- * OTLP receiver; all stopped after the test. Resolves with the base URL, the receiver, the
- * tracer and the server.
- */
-async function tracedNghttpd(t: TestContext, dir: string, tracerArgs: string[] = []) {
-  const port = await freePort();
-  const receiver = await startOtlpReceiver();
-  const server: ChildProcess = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], {
-    stdio: 'ignore',
-  });
-  t.after(async () => {
-    await kill(server);
-    await receiver.close();
-  });
-  await waitForPort(port);
-  const tracer = await startTracer(
-    [server.pid!],
-    { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
-    tracerArgs,
-  );
-  return { url: `http://127.0.0.1:${port}`, receiver, tracer, server };
-}
 
 test('nghttpd with nghttp (100 concurrent streams on one connection) and curl --http2-prior-knowledge: every stream once', async (t) => {
   if (!kernelTestsPossible(t, ['nghttpd', 'nghttp', 'curl'])) return;
