@@ -13,6 +13,7 @@ import { JsonKeyCache, jsonResource, jsonScope, jsonSpan } from './otlp-json-spa
 import { JsonWriter } from './otlp-json-writer.js';
 import { KeyCache, encodeResource, encodeScope, writeSpanFields } from './otlp-proto-span.js';
 import { ProtoWriter, varintSize } from './otlp-proto-writer.js';
+import type { GrowableBuffer } from './growable-buffer.js';
 
 /** Builds one request body at a time. */
 export interface BatchEncoder {
@@ -110,14 +111,18 @@ class Groups {
   }
 }
 
-/** Protobuf: spans written into one reused buffer, the request assembled at seal. */
-class ProtoBatchEncoder implements BatchEncoder {
-  private readonly w = new ProtoWriter(256 * 1024);
-  private readonly groups = new Groups();
-  private readonly keys = new KeyCache();
+/**
+ * What both encodings share: spans written one after the other into one reused buffer, their
+ * byte ranges kept per resource and scope, the encoded resources and scopes cached, and request
+ * bodies assembled into pooled buffers. An encoding says how a span, a resource and a scope are
+ * written, and how the request is put together from them.
+ */
+abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncoder {
+  protected abstract readonly w: W;
+  protected readonly groups = new Groups();
+  protected readonly pool = new BodyPool();
   private readonly resources = new WeakMap<Resource, Buffer>();
   private readonly scopes = new Map<string, Buffer>();
-  private readonly pool = new BodyPool();
   spans = 0;
 
   get bytes(): number {
@@ -125,38 +130,86 @@ class ProtoBatchEncoder implements BatchEncoder {
   }
 
   append(span: ReadableSpan): void {
-    const w = this.w;
     const g = this.groups.of(span);
-    const start = w.pos;
-    w.byte(0x12); // ScopeSpans.spans = 2
-    const m = w.begin();
-    writeSpanFields(w, span, this.keys);
-    w.end(m);
-    addRange(g, start, w.pos);
+    const start = this.w.pos;
+    this.writeSpan(span);
+    addRange(g, start, this.w.pos);
     this.spans++;
   }
 
-  private resourceBytes(r: Resource): Buffer {
+  seal(): EncodedBatch | undefined {
+    if (this.spans === 0) return undefined;
+    const out = this.assemble();
+    const buf = out.buf;
+    const batch = {
+      body: buf.subarray(0, out.pos),
+      spans: this.spans,
+      release: () => this.pool.release(buf),
+    };
+    this.spans = 0;
+    this.w.reset();
+    this.groups.clear();
+    return batch;
+  }
+
+  /** Writes one span (and whatever follows it in its list) into `w`. */
+  protected abstract writeSpan(span: ReadableSpan): void;
+  protected abstract encodeResource(resource: Resource): Buffer;
+  protected abstract encodeScope(scope: InstrumentationScope): Buffer;
+  /** The request of what `groups` holds, in a buffer from `pool`. */
+  protected abstract assemble(): GrowableBuffer;
+
+  /** A resource's encoding, made once per resource object. */
+  protected resourceBytes(r: Resource): Buffer {
     let b = this.resources.get(r);
     if (!b) {
-      b = encodeResource(r, this.keys);
+      b = this.encodeResource(r);
       this.resources.set(r, b);
     }
     return b;
   }
 
-  private scopeBytes(g: Group): Buffer {
+  /** A scope's encoding, made once per scope (bounded). */
+  protected scopeBytes(g: Group): Buffer {
     let b = this.scopes.get(g.scopeKey);
     if (!b) {
-      b = encodeScope(g.scope);
+      b = this.encodeScope(g.scope);
       if (this.scopes.size >= 1024) this.scopes.clear();
       this.scopes.set(g.scopeKey, b);
     }
     return b;
   }
 
-  seal(): EncodedBatch | undefined {
-    if (this.spans === 0) return undefined;
+  /** Copies a group's spans (its ranges of `w`) into `out`. */
+  protected copySpans(out: GrowableBuffer, g: Group): void {
+    const src = this.w.buf;
+    const parts = g.parts;
+    for (let j = 0; j < parts.length; j += 2) out.raw(src.subarray(parts[j]!, parts[j + 1]!));
+  }
+}
+
+/** Protobuf: each span as a `ScopeSpans.spans` field; lengths computed first at seal. */
+class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
+  protected readonly w = new ProtoWriter(256 * 1024);
+  private readonly keys = new KeyCache();
+
+  protected writeSpan(span: ReadableSpan): void {
+    const w = this.w;
+    w.byte(0x12); // ScopeSpans.spans = 2
+    const m = w.begin();
+    writeSpanFields(w, span, this.keys);
+    w.end(m);
+  }
+
+  protected encodeResource(resource: Resource): Buffer {
+    return encodeResource(resource, this.keys);
+  }
+
+  protected encodeScope(scope: InstrumentationScope): Buffer {
+    return encodeScope(scope);
+  }
+
+  protected assemble(): ProtoWriter {
     // Lengths first (every part is known), then one exact-size buffer.
     const field = (len: number) => 1 + varintSize(len) + len;
     const strField = (s: string | undefined) => (s ? field(Buffer.byteLength(s)) : 0);
@@ -181,7 +234,6 @@ class ProtoBatchEncoder implements BatchEncoder {
       total += field(len);
     }
     const out = new ProtoWriter(0, this.pool.acquire(total));
-    const src = this.w.buf;
     for (const r of sized) {
       out.byte(0x0a); // ExportTraceServiceRequest.resource_spans = 1
       out.varint(r.len);
@@ -192,11 +244,7 @@ class ProtoBatchEncoder implements BatchEncoder {
         out.varint(r.scopeLens[i]!);
         out.byte(0x0a); // ScopeSpans.scope = 1
         out.bytes(this.scopeBytes(g));
-        const parts = g.parts;
-        for (let j = 0; j < parts.length; j += 2) {
-          src.copy(out.buf, out.pos, parts[j]!, parts[j + 1]!);
-          out.pos += parts[j + 1]! - parts[j]!;
-        }
+        this.copySpans(out, g);
         if (g.scope.schemaUrl) {
           out.byte(0x1a); // ScopeSpans.schema_url = 3
           out.string(g.scope.schemaUrl);
@@ -208,72 +256,43 @@ class ProtoBatchEncoder implements BatchEncoder {
         out.string(schemaUrl);
       }
     }
-    const buf = out.buf;
-    const batch = {
-      body: buf.subarray(0, out.pos),
-      spans: this.spans,
-      release: () => this.pool.release(buf),
-    };
-    this.spans = 0;
-    this.w.reset();
-    this.groups.clear();
-    return batch;
+    return out;
   }
 }
 
-/** JSON: spans written into one reused buffer, each followed by a comma; assembled at seal. */
-class JsonBatchEncoder implements BatchEncoder {
-  private readonly w = new JsonWriter(256 * 1024);
-  private readonly groups = new Groups();
+/** JSON: each span followed by a comma (the last one's taken back at seal). */
+class JsonBatchEncoder extends RangeBatchEncoder<JsonWriter> {
+  protected readonly w = new JsonWriter(256 * 1024);
   private readonly keys = new JsonKeyCache();
-  private readonly resources = new WeakMap<Resource, Buffer>();
-  private readonly scopes = new Map<string, Buffer>();
-  private readonly pool = new BodyPool();
-  spans = 0;
 
-  get bytes(): number {
-    return this.w.pos;
+  protected writeSpan(span: ReadableSpan): void {
+    jsonSpan(this.w, span, this.keys);
+    this.w.byte(0x2c);
   }
 
-  append(span: ReadableSpan): void {
-    const w = this.w;
-    const g = this.groups.of(span);
-    const start = w.pos;
-    jsonSpan(w, span, this.keys);
-    w.byte(0x2c);
-    addRange(g, start, w.pos);
-    this.spans++;
+  protected encodeResource(resource: Resource): Buffer {
+    return jsonResource(resource, this.keys);
   }
 
-  seal(): EncodedBatch | undefined {
-    if (this.spans === 0) return undefined;
+  protected encodeScope(scope: InstrumentationScope): Buffer {
+    return jsonScope(scope);
+  }
+
+  protected assemble(): JsonWriter {
     const out = new JsonWriter(0, this.pool.acquire(this.w.pos + 4096));
-    const src = this.w.buf;
     out.ascii('{"resourceSpans":[');
     this.groups.ordered.forEach((groups, ri) => {
       const resource = groups[0]!.resource;
-      let r = this.resources.get(resource);
-      if (r === undefined) {
-        r = jsonResource(resource, this.keys);
-        this.resources.set(resource, r);
-      }
       if (ri) out.byte(0x2c);
       out.ascii('{"resource":');
-      out.raw(r);
+      out.raw(this.resourceBytes(resource));
       out.ascii(',"scopeSpans":[');
       groups.forEach((g, gi) => {
-        let scope = this.scopes.get(g.scopeKey);
-        if (scope === undefined) {
-          scope = jsonScope(g.scope);
-          if (this.scopes.size >= 1024) this.scopes.clear();
-          this.scopes.set(g.scopeKey, scope);
-        }
         if (gi) out.byte(0x2c);
         out.ascii('{"scope":');
-        out.raw(scope);
+        out.raw(this.scopeBytes(g));
         out.ascii(',"spans":[');
-        const parts = g.parts;
-        for (let j = 0; j < parts.length; j += 2) out.raw(src.subarray(parts[j]!, parts[j + 1]!));
+        this.copySpans(out, g);
         out.pos--; // the last span's comma
         out.byte(0x5d);
         if (g.scope.schemaUrl) {
@@ -290,15 +309,6 @@ class JsonBatchEncoder implements BatchEncoder {
       out.byte(0x7d);
     });
     out.ascii(']}');
-    const buf = out.buf;
-    const batch = {
-      body: buf.subarray(0, out.pos),
-      spans: this.spans,
-      release: () => this.pool.release(buf),
-    };
-    this.spans = 0;
-    this.w.reset();
-    this.groups.clear();
-    return batch;
+    return out;
   }
 }
