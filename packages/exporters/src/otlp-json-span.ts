@@ -11,10 +11,8 @@ import type { InstrumentationScope } from '@opentelemetry/core';
 import { spanFlags } from './otlp-proto-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
 import {
-  BlockMemo,
+  EntrySink,
   attributeSourceOf,
-  recall,
-  remember,
   type AttrKey,
   type AttributeSink,
 } from './span-attributes.js';
@@ -249,33 +247,26 @@ export function jsonScope(scope: InstrumentationScope): Buffer {
  * Writes a `[KeyValue, …]` list's entries as an {@link AttributeSink} is told them; an entry
  * whose value is the key's last one is copied from the key's memo.
  */
-class JsonAttributeSink implements AttributeSink {
-  w: JsonWriter = new JsonWriter(16);
-  private readonly blocks = new BlockMemo();
+class JsonAttributeSink extends EntrySink<JsonWriter> implements AttributeSink {
   /** Entries written so far in this list (commas go between). */
   count = 0;
   private items = 0;
 
-  /** Writes the comma; copies the remembered entry when `v` is the key's last value. */
-  private hit(k: AttrKey, v: string | number | boolean): boolean {
-    if (this.count++) this.w.byte(0x2c);
-    const entry = recall(k, 1, v);
-    if (entry === undefined) return false;
-    this.w.raw(entry);
-    return true;
+  constructor() {
+    super(new JsonWriter(16), 1);
   }
 
-  /** Remembers the entry written since `start` as the key's last value. */
-  private remember(k: AttrKey, v: string | number | boolean, start: number): void {
-    remember(k, 1, v, this.w.buf.subarray(start, this.w.pos));
+  /** A comma between entries. */
+  protected separate(): void {
+    if (this.count++) this.w.byte(0x2c);
   }
 
   /** The key's `{"key":…,"value":` (made once per AttrKey). */
   private key(k: AttrKey): void {
-    let key = k.encoded[1];
+    let key = k.encoded[this.slot];
     if (key === undefined) {
       key = Buffer.from(`{"key":${JSON.stringify(k.name)},"value":`, 'utf8');
-      k.encoded[1] = key;
+      k.encoded[this.slot] = key;
     }
     this.w.raw(key);
   }
@@ -332,7 +323,7 @@ class JsonAttributeSink implements AttributeSink {
   }
 
   bool(k: AttrKey, v: boolean): void {
-    if (this.count++) this.w.byte(0x2c);
+    this.separate();
     this.key(k);
     this.w.ascii(v ? '{"boolValue":true}}' : '{"boolValue":false}}');
   }
@@ -348,7 +339,7 @@ class JsonAttributeSink implements AttributeSink {
   }
 
   beginList(k: AttrKey): void {
-    if (this.count++) this.w.byte(0x2c);
+    this.separate();
     this.key(k);
     this.w.ascii('{"arrayValue":{"values":[');
     this.items = 0;

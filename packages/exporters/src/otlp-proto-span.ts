@@ -11,10 +11,8 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProtoWriter } from './otlp-proto-writer.js';
 import {
-  BlockMemo,
+  EntrySink,
   attributeSourceOf,
-  recall,
-  remember,
   type AttrKey,
   type AttributeSink,
 } from './span-attributes.js';
@@ -271,37 +269,29 @@ export function encodeScope(scope: InstrumentationScope): Buffer {
  * whose key and value are the ones written last time under that key is copied whole from the
  * key's memo.
  */
-class ProtoSpanAttributeSink implements AttributeSink {
-  w: ProtoWriter = new ProtoWriter(16);
-  private readonly blocks = new BlockMemo();
+class ProtoSpanAttributeSink extends EntrySink<ProtoWriter> implements AttributeSink {
   private kv = 0;
   private any = 0;
   private list = 0;
 
-  /** Copies the remembered entry when `v` is the key's last value. */
-  private hit(k: AttrKey, v: string | number | boolean): boolean {
-    const entry = recall(k, 0, v);
-    if (entry === undefined) return false;
-    this.w.raw(entry);
-    return true;
+  constructor() {
+    super(new ProtoWriter(16), 0);
   }
 
-  /** Remembers the entry written since `start` as the key's last value. */
-  private remember(k: AttrKey, v: string | number | boolean, start: number): void {
-    remember(k, 0, v, this.w.buf.subarray(start, this.w.pos));
-  }
+  /** Entries follow each other with nothing between. */
+  protected separate(): void {}
 
   /** Opens a KeyValue: tag, length mark, the key (encoded once per AttrKey), the value's mark. */
   private open(k: AttrKey): void {
     const w = this.w;
-    let key = k.encoded[0];
+    let key = k.encoded[this.slot];
     if (key === undefined) {
       const kw = new ProtoWriter(k.name.length * 3 + 8);
       kw.byte(KV_KEY);
       kw.string(k.name);
       kw.byte(KV_VALUE);
       key = kw.finish();
-      k.encoded[0] = key;
+      k.encoded[this.slot] = key;
     }
     w.byte(0x4a);
     this.kv = w.begin();

@@ -5,6 +5,7 @@
  * OTLP request (for the project's exporter, with no object made per span).
  */
 import type { Attributes } from '@opentelemetry/api';
+import type { GrowableBuffer } from './growable-buffer.js';
 
 /**
  * An attribute key, made once and reused on every span: encoders keep its encoded form on it
@@ -158,5 +159,37 @@ export class BlockMemo {
   set(id: object, bytes: Uint8Array): void {
     this.misses++;
     if (this.misses < 64 || this.misses < 4 * this.hits) this.blocks.set(id, Buffer.from(bytes));
+  }
+}
+
+/**
+ * What the encoders' sinks share: the buffer they write into, their slot in each key's memo,
+ * and the recall of an entry remembered under a key (with the separator the encoding puts
+ * before each entry).
+ */
+export abstract class EntrySink<W extends GrowableBuffer> {
+  protected readonly blocks = new BlockMemo();
+  constructor(
+    /** The buffer written into (set before each span). */
+    public w: W,
+    /** This encoding's slot in `AttrKey.encoded` and `AttrKey.memo`. */
+    protected readonly slot: number,
+  ) {}
+
+  /** Writes what goes before an entry (JSON's comma; nothing in protobuf). */
+  protected abstract separate(): void;
+
+  /** Writes the separator; copies the remembered entry when `v` is the key's last value. */
+  protected hit(k: AttrKey, v: string | number | boolean): boolean {
+    this.separate();
+    const entry = recall(k, this.slot, v);
+    if (entry === undefined) return false;
+    this.w.raw(entry);
+    return true;
+  }
+
+  /** Remembers the entry written since `start` as the key's last value. */
+  protected remember(k: AttrKey, v: string | number | boolean, start: number): void {
+    remember(k, this.slot, v, this.w.buf.subarray(start, this.w.pos));
   }
 }
