@@ -74,6 +74,34 @@ export function exportSpans(
   return isStreamingExporter(exporter) ? streamTo(exporter, options) : batchTo(exporter, options);
 }
 
+/**
+ * When delivery after the source may start its deadline: at the source's completion, or, with
+ * a `stop` signal, once both the source has completed and the signal has come (in either
+ * order). Calls `start` once.
+ */
+function drainDeadline(stop: Observable<unknown> | undefined, start: () => void) {
+  let sourceDone = false;
+  let stopped = stop === undefined;
+  let started = false;
+  const go = () => {
+    if (started || !sourceDone || !stopped) return;
+    started = true;
+    start();
+  };
+  const sub = stop?.subscribe(() => {
+    stopped = true;
+    go();
+  });
+  return {
+    /** The source completed. */
+    sourceDone() {
+      sourceDone = true;
+      go();
+    },
+    unsubscribe: () => sub?.unsubscribe(),
+  };
+}
+
 function streamTo(
   exporter: StreamingSpanExporter,
   options: ExportSpansOptions,
@@ -82,26 +110,20 @@ function streamTo(
   const flow = options.flow;
   return (source) =>
     new Observable<ExportSummary>((subscriber) => {
-      let closed = false;
       let draining = false;
-      let sourceDone = false;
-      let stopRequested = false;
       const drain = () => {
         if (draining) return;
         draining = true;
         void exporter.drain(drainMs).then(
           ({ undelivered }) => {
-            if (closed) return;
+            if (subscriber.closed) return;
             subscriber.next({ undelivered });
             subscriber.complete();
           },
           (err: unknown) => subscriber.error(err),
         );
       };
-      const stopSub = options.stop?.subscribe(() => {
-        stopRequested = true;
-        if (sourceDone) drain();
-      });
+      const deadline = drainDeadline(options.stop, drain);
       const subscription = source.subscribe({
         next(span) {
           exporter.offer(span);
@@ -112,15 +134,13 @@ function streamTo(
         },
         error: (err) => subscriber.error(err),
         complete() {
-          sourceDone = true;
-          if (!options.stop || stopRequested) return drain();
-          // No deadline yet: everything is delivered, or the stop signal sets one.
-          void exporter.forceFlush().then(drain, drain);
+          deadline.sourceDone();
+          // No deadline yet: everything is delivered first, or the stop signal sets one.
+          if (!draining) void exporter.forceFlush().then(drain, drain);
         },
       });
       return () => {
-        closed = true;
-        stopSub?.unsubscribe();
+        deadline.unsubscribe();
         subscription.unsubscribe();
         flow?.resume();
       };
@@ -199,13 +219,8 @@ function batchTo(
         });
       };
 
-      let stopRequested = false;
-      const startDeadline = () => {
-        deadline ??= setTimeout(() => finish(queue.length + inFlightSpans), drainMs);
-      };
-      const stopSub = options.stop?.subscribe(() => {
-        stopRequested = true;
-        if (sourceDone) startDeadline();
+      const drainEnd = drainDeadline(options.stop, () => {
+        deadline = setTimeout(() => finish(queue.length + inFlightSpans), drainMs);
       });
       const subscription = source.subscribe({
         next(span) {
@@ -215,13 +230,13 @@ function batchTo(
           }
           queue.push(span);
           if (flow && !flow.paused && queue.length >= maxQueueSize / 2) flow.pause();
-          if (queue.length >= maxBatchSize) pump();
-          else if (!timer) pump();
+          // A full batch goes now; a partial one starts its timer.
+          if (queue.length >= maxBatchSize || !timer) pump();
         },
         error: (err) => subscriber.error(err),
         complete() {
           sourceDone = true;
-          if (!options.stop || stopRequested) startDeadline();
+          drainEnd.sourceDone();
           pump();
         },
       });
@@ -229,7 +244,7 @@ function batchTo(
         finished = true;
         if (timer) clearTimeout(timer);
         if (deadline) clearTimeout(deadline);
-        stopSub?.unsubscribe();
+        drainEnd.unsubscribe();
         subscription.unsubscribe();
         flow?.resume();
       };
