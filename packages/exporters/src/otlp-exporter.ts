@@ -56,6 +56,8 @@ export class OtlpExporter implements StreamingSpanExporter {
   private readonly maxBatchBytes: number;
   private readonly batchDelayMs: number;
   private readonly shutdownTimeoutMs: number;
+  /** Encodes the spans of `export()` calls. */
+  private exportEncoder: BatchEncoder | undefined;
   private timer: NodeJS.Timeout | undefined;
   private drained: Promise<{ undelivered: number }> | undefined;
   private shutDown: Promise<void> | undefined;
@@ -93,10 +95,14 @@ export class OtlpExporter implements StreamingSpanExporter {
       this.stats.inc('SpansDroppedAtShutdown');
       return;
     }
-    const enc = this.encoder;
-    enc.append(span);
-    if (enc.spans >= this.maxBatchSpans || enc.bytes >= this.maxBatchBytes) this.seal();
+    this.encoder.append(span);
+    if (this.full(this.encoder)) this.seal();
     else if (!this.timer) this.timer = setTimeout(() => this.seal(), this.batchDelayMs);
+  }
+
+  /** A batch with as many spans or bytes as a request takes. */
+  private full(enc: BatchEncoder): boolean {
+    return enc.spans >= this.maxBatchSpans || enc.bytes >= this.maxBatchBytes;
   }
 
   /** Seals the open batch into the queue. */
@@ -124,7 +130,8 @@ export class OtlpExporter implements StreamingSpanExporter {
       done({ code: ExportResultCode.FAILED, error: new Error('exporter is shut down') });
       return;
     }
-    const enc = createBatchEncoder(this.protocol);
+    // Encoded apart from the streamed spans' open batch (an export is encoded whole, at once).
+    const enc = (this.exportEncoder ??= createBatchEncoder(this.protocol));
     let pending = 0;
     let failed = false;
     let sealedAll = false;
@@ -149,7 +156,7 @@ export class OtlpExporter implements StreamingSpanExporter {
     };
     for (const span of spans) {
       enc.append(span);
-      if (enc.spans >= this.maxBatchSpans || enc.bytes >= this.maxBatchBytes) sealOne();
+      if (this.full(enc)) sealOne();
     }
     sealOne();
     sealedAll = true;
