@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from '@traceable-ebpf/core';
 import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
+import { HeaderNameCache } from './header-names.js';
 
 /**
  * One parsed HTTP/1 message: a request from a request parser, a response from a response
@@ -128,6 +129,9 @@ export class Http1MessageParser {
   private bodySize = 0;
   private method = '';
   private version = '';
+  /** Header and trailer names shared from message to message (later stages look them up). */
+  private readonly headerNames = new HeaderNameCache();
+  private readonly trailerNames = new HeaderNameCache();
 
   constructor(
     private readonly runtime: LlhttpRuntime,
@@ -297,7 +301,9 @@ export class Http1MessageParser {
 
   private commitHeader() {
     if (!this.fieldDropped) {
-      (this.headersDone ? this.trailers : this.headers).push([this.field, this.value.trim()]);
+      const list = this.headersDone ? this.trailers : this.headers;
+      const names = this.headersDone ? this.trailerNames : this.headerNames;
+      list.push([names.intern(list.length, this.field), this.value.trim()]);
       this.headerBytes += this.field.length + this.value.length;
     }
     this.field = '';
