@@ -10,6 +10,7 @@ import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { spanFlags } from './otlp-proto-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
+import { PooledSpanContext } from './span-ids.js';
 import {
   EntrySink,
   attributeSourceOf,
@@ -163,9 +164,11 @@ export function jsonSpan(w: JsonWriter, span: ReadableSpan, keys: JsonKeyCache):
   const ctx = span.spanContext();
   const parent = span.parentSpanContext;
   w.ascii('{"traceId":');
-  w.str(ctx.traceId);
+  if (ctx instanceof PooledSpanContext && ctx.traceAt >= 0) w.hex(ctx.ids, ctx.traceAt, 16);
+  else w.str(ctx.traceId);
   w.ascii(',"spanId":');
-  w.str(ctx.spanId);
+  if (ctx instanceof PooledSpanContext) w.hex(ctx.ids, ctx.spanAt, 8);
+  else w.str(ctx.spanId);
   const state = ctx.traceState?.serialize();
   if (state) {
     w.ascii(',"traceState":');

@@ -4,6 +4,9 @@
  */
 import { GrowableBuffer } from './growable-buffer.js';
 
+/** The character codes of the hex digits. */
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
 /** Writes JSON text as UTF-8 bytes. */
 export class JsonWriter extends GrowableBuffer {
   /** ASCII text that needs no escaping (numbers, field names, hex ids). */
@@ -13,6 +16,21 @@ export class JsonWriter extends GrowableBuffer {
     const buf = this.buf;
     let p = this.pos;
     for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  /** `n` bytes of `src` from `start` as a quoted string of lower-case hex digits (an id). */
+  hex(src: Uint8Array, start: number, n: number): void {
+    this.ensure(2 * n + 2);
+    const buf = this.buf;
+    let p = this.pos;
+    buf[p++] = 0x22;
+    for (let i = start; i < start + n; i++) {
+      const b = src[i]!;
+      buf[p++] = HEX_DIGITS[b >> 4]!;
+      buf[p++] = HEX_DIGITS[b & 15]!;
+    }
+    buf[p++] = 0x22;
     this.pos = p;
   }
 

@@ -10,6 +10,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { ProtoWriter } from './otlp-proto-writer.js';
+import { PooledSpanContext } from './span-ids.js';
 import {
   EntrySink,
   attributeSourceOf,
@@ -178,9 +179,15 @@ function writeLink(w: ProtoWriter, l: Link, keys: KeyCache): void {
 export function writeSpanFields(w: ProtoWriter, span: ReadableSpan, keys: KeyCache): void {
   const ctx = span.spanContext();
   w.byte(0x0a); // trace_id = 1
-  w.hexBytes(ctx.traceId);
+  if (ctx instanceof PooledSpanContext && ctx.traceAt >= 0) {
+    w.byte(16);
+    w.copyFrom(ctx.ids, ctx.traceAt, 16);
+  } else w.hexBytes(ctx.traceId);
   w.byte(0x12); // span_id = 2
-  w.hexBytes(ctx.spanId);
+  if (ctx instanceof PooledSpanContext) {
+    w.byte(8);
+    w.copyFrom(ctx.ids, ctx.spanAt, 8);
+  } else w.hexBytes(ctx.spanId);
   const state = ctx.traceState?.serialize();
   if (state) {
     w.byte(0x1a); // trace_state = 3
