@@ -382,6 +382,43 @@ test('spans of one connection reuse its encoded block; interleaved connections s
   }
 });
 
+test('remembered entries stay exact while values change, repeat, come and go and outgrow the memo arena', () => {
+  const map = createSpanMapper({ clock });
+  const base = exchange();
+  const make = (i: number) => {
+    const headers: Array<[string, string]> = [
+      ['Host', 'shop.local:8080'],
+      ['X-Every', `v${i}`], // new on every span
+      ['X-Tenth', `t${Math.floor(i / 10)}`], // a run of ten, then another
+      ['X-Big', `${'b'.repeat(1500)}${i % 7}`], // large: fills the arena, which starts over
+    ];
+    if (i % 3 === 0) headers.splice(1, 0, ['X-Sometimes', 'same']); // breaks the run, or not
+    return map(
+      exchange({
+        request: { ...base.request, target: `/r/${i % 4}`, headers },
+        response: { ...base.response!, status: i % 5 ? 200 : 404 },
+      }),
+    );
+  };
+  const n = 600;
+  for (const protocol of ['http/protobuf', 'http/json'] as const) {
+    const ours = encode(protocol, Array.from({ length: n }, (_, i) => make(i)));
+    const viaOurs =
+      protocol === 'http/json'
+        ? Request.toObject(
+            fromOtlpJson(JSON.parse(Buffer.from(ours).toString('utf8')) as Record<string, unknown>),
+            AS_OBJECT,
+          )
+        : decode(ours);
+    const official = decode(
+      ProtobufTraceSerializer.serializeRequest(Array.from({ length: n }, (_, i) => make(i)))!,
+    );
+    const strip = (o: Record<string, unknown>) =>
+      JSON.parse(JSON.stringify(o).replace(/"(traceId|spanId)":"[^"]*"/g, '"$1":""')) as unknown;
+    assert.deepEqual(strip(viaOurs), strip(official), protocol);
+  }
+});
+
 test('int64 edges: -2^63 and 2^62 exact as the official sends them; past the range, saturated', () => {
   const edge = handMade(1, { attributes: { min: -(2 ** 63), big: 2 ** 62, neg: -(2 ** 53) - 2 } });
   sameAsOfficial([edge]);

@@ -189,8 +189,12 @@ export function jsonSpan(w: JsonWriter, span: ReadableSpan, keys: JsonKeyCache):
   const source = attributeSourceOf(span);
   if (source) {
     const sink = jsonSink(w);
-    w.byte(0x5b);
+    // Every entry starts with a comma: the first becomes the list's opening bracket.
+    const open = w.pos;
     source.emitAttributes(sink);
+    sink.flush();
+    if (w.pos === open) w.byte(0x5b);
+    else w.buf[open] = 0x5b;
     w.byte(0x5d);
   } else jsonAttributes(w, span.attributes, keys);
   if (span.droppedAttributesCount)
@@ -251,17 +255,19 @@ export function jsonScope(scope: InstrumentationScope): Buffer {
  * whose value is the key's last one is copied from the key's memo.
  */
 class JsonAttributeSink extends EntrySink<JsonWriter> implements AttributeSink {
-  /** Entries written so far in this list (commas go between). */
-  count = 0;
   private items = 0;
 
   constructor() {
     super(new JsonWriter(16), 1);
   }
 
-  /** A comma between entries. */
+  /**
+   * A comma before every entry, the first one's included: the list's writer turns the first
+   * into the opening bracket. So an entry's bytes are the same wherever it stands, and
+   * remembered entries (and blocks) are copied as they are.
+   */
   protected separate(): void {
-    if (this.count++) this.w.byte(0x2c);
+    this.w.byte(0x2c);
   }
 
   /** The key's `{"key":…,"value":` (made once per AttrKey). */
@@ -276,17 +282,15 @@ class JsonAttributeSink extends EntrySink<JsonWriter> implements AttributeSink {
 
   str(k: AttrKey, v: string): void {
     if (this.hit(k, v)) return;
-    const start = this.w.pos;
     this.key(k);
     this.w.ascii('{"stringValue":');
     this.w.str(v);
     this.w.ascii('}}');
-    this.remember(k, v, start);
+    this.remember(k, v);
   }
 
   int(k: AttrKey, v: number): void {
     if (this.hit(k, v)) return;
-    const start = this.w.pos;
     this.key(k);
     const w = this.w;
     // As the object path would: a non-integer number is a double.
@@ -299,50 +303,39 @@ class JsonAttributeSink extends EntrySink<JsonWriter> implements AttributeSink {
       w.double(v);
       w.ascii('}}');
     }
-    this.remember(k, v, start);
+    this.remember(k, v);
   }
 
-  block(id: object, emit: (sink: AttributeSink) => void): void {
-    // Kept without a leading comma; the entries inside it are separated as usual.
-    if (this.count) this.w.byte(0x2c);
+  block<T extends object>(id: T, emit: (sink: AttributeSink, id: T) => void): void {
+    this.flush();
     const kept = this.blocks.get(id);
     if (kept !== undefined) {
       this.w.raw(kept);
-      this.count++;
       return;
     }
-    const before = this.count;
-    this.count = 0;
     const start = this.w.pos;
-    emit(this);
-    if (this.count === 0) {
-      // An empty block: take the comma back.
-      if (before) this.w.pos--;
-      this.count = before;
-      return;
-    }
+    emit(this, id);
+    this.flush();
     this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
-    this.count += before;
   }
 
   bool(k: AttrKey, v: boolean): void {
-    this.separate();
+    this.entry();
     this.key(k);
     this.w.ascii(v ? '{"boolValue":true}}' : '{"boolValue":false}}');
   }
 
   list1(k: AttrKey, v: string): void {
     if (this.hit(k, v)) return;
-    const start = this.w.pos;
     this.key(k);
     this.w.ascii('{"arrayValue":{"values":[{"stringValue":');
     this.w.str(v);
     this.w.ascii('}]}}}');
-    this.remember(k, v, start);
+    this.remember(k, v);
   }
 
   beginList(k: AttrKey): void {
-    this.separate();
+    this.entry();
     this.key(k);
     this.w.ascii('{"arrayValue":{"values":[');
     this.items = 0;
@@ -364,6 +357,5 @@ const sharedJsonSink = new JsonAttributeSink();
 /** The (one, reused) sink writing a span's attributes into `w`. */
 function jsonSink(w: JsonWriter): JsonAttributeSink {
   sharedJsonSink.w = w;
-  sharedJsonSink.count = 0;
   return sharedJsonSink;
 }

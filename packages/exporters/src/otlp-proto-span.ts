@@ -211,6 +211,7 @@ export function writeSpanFields(w: ProtoWriter, span: ReadableSpan, keys: KeyCac
   if (source) {
     const sink = protoSink(w);
     source.emitAttributes(sink);
+    sink.flush();
   } else writeAttributes(w, 0x4a, span.attributes, keys);
   if (span.droppedAttributesCount) {
     w.byte(0x50); // dropped_attributes_count = 10
@@ -313,17 +314,15 @@ class ProtoSpanAttributeSink extends EntrySink<ProtoWriter> implements Attribute
 
   str(k: AttrKey, v: string): void {
     if (this.hit(k, v)) return;
-    const start = this.w.pos;
     this.open(k);
     this.w.byte(ANY_STRING);
     this.w.string(v);
     this.close();
-    this.remember(k, v, start);
+    this.remember(k, v);
   }
 
   int(k: AttrKey, v: number): void {
     if (this.hit(k, v)) return;
-    const start = this.w.pos;
     this.open(k);
     // As the object path would: a non-integer number is a double.
     if (Number.isInteger(v)) {
@@ -334,21 +333,24 @@ class ProtoSpanAttributeSink extends EntrySink<ProtoWriter> implements Attribute
       this.w.double(v);
     }
     this.close();
-    this.remember(k, v, start);
+    this.remember(k, v);
   }
 
-  block(id: object, emit: (sink: AttributeSink) => void): void {
+  block<T extends object>(id: T, emit: (sink: AttributeSink, id: T) => void): void {
+    this.flush();
     const kept = this.blocks.get(id);
     if (kept !== undefined) {
       this.w.raw(kept);
       return;
     }
     const start = this.w.pos;
-    emit(this);
+    emit(this, id);
+    this.flush();
     this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
   }
 
   bool(k: AttrKey, v: boolean): void {
+    this.entry();
     this.open(k);
     this.w.byte(ANY_BOOL);
     this.w.byte(v ? 1 : 0);
@@ -357,14 +359,18 @@ class ProtoSpanAttributeSink extends EntrySink<ProtoWriter> implements Attribute
 
   list1(k: AttrKey, v: string): void {
     if (this.hit(k, v)) return;
-    const start = this.w.pos;
-    this.beginList(k);
+    this.openList(k);
     this.item(v);
     this.endList();
-    this.remember(k, v, start);
+    this.remember(k, v);
   }
 
   beginList(k: AttrKey): void {
+    this.entry();
+    this.openList(k);
+  }
+
+  private openList(k: AttrKey): void {
     this.open(k);
     this.w.byte(ANY_ARRAY);
     this.list = this.w.begin();

@@ -20,22 +20,65 @@ export class AttrKey {
 }
 
 /**
- * An encoder's last value for one key and the bytes of its whole entry: most attributes repeat
- * from span to span (scheme, protocol, addresses, ports, most header values), and copying the
- * bytes is far cheaper than encoding them again. A key whose values keep changing (a client
- * port, a connection id) stops being remembered.
+ * An encoder's last value for one key and where the bytes of its whole entry are in the
+ * encoder's {@link MemoArena}: most attributes repeat from span to span (scheme, protocol,
+ * addresses, ports, most header values), and copying bytes is far cheaper than encoding them
+ * again. A key whose values keep changing (a client port, a connection id) stops being
+ * remembered.
  */
 export class ValueMemo {
   hits = 0;
   misses = 0;
   constructor(
     public value: string | number | boolean,
+    /** The arena generation the entry was written in (older ones are gone). */
+    public gen: number,
+    /** The entry's offset in the arena. */
+    public off: number,
+    /** The entry's length in bytes. */
+    public len: number,
+    /** The entry's bytes: a view of the arena, made once (copying one entry needs no new view). */
     public bytes: Uint8Array,
   ) {}
 
   /** False once misses clearly outweigh hits: not worth a copy per span. */
   get useful(): boolean {
     return this.misses < 64 || this.misses < 4 * this.hits;
+  }
+}
+
+/** Entries past this many bytes are not remembered (they would crowd the arena out). */
+const MAX_REMEMBERED_ENTRY = 2048;
+/** Generations are unique across arenas, so a memo can't be read from another arena. */
+let nextGeneration = 1;
+
+/**
+ * The remembered entries of one encoding, one after the other in the order they were
+ * remembered. Spans say their attributes in the same order every time, so entries that repeat
+ * lie next to each other here and a run of them is copied into a request at once. When it
+ * fills it starts over: a new generation, older memos no longer hit.
+ */
+export class MemoArena {
+  /** A plain Uint8Array: its views are cheaper to make than a Buffer's. */
+  readonly buf: Uint8Array;
+  pos = 0;
+  gen = nextGeneration++;
+  constructor(bytes = 64 * 1024) {
+    this.buf = new Uint8Array(bytes);
+  }
+
+  /** Copies `src[start, end)` in; its offset, or -1 when it is too large to remember. */
+  add(src: Uint8Array, start: number, end: number): number {
+    const n = end - start;
+    if (n > MAX_REMEMBERED_ENTRY || n > this.buf.length) return -1;
+    if (this.pos + n > this.buf.length) {
+      this.pos = 0;
+      this.gen = nextGeneration++;
+    }
+    const off = this.pos;
+    this.buf.set(src.subarray(start, end), off);
+    this.pos += n;
+    return off;
   }
 }
 
@@ -47,9 +90,10 @@ export interface AttributeSink {
   bool(key: AttrKey, value: boolean): void;
   /**
    * A run of attributes that is the same on every span given the same `id` object (those of
-   * one connection): `emit` says them, and a sink may keep what they became and reuse it.
+   * one connection): `emit(sink, id)` says them, and a sink may keep what they became and
+   * reuse it. (`emit` is best a function made once, not a closure per call.)
    */
-  block(id: object, emit: (sink: AttributeSink) => void): void;
+  block<T extends object>(id: T, emit: (sink: AttributeSink, id: T) => void): void;
   /** A string-array attribute of one item. */
   list1(key: AttrKey, value: string): void;
   /** A string-array attribute: `beginList`, its items, `endList`. */
@@ -81,8 +125,8 @@ export class ObjectSink implements AttributeSink {
   bool(key: AttrKey, value: boolean): void {
     this.attrs[key.name] = value;
   }
-  block(_id: object, emit: (sink: AttributeSink) => void): void {
-    emit(this);
+  block<T extends object>(id: T, emit: (sink: AttributeSink, id: T) => void): void {
+    emit(this, id);
   }
   list1(key: AttrKey, value: string): void {
     this.attrs[key.name] = [value];
@@ -106,37 +150,6 @@ export function attributeSourceOf(span: object): AttributeSource | undefined {
   return typeof s.emitAttributes === 'function' && s.attributesRead === false
     ? (span as AttributeSource)
     : undefined;
-}
-
-/** The entry remembered under `k` for encoder `slot` when `v` is its last value (a hit). */
-export function recall(
-  k: AttrKey,
-  slot: number,
-  v: string | number | boolean,
-): Uint8Array | undefined {
-  const m = k.memo[slot];
-  if (m === undefined || m.value !== v) return undefined;
-  m.hits++;
-  return m.bytes;
-}
-
-/** Remembers `entry` (copied) as what `v` under `k` became for encoder `slot`. */
-export function remember(
-  k: AttrKey,
-  slot: number,
-  v: string | number | boolean,
-  entry: Uint8Array,
-): void {
-  const m = k.memo[slot];
-  if (m === undefined) {
-    k.memo[slot] = new ValueMemo(v, Buffer.from(entry));
-    return;
-  }
-  m.misses++;
-  if (m.useful) {
-    m.value = v;
-    m.bytes = Buffer.from(entry);
-  }
 }
 
 /**
@@ -164,11 +177,17 @@ export class BlockMemo {
 
 /**
  * What the encoders' sinks share: the buffer they write into, their slot in each key's memo,
- * and the recall of an entry remembered under a key (with the separator the encoding puts
- * before each entry).
+ * their arena of remembered entries, and the copying of remembered entries. Hits are not
+ * copied one by one: a hit that continues the previous one in the arena extends a pending run,
+ * and a run is copied when anything else is written (and at {@link flush}).
  */
 export abstract class EntrySink<W extends GrowableBuffer> {
   protected readonly blocks = new BlockMemo();
+  private readonly arena = new MemoArena();
+  /** The pending run of remembered entries: arena bytes [runStart, runEnd), its first entry. */
+  private runStart = 0;
+  private runEnd = 0;
+  private runFirst: ValueMemo | undefined;
   constructor(
     /** The buffer written into (set before each span). */
     public w: W,
@@ -179,17 +198,67 @@ export abstract class EntrySink<W extends GrowableBuffer> {
   /** Writes what goes before an entry (JSON's comma; nothing in protobuf). */
   protected abstract separate(): void;
 
-  /** Writes the separator; copies the remembered entry when `v` is the key's last value. */
-  protected hit(k: AttrKey, v: string | number | boolean): boolean {
+  /** Copies the pending run of remembered entries; call before writing anything else. */
+  flush(): void {
+    const first = this.runFirst;
+    if (first === undefined) return;
+    // One entry: its own view. More: one view over the run (making a view costs about what
+    // copying three entries one by one does, so runs pay from about three entries on).
+    if (this.runEnd - this.runStart === first.len) this.w.raw(first.bytes);
+    else this.w.raw(this.arena.buf.subarray(this.runStart, this.runEnd));
+    this.runFirst = undefined;
+  }
+
+  /** Where the entry being written afresh starts (its separator included). */
+  private entryStart = 0;
+
+  /** Starts an entry written afresh: the pending run first, then the separator. */
+  protected entry(): void {
+    this.flush();
+    this.entryStart = this.w.pos;
     this.separate();
-    const entry = recall(k, this.slot, v);
-    if (entry === undefined) return false;
-    this.w.raw(entry);
+  }
+
+  /**
+   * True when `v` is the key's remembered value: its entry joins the pending run. Otherwise
+   * the entry is started ({@link entry}) for the caller to write.
+   */
+  protected hit(k: AttrKey, v: string | number | boolean): boolean {
+    const m = k.memo[this.slot];
+    if (m === undefined || m.value !== v || m.gen !== this.arena.gen) {
+      this.entry();
+      return false;
+    }
+    m.hits++;
+    if (this.runFirst === undefined || m.off !== this.runEnd) {
+      this.flush();
+      this.runFirst = m;
+      this.runStart = m.off;
+    }
+    this.runEnd = m.off + m.len;
     return true;
   }
 
-  /** Remembers the entry written since `start` as the key's last value. */
-  protected remember(k: AttrKey, v: string | number | boolean, start: number): void {
-    remember(k, this.slot, v, this.w.buf.subarray(start, this.w.pos));
+  /** Remembers the entry just written (separator included) as the key's last value. */
+  protected remember(k: AttrKey, v: string | number | boolean): void {
+    const start = this.entryStart;
+    const m = k.memo[this.slot];
+    if (m !== undefined) {
+      m.misses++;
+      if (!m.useful) return;
+    }
+    const arena = this.arena;
+    const off = arena.add(this.w.buf, start, this.w.pos);
+    if (off < 0) return;
+    const len = this.w.pos - start;
+    const bytes = arena.buf.subarray(off, off + len);
+    if (m === undefined) k.memo[this.slot] = new ValueMemo(v, arena.gen, off, len, bytes);
+    else {
+      m.value = v;
+      m.gen = arena.gen;
+      m.off = off;
+      m.len = len;
+      m.bytes = bytes;
+    }
   }
 }

@@ -23,11 +23,12 @@ import {
   type AttributeSource,
 } from './span-attributes.js';
 import { PooledSpanContext } from './span-ids.js';
+import { HeaderKeyTable } from './header-attributes.js';
 import {
   createMonotonicClock,
   type ApiExchange,
+  type ConnectionInfo,
   type GrpcCall,
-  type HeaderList,
   type MonotonicClock,
 } from '@traceable-ebpf/core';
 
@@ -39,8 +40,7 @@ export const DEFAULT_REDACTED_HEADERS = [
   'set-cookie',
 ] as const;
 
-/** What replaces a redacted header value. */
-export const REDACTED = '[redacted]';
+export { REDACTED } from './header-attributes.js';
 
 /** Options of {@link exchangeToSpan} and {@link toSpans}. */
 export interface SpanMappingOptions {
@@ -158,80 +158,34 @@ const K = {
   errorType: new AttrKey('error.type'),
 } as const;
 
-/** A header name's attribute key, lower-case name and redaction (memoised per raw name). */
-interface HeaderKey {
-  readonly key: AttrKey;
-  readonly lower: string;
-  readonly redacted: boolean;
-}
-
 /** What the mapper keeps for all its spans. */
 interface MapperState {
   readonly captureHeaders: boolean;
   readonly captureBodies: boolean;
-  readonly requestKeys: (name: string) => HeaderKey;
-  readonly responseKeys: (name: string) => HeaderKey;
-  readonly requestTrailerKeys: (name: string) => HeaderKey;
-  readonly responseTrailerKeys: (name: string) => HeaderKey;
+  readonly requestKeys: HeaderKeyTable;
+  readonly responseKeys: HeaderKeyTable;
+  readonly requestTrailerKeys: HeaderKeyTable;
+  readonly responseTrailerKeys: HeaderKeyTable;
 }
 
-/** Header lists with more lines than this are grouped through a Map (not by scanning). */
-const SCAN_GROUPING_MAX = 32;
-
-/**
- * Says a header list's attributes: one string-array attribute per lower-cased name, values in
- * wire order, at the position of the name's first line.
- */
-function emitHeaders(
-  sink: AttributeSink,
-  keys: (name: string) => HeaderKey,
-  headers: HeaderList,
-): void {
-  const n = headers.length;
-  if (n === 0) return;
-  if (n > SCAN_GROUPING_MAX) {
-    const groups = new Map<HeaderKey, string[]>();
-    for (const [name, v] of headers) {
-      const k = keys(name);
-      const value = k.redacted ? REDACTED : v;
-      const g = groups.get(k);
-      if (g) g.push(value);
-      else groups.set(k, [value]);
-    }
-    for (const [k, values] of groups) {
-      sink.beginList(k.key);
-      for (const v of values) sink.item(v);
-      sink.endList();
-    }
-    return;
-  }
-  // Each line's key resolved once; a name seen on an earlier line was already said with it.
-  const ks = scratchKeys;
-  for (let i = 0; i < n; i++) ks[i] = keys(headers[i]![0]);
-  outer: for (let i = 0; i < n; i++) {
-    const k = ks[i]!;
-    for (let j = 0; j < i; j++) if (ks[j] === k) continue outer;
-    let more = i + 1;
-    while (more < n && ks[more] !== k) more++;
-    if (more === n) {
-      // The common case: the name appears once.
-      sink.list1(k.key, k.redacted ? REDACTED : headers[i]![1]);
-      continue;
-    }
-    sink.beginList(k.key);
-    sink.item(k.redacted ? REDACTED : headers[i]![1]);
-    for (let j = more; j < n; j++)
-      if (ks[j] === k) sink.item(k.redacted ? REDACTED : headers[j]![1]);
-    sink.endList();
-  }
-  // A loop, not fill(): measured cheaper for these few entries.
-  for (let i = 0; i < n; i++) ks[i] = undefined;
+/** The attributes every exchange of a connection shares (a block, said once per connection). */
+function emitConnection(s: AttributeSink, conn: ConnectionInfo): void {
+  const serverEnd = conn.role === 'client' ? conn.remote : conn.local;
+  const clientEnd = conn.role === 'client' ? conn.local : conn.remote;
+  s.str(K.scheme, conn.tls ? 'https' : 'http');
+  s.str(K.protoName, 'http');
+  s.str(K.transport, 'tcp');
+  s.str(K.netType, conn.family === 6 ? 'ipv6' : 'ipv4');
+  s.int(K.serverPort, serverEnd.port);
+  s.str(K.clientAddress, clientEnd.address);
+  s.int(K.clientPort, clientEnd.port);
+  s.str(K.peerAddress, conn.remote.address);
+  s.int(K.peerPort, conn.remote.port);
+  s.str(K.localAddress, conn.local.address);
+  s.int(K.localPort, conn.local.port);
+  s.str(K.module, 'ebpf');
+  s.str(K.connectionId, conn.id);
 }
-
-/** Reused by {@link emitHeaders} (never more than SCAN_GROUPING_MAX entries in use). */
-const scratchKeys: Array<HeaderKey | undefined> = new Array<HeaderKey | undefined>(
-  SCAN_GROUPING_MAX,
-).fill(undefined);
 
 /**
  * A span of one exchange. Its attributes are said to a sink on demand ({@link emitAttributes}):
@@ -286,35 +240,19 @@ class ExchangeSpan implements ReadableSpan, AttributeSource {
   emitAttributes(sink: AttributeSink): void {
     const { ex, m } = this;
     const { request: req, response: res, connection: conn } = ex;
-    const serverEnd = conn.role === 'client' ? conn.remote : conn.local;
-    const clientEnd = conn.role === 'client' ? conn.local : conn.remote;
     const q = req.target.indexOf('?');
     sink.str(K.method, req.method);
     sink.str(K.path, q >= 0 ? req.target.slice(0, q) : req.target);
     // What every exchange of the connection shares, as one block.
-    sink.block(conn, (s) => {
-      s.str(K.scheme, conn.tls ? 'https' : 'http');
-      s.str(K.protoName, 'http');
-      s.str(K.transport, 'tcp');
-      s.str(K.netType, conn.family === 6 ? 'ipv6' : 'ipv4');
-      s.int(K.serverPort, serverEnd.port);
-      s.str(K.clientAddress, clientEnd.address);
-      s.int(K.clientPort, clientEnd.port);
-      s.str(K.peerAddress, conn.remote.address);
-      s.int(K.peerPort, conn.remote.port);
-      s.str(K.localAddress, conn.local.address);
-      s.int(K.localPort, conn.local.port);
-      s.str(K.module, 'ebpf');
-      s.str(K.connectionId, conn.id);
-    });
+    sink.block(conn, emitConnection);
     sink.str(K.protoVersion, ex.protocol === 'http2' ? '2' : req.version);
     sink.str(K.serverAddress, this.serverAddress);
     sink.int(K.requestBodySize, req.bodySize);
     if (q >= 0) sink.str(K.query, req.target.slice(q + 1));
     if (this.userAgent !== undefined) sink.str(K.userAgent, this.userAgent);
     if (m.captureHeaders) {
-      emitHeaders(sink, m.requestKeys, req.headers);
-      if (req.trailers) emitHeaders(sink, m.requestTrailerKeys, req.trailers);
+      m.requestKeys.emit(sink, req.headers);
+      if (req.trailers) m.requestTrailerKeys.emit(sink, req.trailers);
     }
     if (m.captureBodies && req.body.length > 0)
       sink.str(K.requestBody, Buffer.from(req.body).toString('utf8'));
@@ -322,8 +260,8 @@ class ExchangeSpan implements ReadableSpan, AttributeSource {
       sink.int(K.status, res.status);
       sink.int(K.responseBodySize, res.bodySize);
       if (m.captureHeaders) {
-        emitHeaders(sink, m.responseKeys, res.headers);
-        if (res.trailers) emitHeaders(sink, m.responseTrailerKeys, res.trailers);
+        m.responseKeys.emit(sink, res.headers);
+        if (res.trailers) m.responseTrailerKeys.emit(sink, res.trailers);
       }
       if (m.captureBodies && res.body.length > 0)
         sink.str(K.responseBody, Buffer.from(res.body).toString('utf8'));
@@ -397,29 +335,9 @@ export function createSpanMapper(
     return r;
   };
 
-  // Attribute key, lower-case name and redaction per raw header name, one table per attribute
-  // prefix, memoised (bounded): header names repeat endlessly, and lower-casing and
-  // concatenating them per span was the mapper's top cost. Names differing only in case share
-  // one HeaderKey, so a span groups them by identity.
-  const keyTable = (prefix: string) => {
-    const byName = new Map<string, HeaderKey>();
-    const byLower = new Map<string, HeaderKey>();
-    return (name: string): HeaderKey => {
-      let k = byName.get(name);
-      if (!k) {
-        const lower = name.toLowerCase();
-        k = byLower.get(lower);
-        if (!k) {
-          k = { key: new AttrKey(`${prefix}.${lower}`), lower, redacted: redact.has(lower) };
-          if (byLower.size >= 4096) byLower.clear();
-          byLower.set(lower, k);
-        }
-        if (byName.size >= 4096) byName.clear();
-        byName.set(name, k);
-      }
-      return k;
-    };
-  };
+  // Header attribute keys, one table per attribute prefix. Names differing only in case share
+  // one key, so a span groups them by identity.
+  const keyTable = (prefix: string) => new HeaderKeyTable(prefix, redact);
   const state: MapperState = {
     captureHeaders: options.captureHeaders ?? true,
     captureBodies: options.captureBodies ?? false,
@@ -442,8 +360,11 @@ export function createSpanMapper(
     let hostHeader: string | undefined;
     let ua: string | undefined;
     let traceparent: string | undefined;
-    for (const [name, v] of req.headers) {
-      const lower = state.requestKeys(name).lower;
+    const headers = req.headers;
+    const keys = state.requestKeys.shape(headers).keys;
+    for (let i = 0; i < headers.length; i++) {
+      const v = headers[i]![1];
+      const lower = keys[i]!.lower;
       if (lower === 'host') hostHeader ??= v;
       else if (lower === 'user-agent') ua ??= v;
       else if (lower === 'traceparent') traceparent ??= v;
