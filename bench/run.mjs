@@ -445,6 +445,8 @@ http {
 `,
   );
   nullSink = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  // Not a reason to keep running: the benchmarks' end is (and then it is stopped).
+  nullSink.unref();
   process.on('exit', () => nullSink.kill());
   for (let i = 0; i < 100; i++) {
     const up = await new Promise((resolve) => {

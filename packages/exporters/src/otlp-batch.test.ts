@@ -402,7 +402,10 @@ test('remembered entries stay exact while values change, repeat, come and go and
   };
   const n = 600;
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
-    const ours = encode(protocol, Array.from({ length: n }, (_, i) => make(i)));
+    const ours = encode(
+      protocol,
+      Array.from({ length: n }, (_, i) => make(i)),
+    );
     const viaOurs =
       protocol === 'http/json'
         ? Request.toObject(
