@@ -116,13 +116,16 @@ export const configSchema = z
               .min(1 << 20)
               .default(256 << 20),
             /** Spans per request. */
-            max_batch_spans: z.number().int().min(1).default(1024),
-            /** Encoded bytes per request (a larger single span still goes alone). */
+            max_batch_spans: z.number().int().min(1).default(4096),
+            /**
+             * Encoded bytes per request (a larger single span still goes alone). 4 MiB: fewer,
+             * larger requests cost less per span; collectors accept 20 MiB by default.
+             */
             max_batch_bytes: z
               .number()
               .int()
               .min(4096)
-              .default(1 << 20),
+              .default(4 << 20),
             /** Most time a span waits for its batch to fill, in ms. */
             batch_delay_ms: z.number().int().min(0).default(200),
             /** Requests in flight at once. */

@@ -35,24 +35,25 @@ export function createBatchEncoder(protocol: OtlpProtocol): BatchEncoder {
 /**
  * Request bodies' memory, reused: a fresh multi-megabyte buffer per request costs its page
  * faults on first write (measured: most of the time assembling a request took). Bodies come
- * back through their batch's `release` once delivered or dropped; a few are kept.
+ * back through their batch's `release` once delivered or dropped; a few are kept. A buffer is
+ * at most a little larger than its body (bodies waiting out an outage are counted by their
+ * length, so their buffers must not be much larger).
  */
 class BodyPool {
   private readonly free: Buffer[] = [];
-  constructor(private readonly keep = 8) {}
+  constructor(private readonly keep = 4) {}
 
-  /** A buffer of at least `n` bytes. */
+  /** A buffer of at least `n` bytes and not much more. */
   acquire(n: number): Buffer {
+    const size = Math.ceil(n / POOL_GRANULE) * POOL_GRANULE;
+    const most = size + (size >> 3);
     for (let i = this.free.length - 1; i >= 0; i--) {
       const b = this.free[i]!;
-      if (b.length >= n) {
+      if (b.length >= n && b.length <= most) {
         this.free.splice(i, 1);
         return b;
       }
     }
-    // Sizes in powers of two from 64 KiB, so buffers fit the next requests too.
-    let size = 64 * 1024;
-    while (size < n) size *= 2;
     return Buffer.allocUnsafeSlow(size);
   }
 
@@ -60,6 +61,9 @@ class BodyPool {
     if (this.free.length < this.keep) this.free.push(b);
   }
 }
+
+/** Body buffers are sized in steps of this many bytes. */
+const POOL_GRANULE = 64 * 1024;
 
 const scopeKey = (s: InstrumentationScope) => `${s.name}@${s.version ?? ''}:${s.schemaUrl ?? ''}`;
 
