@@ -188,6 +188,8 @@ export abstract class EntrySink<W extends GrowableBuffer> {
   private runStart = 0;
   private runEnd = 0;
   private runFirst: ValueMemo | undefined;
+  /** Where the entry being written afresh starts (its separator included). */
+  private entryStart = 0;
   constructor(
     /** The buffer written into (set before each span). */
     public w: W,
@@ -208,9 +210,6 @@ export abstract class EntrySink<W extends GrowableBuffer> {
     else this.w.raw(this.arena.buf.subarray(this.runStart, this.runEnd));
     this.runFirst = undefined;
   }
-
-  /** Where the entry being written afresh starts (its separator included). */
-  private entryStart = 0;
 
   /** Starts an entry written afresh: the pending run first, then the separator. */
   protected entry(): void {

@@ -347,6 +347,20 @@ export function createSpanMapper(
     responseTrailerKeys: keyTable('http.response.trailer'),
   };
 
+  // `server.address` from a Host header or :authority: the port taken off, memoised for the last
+  // value (a connection sends the same one every time), which also hands the exporter the same
+  // string again.
+  let lastHost: string | undefined;
+  let lastHostName = '';
+  const hostOf = (host: string | undefined): string => {
+    if (host === undefined) return '';
+    if (host !== lastHost) {
+      lastHost = host;
+      lastHostName = host.replace(/:\d+$/, '');
+    }
+    return lastHostName;
+  };
+
   return (ex) => {
     const { request: req, response: res, connection: conn } = ex;
     const kind =
@@ -410,7 +424,7 @@ export function createSpanMapper(
       // Messages past the ones kept per direction: counted, not listed.
       grpc ? grpc.requestMessages + grpc.responseMessages - grpc.messages.length : 0,
       resourceOf(conn.tgid, conn.comm),
-      (hostHeader ?? req.authority)?.replace(/:\d+$/, '') || serverEnd.address,
+      hostOf(hostHeader ?? req.authority) || serverEnd.address,
       ua,
       errorType,
     );
