@@ -122,6 +122,12 @@ const FRAME_RULES: ReadonlyArray<{
   { flags: 0x04, stream0: false, size: () => true }, // CONTINUATION
 ];
 
+/** Frame type names, by type. */
+const FRAME_NAMES = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k])) as Record<
+  number,
+  string
+>;
+
 /**
  * Could a frame header start at `pos`? A known type with only its own flags, on the right kind
  * of stream (below `maxStreamId`), a payload within `maxLength` that fits the type's size rule,
@@ -142,6 +148,31 @@ export function plausibleFrameHeader(
   if (stream > maxStreamId) return -1;
   if (rule.stream0 !== undefined && rule.stream0 !== (stream === 0)) return -1;
   return rule.size(length, flags) ? length : -1;
+}
+
+/**
+ * Why a frame of a known type can't be what its header declares (RFC 9113 §6: a payload size
+ * its type doesn't allow, a padded frame too short for its pad length, a stream it can't be
+ * on), or undefined. Flags a type doesn't define are ignored, as the RFC says; unknown types
+ * are passed over whatever their header says.
+ */
+export function frameLayoutProblem(
+  type: number,
+  flags: number,
+  length: number,
+  streamId: number,
+): string | undefined {
+  const rule = FRAME_RULES[type];
+  if (!rule) return undefined;
+  const name = FRAME_NAMES[type]!;
+  if (!rule.size(length, flags & rule.flags)) {
+    return type === FrameType.DATA || type === FrameType.HEADERS
+      ? `${name} of ${length} bytes too short for its padding or priority fields`
+      : `${name} size ${length}`;
+  }
+  if (rule.stream0 !== undefined && rule.stream0 !== (streamId === 0))
+    return `${name} on stream ${streamId}`;
+  return undefined;
 }
 
 /**
@@ -170,14 +201,55 @@ export function frameRun(
 /**
  * Where frames start again in `bytes` after lost ones: the first position from which a run of
  * plausible frame headers ends exactly at the end of `bytes`, or holds two whole frames and a
- * started one. -1 when none is found.
+ * started one. -1 when none is found. Linear in `bytes`: a run from `p` is one frame plus the
+ * run after it, so each position's run is worked out once and reused by every start reaching it.
  */
-function findFrameBoundary(bytes: Uint8Array, maxLength: number, maxStreamId: number): number {
-  const last = Math.min(bytes.length - FRAME_HEADER_BYTES, RESYNC_POSITIONS);
+export function findFrameBoundary(
+  bytes: Uint8Array,
+  maxLength: number,
+  maxStreamId: number,
+  /** Counts the frame headers checked (how tests see the work done). */
+  work?: { checks: number },
+): number {
+  const n = bytes.length;
+  const last = Math.min(n - FRAME_HEADER_BYTES, RESYNC_POSITIONS);
+  if (last < 0) return -1;
+  // Per position, once known: the whole frames of its run (counted up to 2) and how the run
+  // ends: 1 exactly at the end of `bytes`, 2 in a frame that goes on past it, 0 elsewhere.
+  const known = new Uint8Array(n + 1);
+  const frames = new Uint8Array(n + 1);
+  const ends = new Uint8Array(n + 1);
+  known[n] = 1;
+  ends[n] = 1;
+  const chain: number[] = [];
   for (let start = 0; start <= last; start++) {
-    const run = frameRun(bytes, start, maxLength, maxStreamId);
-    if (run.frames > 0 && run.end === bytes.length) return start;
-    if (run.frames >= 2 && run.end === -1) return start;
+    let p = start;
+    while (!known[p]) {
+      known[p] = 1;
+      if (p + FRAME_HEADER_BYTES > n) break; // a cut header: ends 0
+      if (work) work.checks++;
+      const length = plausibleFrameHeader(bytes, p, maxLength, maxStreamId);
+      if (length < 0) break; // ends 0
+      const next = p + FRAME_HEADER_BYTES + length;
+      if (next > n) {
+        ends[p] = 2;
+        break;
+      }
+      known[p] = 0;
+      chain.push(p);
+      p = next;
+    }
+    // Back along the frames walked: each one's run is it plus the run after it.
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const q = chain[i]!;
+      const next = i + 1 < chain.length ? chain[i + 1]! : p;
+      frames[q] = Math.min(2, 1 + frames[next]!);
+      ends[q] = ends[next]!;
+      known[q] = 1;
+    }
+    chain.length = 0;
+    if (frames[start]! > 0 && ends[start] === 1) return start;
+    if (frames[start]! >= 2 && ends[start] === 2) return start;
   }
   return -1;
 }
@@ -202,7 +274,13 @@ const EMPTY = new Uint8Array(0);
 
 /** Frame parser of one direction of one connection. */
 export class Http2FrameParser {
-  private buf: Uint8Array = new Uint8Array(0);
+  /**
+   * Bytes of an incomplete frame header or control frame, as they came (joined once there are
+   * enough: no copy per event), and how many the next step needs.
+   */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private heldNeed = 0;
   private prefaceLeft: number;
   private prefaceOptional: boolean;
   private maxFrameSize: number;
@@ -244,7 +322,7 @@ export class Http2FrameParser {
 
   /** Bytes held for a frame not complete yet. */
   get buffered(): number {
-    return this.buf.length + (this.pending?.bytes ?? 0);
+    return this.heldBytes + (this.pending?.bytes ?? 0);
   }
 
   /**
@@ -264,7 +342,7 @@ export class Http2FrameParser {
       return 'absorbed';
     }
     if (this.failed) return 'resync';
-    this.buf = EMPTY;
+    this.drop();
     this.pending = undefined;
     this.streamed = undefined;
     this.prefaceLeft = 0;
@@ -277,7 +355,18 @@ export class Http2FrameParser {
   /** Feeds the next bytes of the direction. */
   feed(data: Uint8Array): FrameFeedStatus {
     if (this.failed) return { status: 'invalid', reason: this.failed };
-    let bytes = this.buf.length ? concat(this.buf, data) : data;
+    let bytes = data;
+    if (this.heldBytes > 0) {
+      if (this.heldBytes + data.length < this.heldNeed) {
+        // Still short of what the frame needs: kept (a copy: the caller's bytes may be reused).
+        this.held.push(data.slice());
+        this.heldBytes += data.length;
+        return NEED_MORE;
+      }
+      this.held.push(data);
+      bytes = Buffer.concat(this.held, this.heldBytes + data.length);
+      this.drop();
+    }
     let skipped = 0;
     if (this.resyncing) {
       // Streams opened since the gap have higher ids, but not by much.
@@ -285,7 +374,6 @@ export class Http2FrameParser {
       if (at < 0) {
         this.searched += bytes.length;
         if (this.searched > RESYNC_SEARCH_BYTES) return this.fail('no frame boundary after a gap');
-        this.buf = EMPTY;
         return { status: 'need-more', skipped: bytes.length };
       }
       this.resyncing = false;
@@ -321,6 +409,9 @@ export class Http2FrameParser {
       const type = bytes[pos + 3]!;
       const flags = bytes[pos + 4]!;
       const streamId = readU31(bytes, pos + 5);
+      // What the header declares must be possible before anything waits for its payload.
+      const layout = frameLayoutProblem(type, flags, length, streamId);
+      if (layout) return this.fail(layout);
       if (streamId > this.highestStreamId) this.highestStreamId = streamId;
       if (type === FrameType.DATA || type > FrameType.CONTINUATION) {
         if (this.pending) return this.fail('header block interrupted');
@@ -349,8 +440,23 @@ export class Http2FrameParser {
       if (problem) return this.fail(problem);
     }
     // Keep an incomplete frame header or control frame (a copy: the caller's bytes may be reused).
-    this.buf = pos < bytes.length ? bytes.slice(pos) : EMPTY;
+    if (pos < bytes.length) {
+      const rest = bytes.slice(pos);
+      this.held = [rest];
+      this.heldBytes = rest.length;
+      this.heldNeed =
+        rest.length < FRAME_HEADER_BYTES
+          ? FRAME_HEADER_BYTES
+          : FRAME_HEADER_BYTES + ((rest[0]! << 16) | (rest[1]! << 8) | rest[2]!);
+    }
     return skipped ? { status: 'need-more', skipped } : NEED_MORE;
+  }
+
+  /** Forgets the held bytes. */
+  private drop(): void {
+    this.held = [];
+    this.heldBytes = 0;
+    this.heldNeed = 0;
   }
 
   /**
@@ -411,7 +517,7 @@ export class Http2FrameParser {
 
   private fail(reason: string): FrameFeedStatus {
     this.failed = reason;
-    this.buf = EMPTY;
+    this.drop();
     this.pending = undefined;
     this.streamed = undefined;
     return { status: 'invalid', reason };
@@ -506,13 +612,6 @@ export class Http2FrameParser {
         return undefined;
     }
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 function readU32(b: Uint8Array, at: number): number {
