@@ -91,9 +91,11 @@ export interface ApiExchange {
    * Why there is no response: the connection ended (`closed`), none came within the response
    * timeout (`timeout`; a late one is then dropped, counted), or more requests waited on the
    * connection than are kept (`overflow`); HTTP/2: the stream was reset (`reset`, RST_STREAM),
-   * or the server's GOAWAY said it was not processed (`goaway`, safe to retry).
+   * or the server's GOAWAY said it was not processed (`goaway`, safe to retry), or what came
+   * back was not a valid response (`invalid`: no status in 100–599; counted as a response
+   * parsing error).
    */
-  readonly unanswered?: 'closed' | 'timeout' | 'overflow' | 'reset' | 'goaway';
+  readonly unanswered?: 'closed' | 'timeout' | 'overflow' | 'reset' | 'goaway' | 'invalid';
   /** HTTP/2: the stream ended with RST_STREAM (with or without a response). */
   readonly aborted?: boolean;
   /** gRPC calls: service, method, status and message counts. */

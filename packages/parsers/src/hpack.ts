@@ -7,6 +7,7 @@
  * table's earlier entries were never seen, so an index past what is known becomes a marked
  * placeholder and decoding goes on; the block is flagged partial.
  */
+import { FIELD_OVERHEAD_BYTES } from './header-caps.js';
 import type { HeaderList } from '@traceable-ebpf/core';
 import { huffmanDecode } from './hpack-huffman.js';
 
@@ -115,15 +116,16 @@ export class HpackDecoder {
 
   /**
    * Decodes one complete header block (HEADERS or PUSH_PROMISE plus its CONTINUATIONs). Fields
-   * past `maxListBytes` (names and values; a block of references can name a 4 KiB entry
-   * thousands of times) are decoded for the table's sake but not kept.
+   * past `maxListBytes` (names and values plus {@link FIELD_OVERHEAD_BYTES} each, so empty fields
+   * count too; a block of references can name a 4 KiB entry thousands of times) are decoded for
+   * the table's sake but not kept.
    */
   decode(block: Uint8Array, maxListBytes = Infinity): HpackResult {
     const headers: Array<[string, string]> = [];
     let listBytes = 0;
     let truncated = false;
     const keep = (name: string, value: string) => {
-      listBytes += name.length + value.length;
+      listBytes += name.length + value.length + FIELD_OVERHEAD_BYTES;
       if (listBytes > maxListBytes) truncated = true;
       else headers.push([name, value]);
     };

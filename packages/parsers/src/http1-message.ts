@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from '@traceable-ebpf/core';
 import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
 import { HeaderNameCache } from './header-names.js';
+import { FIELD_OVERHEAD_BYTES } from './header-caps.js';
 
 /**
  * One parsed HTTP/1 message: a request from a request parser, a response from a response
@@ -300,11 +301,14 @@ export class Http1MessageParser {
   }
 
   private commitHeader() {
+    // Each field costs its overhead too, so the byte cap also caps how many fields are kept.
+    if (!this.fieldDropped && !this.fits(FIELD_OVERHEAD_BYTES))
+      this.fieldDropped = this.headersTruncated = true;
     if (!this.fieldDropped) {
       const list = this.headersDone ? this.trailers : this.headers;
       const names = this.headersDone ? this.trailerNames : this.headerNames;
       list.push([names.intern(list.length, this.field), this.value.trim()]);
-      this.headerBytes += this.field.length + this.value.length;
+      this.headerBytes += this.field.length + this.value.length + FIELD_OVERHEAD_BYTES;
     }
     this.field = '';
     this.value = '';
@@ -313,6 +317,9 @@ export class Http1MessageParser {
   }
 
   private headersComplete(status: number): number {
+    // RFC 9110 §15: a status code is three digits from 100 to 599; anything else (llhttp takes
+    // any three digits) is not a response: an llhttp callback error, counted as a parse error.
+    if (this.type === 'response' && (status < 100 || status > 599)) return -1;
     if (this.field || this.inValue || this.fieldDropped) this.commitHeader();
     this.headersDone = true;
     this.statusCode = status;

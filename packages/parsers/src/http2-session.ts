@@ -99,6 +99,8 @@ interface Stream {
   upgradedFrom?: HttpRequest;
   /** When its request ended (ms, wall clock; 0: not yet): the response timeout runs from it. */
   requestEndedAt: number;
+  /** Its response's header block was malformed (no valid `:status`): counted, not reported. */
+  responseInvalid?: boolean;
 }
 
 /** How a stream is reported: complete, or why not. */
@@ -300,9 +302,16 @@ export class Http2Session {
       s.partial = true;
     }
     const half = s[side];
-    if (!half.headers) {
-      const status = side === 'response' ? Number(headerValue(r.headers, ':status')) : 0;
-      if (status >= 100 && status < 200 && !endStream) return undefined; // interim (1xx)
+    if (!half.headers && side === 'response') {
+      const status = parseStatus(headerValue(r.headers, ':status'));
+      if (status === undefined) {
+        // Malformed (RFC 9113 §8.3.2: a response must carry a valid :status): no response.
+        if (!s.responseInvalid) this.options.stats?.inc('ResParsingErrors');
+        s.responseInvalid = true;
+      } else if (status < 200 && !endStream) {
+        return undefined; // interim (1xx)
+      } else this.fill(half, r.headers, tsNs);
+    } else if (!half.headers) {
       this.fill(half, r.headers, tsNs);
     } else {
       half.trailers = r.headers;
@@ -368,6 +377,12 @@ export class Http2Session {
     const req = s.request;
     const res = s.response;
     if (this.options.budget) this.options.budget.held -= req.kept + res.kept;
+    if (!req.headers && !s.upgradedFrom) {
+      // A response whose request was never seen (joined mid-stream, or a stream the client
+      // never opened): nothing to pair it with, counted and dropped as HTTP/1 does.
+      this.options.stats?.inc('ResponsesWithoutRequest');
+      return;
+    }
     const request: HttpRequest = s.upgradedFrom ?? {
       method: req.pseudo.get(':method') ?? '',
       target: req.pseudo.get(':path') ?? '',
@@ -382,7 +397,7 @@ export class Http2Session {
     };
     const response: HttpResponse | undefined = res.headers
       ? {
-          status: Number(res.pseudo.get(':status') ?? 0),
+          status: parseStatus(res.pseudo.get(':status'))!,
           version: '2',
           headers: res.headers,
           trailers: res.trailers,
@@ -397,17 +412,33 @@ export class Http2Session {
       protocol: 'http2',
       connection: this.options.connection(),
       request,
-      ...(response ? { response } : { unanswered: end === 'done' ? 'closed' : end }),
+      ...(response
+        ? { response }
+        : { unanswered: s.responseInvalid ? 'invalid' : end === 'done' ? 'closed' : end }),
       ...(reset ? { aborted: true } : {}),
       ...(grpc ? { grpc } : {}),
       // The response didn't finish, or the request's start was never seen, or a gap took the
-      // response's header block.
+      // response's header block, or a gRPC message was cut short.
       partial:
         s.partial ||
         (response !== undefined && !res.ended && !reset) ||
-        (res.gapBefore && !res.headers),
+        (res.gapBefore && !res.headers) ||
+        (grpc !== undefined && (grpcCut(req.grpc) || grpcCut(res.grpc))),
     });
   }
+}
+
+/**
+ * A status code as RFC 9110 §15 defines it: three digits, 100–599. Anything else (`abc`, `-5`,
+ * `0x1F`, `1e3`, `99999`, missing) is undefined.
+ */
+export function parseStatus(text: string | undefined): number | undefined {
+  if (text === undefined || text.length !== 3) return undefined;
+  const a = text.charCodeAt(0) - 48;
+  const b = text.charCodeAt(1) - 48;
+  const c = text.charCodeAt(2) - 48;
+  if (a < 1 || a > 5 || b < 0 || b > 9 || c < 0 || c > 9) return undefined;
+  return a * 100 + b * 10 + c;
 }
 
 /** The first value of a header (names as HTTP/2 sends them: lower case). */
@@ -424,6 +455,11 @@ function join(parts: Uint8Array[]): Uint8Array {
  * `n` bytes of a gRPC direction were lost: true when they fell inside one message (the framing
  * is still followed), false when a prefix was among them.
  */
+/** The direction ended inside a gRPC message (its prefix or its bytes). */
+function grpcCut(g: GrpcFraming): boolean {
+  return g.prefix > 0 || g.remaining > 0;
+}
+
 function skipGrpcBytes(g: GrpcFraming, n: number): boolean {
   if (g.prefix !== 0 || g.remaining < n) return false;
   g.remaining -= n;
@@ -482,8 +518,9 @@ function grpcCall(request: HttpRequest, req: Half, res: Half): GrpcCall | undefi
     ...(status !== undefined && /^\d+$/.test(status) ? { statusCode: Number(status) } : {}),
     requestMessages: req.grpc.messages,
     responseMessages: res.grpc.messages,
-    requestMessageBytes: req.grpc.bytes,
-    responseMessageBytes: res.grpc.bytes,
+    // A message cut short counts the bytes that came, not what its prefix announced.
+    requestMessageBytes: req.grpc.bytes - req.grpc.remaining,
+    responseMessageBytes: res.grpc.bytes - res.grpc.remaining,
     compressed: req.grpc.compressed || res.grpc.compressed,
     messages: [...req.grpc.kept, ...res.grpc.kept],
   };
