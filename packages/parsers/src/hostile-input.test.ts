@@ -216,3 +216,34 @@ test('gRPC message bytes never exceed the body: a message cut short counts what 
   );
   assert.equal(ex.partial, true);
 });
+
+test('an HTTP/2 :method that is not a token is named _OTHER, the exchange partial and counted', async () => {
+  const stats = new Stats();
+  const request = Buffer.concat([
+    hex('505249202a20485454502f322e300d0a0d0a534d0d0a0d0a000000040000000000'),
+    h2frame(
+      FrameType.HEADERS,
+      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+      1,
+      hpackBlock([':method', 'G T\u0000'], 0x86, [':path', '/m']),
+    ),
+  ]);
+  const response = Buffer.concat([
+    h2frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(0)),
+    h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS | FrameFlag.END_STREAM, 1, hpackBlock(0x88)),
+  ]);
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', request, [], 10),
+      ...chunks('send', response, [], 20),
+      close(response.length, request.length),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.method, e.request.target, e.response?.status, e.partial]),
+    [['_OTHER', '/m', 200, true]],
+  );
+  assert.equal(stats.get('ReqParsingErrors'), 1);
+});

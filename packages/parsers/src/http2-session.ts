@@ -383,8 +383,18 @@ export class Http2Session {
       this.options.stats?.inc('ResponsesWithoutRequest');
       return;
     }
+    // A method is a token (RFC 9110 §9.1). One the block didn't carry, or not a token, is named
+    // `_OTHER` (OpenTelemetry's name for a method not known) and the exchange is partial; on a
+    // connection followed from its start that is a malformed request (RFC 9113 §8.3.1), counted.
+    let method = req.pseudo.get(':method');
+    let badMethod = false;
+    if (!s.upgradedFrom && (method === undefined || !TOKEN.test(method))) {
+      if (!s.partial) this.options.stats?.inc('ReqParsingErrors');
+      method = OTHER_METHOD;
+      badMethod = true;
+    }
     const request: HttpRequest = s.upgradedFrom ?? {
-      method: req.pseudo.get(':method') ?? '',
+      method: method!,
       target: req.pseudo.get(':path') ?? '',
       authority: req.pseudo.get(':authority'),
       version: '2',
@@ -421,12 +431,18 @@ export class Http2Session {
       // response's header block, or a gRPC message was cut short.
       partial:
         s.partial ||
+        badMethod ||
         (response !== undefined && !res.ended && !reset) ||
         (res.gapBefore && !res.headers) ||
         (grpc !== undefined && (grpcCut(req.grpc) || grpcCut(res.grpc))),
     });
   }
 }
+
+/** An HTTP token (RFC 9110 §5.6.2): what a method must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** The method of a request whose own is not known (OpenTelemetry's HTTP conventions). */
+export const OTHER_METHOD = '_OTHER';
 
 /**
  * A status code as RFC 9110 §15 defines it: three digits, 100–599. Anything else (`abc`, `-5`,
