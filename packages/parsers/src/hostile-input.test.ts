@@ -247,3 +247,20 @@ test('an HTTP/2 :method that is not a token is named _OTHER, the exchange partia
   );
   assert.equal(stats.get('ReqParsingErrors'), 1);
 });
+
+test('time never runs backwards within a message, whatever timestamps the events carry', async () => {
+  const req = 'POST /t HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody';
+  const res = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+  // Each later event stamped earlier than the one before.
+  const events = [
+    open('server'),
+    ...chunks('recv', req, [10, 20, 30], 1000).map((e, i) => ({ ...e, tsNs: 1000 - 100 * i })),
+    ...chunks('send', res, [5, 15, 25], 2000).map((e, i) => ({ ...e, tsNs: 2000 - 100 * i })),
+    close(res.length, req.length),
+  ];
+  const exs = await run(events);
+  assert.equal(exs.length, 1);
+  const ex = exs[0]!;
+  assert.ok(ex.request.endNs >= ex.request.startNs, `${ex.request.startNs}..${ex.request.endNs}`);
+  assert.ok(ex.response!.endNs >= ex.response!.startNs);
+});

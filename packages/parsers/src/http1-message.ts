@@ -384,7 +384,8 @@ export class Http1MessageParser {
             body,
             bodySize: this.bodySize,
             startNs: this.startNs,
-            endNs: this.tsNs,
+            // Never before its start, whatever timestamps the events carry.
+            endNs: Math.max(this.tsNs, this.startNs),
           }
         : {
             status: this.statusCode,
@@ -394,7 +395,8 @@ export class Http1MessageParser {
             body,
             bodySize: this.bodySize,
             startNs: this.startNs,
-            endNs: this.tsNs,
+            // Never before its start, whatever timestamps the events carry.
+            endNs: Math.max(this.tsNs, this.startNs),
           };
     this.options.onMessage(msg, this.headersTruncated);
     this.body = [];

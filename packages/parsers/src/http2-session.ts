@@ -403,7 +403,8 @@ export class Http2Session {
       body: join(req.body),
       bodySize: req.size,
       startNs: req.headers ? req.startNs : res.startNs,
-      endNs: req.headers ? req.endNs : res.startNs,
+      // Never before its start, whatever timestamps the events carry.
+      endNs: req.headers ? Math.max(req.endNs, req.startNs) : res.startNs,
     };
     const response: HttpResponse | undefined = res.headers
       ? {
@@ -414,7 +415,7 @@ export class Http2Session {
           body: join(res.body),
           bodySize: res.size,
           startNs: res.startNs,
-          endNs: res.ended ? res.endNs : Math.max(res.endNs, tsNs),
+          endNs: Math.max(res.ended ? res.endNs : Math.max(res.endNs, tsNs), res.startNs),
         }
       : undefined;
     const grpc = grpcCall(request, req, res);
