@@ -8,7 +8,15 @@ import { Stats } from '@traceable-ebpf/core';
 import { FrameFlag, FrameType, Http2FrameParser, findFrameBoundary } from './http2-frames.js';
 import { HpackDecoder } from './hpack.js';
 import { parseStatus } from './http2-session.js';
-import { chunks, close, h2frame, hpackBlock, open, run } from './testing/streams.js';
+import {
+  chunks,
+  close,
+  h2frame,
+  hpackBlock,
+  open,
+  run,
+  serverConnection,
+} from './testing/streams.js';
 
 const hex = (s: string) => Buffer.from(s, 'hex');
 
@@ -85,15 +93,7 @@ test('HTTP/2 :status must be three digits from 100 to 599: anything else is a co
     '505249202a20485454502f322e300d0a0d0a534d0d0a0d0a000000040000000000000011010500000001828684000a3a617574686f726974790161',
   );
   const server = hex('00000004000000000000000d01050000000100073a73746174757303616263');
-  const exs = await run(
-    [
-      open('server'),
-      ...chunks('recv', client, [], 10),
-      ...chunks('send', server, [], 20),
-      close(server.length, client.length),
-    ],
-    stats,
-  );
+  const exs = await run(serverConnection(client, server), stats);
   assert.equal(exs.length, 1);
   assert.equal(exs[0]!.response, undefined);
   assert.equal(exs[0]!.unanswered, 'invalid');
@@ -106,15 +106,7 @@ test('HTTP/1 statuses outside 100-599 are parse errors, counted; the request sta
     const stats = new Stats();
     const req = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
     const res = `HTTP/1.1 ${status} Odd\r\nContent-Length: 0\r\n\r\n`;
-    const exs = await run(
-      [
-        open('server'),
-        ...chunks('recv', req, [], 10),
-        ...chunks('send', res, [], 20),
-        close(res.length, req.length),
-      ],
-      stats,
-    );
+    const exs = await run(serverConnection(req, res), stats);
     assert.deepEqual(
       exs.map((e) => [e.request.target, e.response?.status]),
       [['/a', undefined]],
@@ -138,18 +130,7 @@ test('header caps count fields, not only bytes: thousands of empty fields are no
   const stats = new Stats();
   const req = `GET /many HTTP/1.1\r\n${'X:\r\n'.repeat(5000)}\r\n`;
   const res = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
-  const exs = await run(
-    [
-      open('server'),
-      ...chunks('recv', req, [], 10),
-      ...chunks('send', res, [], 20),
-      close(res.length, req.length),
-    ],
-    stats,
-    undefined,
-    {},
-    { maxHeaderBytes: 1024 },
-  );
+  const exs = await run(serverConnection(req, res), stats, undefined, {}, { maxHeaderBytes: 1024 });
   assert.equal(exs.length, 1);
   assert.ok(exs[0]!.request.headers.length <= 1024 / 32, `${exs[0]!.request.headers.length} kept`);
   assert.equal(stats.get('HeadersTruncated'), 1);
@@ -162,15 +143,7 @@ test('an HTTP/2 response on a stream the client never opened is counted and drop
     h2frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(0)),
     h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS | FrameFlag.END_STREAM, 3, hpackBlock(0x88)),
   ]);
-  const exs = await run(
-    [
-      open('server'),
-      ...chunks('recv', preface, [], 10),
-      ...chunks('send', server, [], 20),
-      close(server.length, preface.length),
-    ],
-    stats,
-  );
+  const exs = await run(serverConnection(preface, server), stats);
   assert.deepEqual(exs, []);
   assert.equal(stats.get('ResponsesWithoutRequest'), 1);
 });
@@ -197,15 +170,7 @@ test('gRPC message bytes never exceed the body: a message cut short counts what 
       hpackBlock(0x88, ['content-type', 'application/grpc'], ['grpc-status', '0']),
     ),
   ]);
-  const exs = await run(
-    [
-      open('server'),
-      ...chunks('recv', request, [], 10),
-      ...chunks('send', response, [], 20),
-      close(response.length, request.length),
-    ],
-    stats,
-  );
+  const exs = await run(serverConnection(request, response), stats);
   assert.equal(exs.length, 1);
   const ex = exs[0]!;
   assert.equal(ex.request.bodySize, 5);
@@ -232,15 +197,7 @@ test('an HTTP/2 :method that is not a token is named _OTHER, the exchange partia
     h2frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(0)),
     h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS | FrameFlag.END_STREAM, 1, hpackBlock(0x88)),
   ]);
-  const exs = await run(
-    [
-      open('server'),
-      ...chunks('recv', request, [], 10),
-      ...chunks('send', response, [], 20),
-      close(response.length, request.length),
-    ],
-    stats,
-  );
+  const exs = await run(serverConnection(request, response), stats);
   assert.deepEqual(
     exs.map((e) => [e.request.method, e.request.target, e.response?.status, e.partial]),
     [['_OTHER', '/m', 200, true]],

@@ -8,7 +8,16 @@ import assert from 'node:assert/strict';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { Stats, reassemble, type KernelEvent } from '@traceable-ebpf/core';
 import { parseHttp1 } from './parse-http1.js';
-import { CONN, chunks, close, open, run, sendfile, summary } from './testing/streams.js';
+import {
+  CONN,
+  chunks,
+  close,
+  open,
+  run,
+  sendfile,
+  serverConnection,
+  summary,
+} from './testing/streams.js';
 
 test('pipelining: several requests in one write, several responses in one write, paired in order', async () => {
   const stats = new Stats();
@@ -322,15 +331,7 @@ test('messages cut short by the end of the connection are counted; the cut respo
   const stats = new Stats();
   const req = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nContent-Le';
   const res = 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nonly5';
-  const exs = await run(
-    [
-      open('server'),
-      ...chunks('recv', req, [], 10),
-      ...chunks('send', res, [], 20),
-      close(res.length, req.length),
-    ],
-    stats,
-  );
+  const exs = await run(serverConnection(req, res), stats);
   assert.deepEqual(
     exs.map((e) => [e.request.target, e.response?.status, e.unanswered]),
     [['/a', undefined, 'closed']],

@@ -96,6 +96,22 @@ export function close(sent: number, recv: number): KernelEvent {
   };
 }
 
+/**
+ * A whole server connection: it receives `recv` and sends `send`, each in one event (at times
+ * 10 and 20), then closes.
+ */
+export function serverConnection(
+  recv: string | Uint8Array,
+  send: string | Uint8Array,
+): KernelEvent[] {
+  return [
+    open('server'),
+    ...chunks('recv', recv, [], 10),
+    ...chunks('send', send, [], 20),
+    close(send.length, recv.length),
+  ];
+}
+
 /** Runs events through reassemble and parseHttp1; resolves with the exchanges. */
 export async function run(
   events: KernelEvent[],
