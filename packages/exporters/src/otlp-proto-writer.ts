@@ -87,18 +87,8 @@ export class ProtoWriter extends GrowableBuffer {
 
   /** A little-endian fixed64 given as two 32-bit halves. */
   fixed64(lo: number, hi: number): void {
-    this.ensure(8);
-    const buf = this.buf;
-    const p = this.pos;
-    buf[p] = lo;
-    buf[p + 1] = lo >>> 8;
-    buf[p + 2] = lo >>> 16;
-    buf[p + 3] = lo >>> 24;
-    buf[p + 4] = hi;
-    buf[p + 5] = hi >>> 8;
-    buf[p + 6] = hi >>> 16;
-    buf[p + 7] = hi >>> 24;
-    this.pos = p + 8;
+    this.fixed32(lo);
+    this.fixed32(hi);
   }
 
   /**
