@@ -101,6 +101,8 @@ interface Stream {
   requestEndedAt: number;
   /** Its response's header block was malformed (no valid `:status`): counted, not reported. */
   responseInvalid?: boolean;
+  /** The response's status, parsed from `:status` when its header block came. */
+  status?: number;
 }
 
 /** How a stream is reported: complete, or why not. */
@@ -310,7 +312,10 @@ export class Http2Session {
         s.responseInvalid = true;
       } else if (status < 200 && !endStream) {
         return undefined; // interim (1xx)
-      } else this.fill(half, r.headers, tsNs);
+      } else {
+        s.status = status;
+        this.fill(half, r.headers, tsNs);
+      }
     } else if (!half.headers) {
       this.fill(half, r.headers, tsNs);
     } else {
@@ -386,15 +391,11 @@ export class Http2Session {
     // A method is a token (RFC 9110 §9.1). One the block didn't carry, or not a token, is named
     // `_OTHER` (OpenTelemetry's name for a method not known) and the exchange is partial; on a
     // connection followed from its start that is a malformed request (RFC 9113 §8.3.1), counted.
-    let method = req.pseudo.get(':method');
-    let badMethod = false;
-    if (!s.upgradedFrom && (method === undefined || !TOKEN.test(method))) {
-      if (!s.partial) this.options.stats?.inc('ReqParsingErrors');
-      method = OTHER_METHOD;
-      badMethod = true;
-    }
+    const method = req.pseudo.get(':method');
+    const badMethod = !s.upgradedFrom && (method === undefined || !TOKEN.test(method));
+    if (badMethod && !s.partial) this.options.stats?.inc('ReqParsingErrors');
     const request: HttpRequest = s.upgradedFrom ?? {
-      method: method!,
+      method: badMethod || method === undefined ? OTHER_METHOD : method,
       target: req.pseudo.get(':path') ?? '',
       authority: req.pseudo.get(':authority'),
       version: '2',
@@ -406,18 +407,19 @@ export class Http2Session {
       // Never before its start, whatever timestamps the events carry.
       endNs: req.headers ? Math.max(req.endNs, req.startNs) : res.startNs,
     };
-    const response: HttpResponse | undefined = res.headers
-      ? {
-          status: parseStatus(res.pseudo.get(':status'))!,
-          version: '2',
-          headers: res.headers,
-          trailers: res.trailers,
-          body: join(res.body),
-          bodySize: res.size,
-          startNs: res.startNs,
-          endNs: Math.max(res.ended ? res.endNs : Math.max(res.endNs, tsNs), res.startNs),
-        }
-      : undefined;
+    const response: HttpResponse | undefined =
+      res.headers && s.status !== undefined
+        ? {
+            status: s.status,
+            version: '2',
+            headers: res.headers,
+            trailers: res.trailers,
+            body: join(res.body),
+            bodySize: res.size,
+            startNs: res.startNs,
+            endNs: Math.max(res.ended ? res.endNs : Math.max(res.endNs, tsNs), res.startNs),
+          }
+        : undefined;
     const grpc = grpcCall(request, req, res);
     this.options.onExchange({
       protocol: 'http2',
