@@ -11,7 +11,13 @@ import type {
   Role,
   Stats,
 } from '@traceable-ebpf/core';
-import { CLIENT_PREFACE, Http2FrameParser, Setting, frameRun } from './http2-frames.js';
+import {
+  CLIENT_PREFACE,
+  Http2FrameParser,
+  Setting,
+  frameLength,
+  frameRun,
+} from './http2-frames.js';
 import { Http2Session, type Http2Side } from './http2-session.js';
 import { HpackDecoder } from './hpack.js';
 import type { BodyBudget } from './http1-stitch.js';
@@ -30,7 +36,7 @@ export function detectPreface(bytes: Uint8Array): 'yes' | 'no' | 'more' {
  */
 export function looksLikeServerSettings(bytes: Uint8Array): 'yes' | 'no' | 'more' {
   if (bytes.length >= 9) {
-    const length = (bytes[0]! << 16) | (bytes[1]! << 8) | bytes[2]!;
+    const length = frameLength(bytes, 0);
     const stream = bytes[5]! | bytes[6]! | bytes[7]! | bytes[8]!;
     return bytes[3] === 4 && bytes[4] === 0 && stream === 0 && length % 6 === 0 ? 'yes' : 'no';
   }

@@ -122,6 +122,16 @@ const FRAME_RULES: ReadonlyArray<{
   { flags: 0x04, stream0: false, size: () => true }, // CONTINUATION
 ];
 
+/** The payload length the frame header at `pos` declares (24 bits). */
+export function frameLength(bytes: Uint8Array, pos: number): number {
+  return (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
+}
+
+/** Whether a frame of `rule`'s type may be on `streamId` (stream 0, another, or either). */
+function onItsStream(rule: (typeof FRAME_RULES)[number], streamId: number): boolean {
+  return rule.stream0 === undefined || rule.stream0 === (streamId === 0);
+}
+
 /** Frame type names, by type. */
 const FRAME_NAMES = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k])) as Record<
   number,
@@ -140,13 +150,13 @@ export function plausibleFrameHeader(
   maxLength: number,
   maxStreamId = 0x7fffffff,
 ): number {
-  const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
+  const length = frameLength(bytes, pos);
   const rule = FRAME_RULES[bytes[pos + 3]!];
   const flags = bytes[pos + 4]!;
   if (!rule || length > maxLength || flags & ~rule.flags || bytes[pos + 5]! & 0x80) return -1;
   const stream = readU31(bytes, pos + 5);
   if (stream > maxStreamId) return -1;
-  if (rule.stream0 !== undefined && rule.stream0 !== (stream === 0)) return -1;
+  if (!onItsStream(rule, stream)) return -1;
   return rule.size(length, flags) ? length : -1;
 }
 
@@ -170,8 +180,7 @@ export function frameLayoutProblem(
       ? `${name} of ${length} bytes too short for its padding or priority fields`
       : `${name} size ${length}`;
   }
-  if (rule.stream0 !== undefined && rule.stream0 !== (streamId === 0))
-    return `${name} on stream ${streamId}`;
+  if (!onItsStream(rule, streamId)) return `${name} on stream ${streamId}`;
   return undefined;
 }
 
@@ -225,17 +234,22 @@ export function findFrameBoundary(
   for (let start = 0; start <= last; start++) {
     let p = start;
     while (!known[p]) {
-      known[p] = 1;
-      if (p + FRAME_HEADER_BYTES > n) break; // a cut header: ends 0
+      if (p + FRAME_HEADER_BYTES > n) {
+        known[p] = 1; // a cut header: ends 0
+        break;
+      }
       if (work) work.checks++;
       const length = plausibleFrameHeader(bytes, p, maxLength, maxStreamId);
-      if (length < 0) break; // ends 0
+      if (length < 0) {
+        known[p] = 1; // ends 0
+        break;
+      }
       const next = p + FRAME_HEADER_BYTES + length;
       if (next > n) {
+        known[p] = 1;
         ends[p] = 2;
         break;
       }
-      known[p] = 0;
       chain.push(p);
       p = next;
     }
@@ -404,7 +418,7 @@ export class Http2FrameParser {
         continue;
       }
       if (bytes.length - pos < FRAME_HEADER_BYTES) break;
-      const length = (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
+      const length = frameLength(bytes, pos);
       if (length > this.maxFrameSize) return this.fail(`frame of ${length} bytes over the limit`);
       const type = bytes[pos + 3]!;
       const flags = bytes[pos + 4]!;
@@ -447,7 +461,7 @@ export class Http2FrameParser {
       this.heldNeed =
         rest.length < FRAME_HEADER_BYTES
           ? FRAME_HEADER_BYTES
-          : FRAME_HEADER_BYTES + ((rest[0]! << 16) | (rest[1]! << 8) | rest[2]!);
+          : FRAME_HEADER_BYTES + frameLength(rest, 0);
     }
     return skipped ? { status: 'need-more', skipped } : NEED_MORE;
   }
