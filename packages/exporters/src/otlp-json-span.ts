@@ -306,19 +306,6 @@ class JsonAttributeSink extends EntrySink<JsonWriter> implements AttributeSink {
     this.remember(k, v);
   }
 
-  block<T extends object>(id: T, emit: (sink: AttributeSink, id: T) => void): void {
-    this.flush();
-    const kept = this.blocks.get(id);
-    if (kept !== undefined) {
-      this.w.raw(kept);
-      return;
-    }
-    const start = this.w.pos;
-    emit(this, id);
-    this.flush();
-    this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
-  }
-
   bool(k: AttrKey, v: boolean): void {
     this.entry();
     this.key(k);

@@ -180,12 +180,12 @@ export class BlockMemo {
 
 /**
  * What the encoders' sinks share: the buffer they write into, their slot in each key's memo,
- * their arena of remembered entries, and the copying of remembered entries. Hits are not
+ * their arena of remembered entries, connection blocks, and the copying of remembered entries. Hits are not
  * copied one by one: a hit that continues the previous one in the arena extends a pending run,
  * and a run is copied when anything else is written (and at {@link flush}).
  */
 export abstract class EntrySink<W extends GrowableBuffer> {
-  protected readonly blocks = new BlockMemo();
+  private readonly blocks = new BlockMemo();
   private readonly arena = new MemoArena();
   /** The pending run of remembered entries: arena bytes [runStart, runEnd), its first entry. */
   private runStart = 0;
@@ -212,6 +212,23 @@ export abstract class EntrySink<W extends GrowableBuffer> {
     if (this.runEnd - this.runStart === first.len) this.w.raw(first.bytes);
     else this.w.raw(this.arena.buf.subarray(this.runStart, this.runEnd));
     this.runFirst = undefined;
+  }
+
+  /**
+   * A connection's block: copied whole when kept, else said by `emit` and kept (the bytes of
+   * its entries, separators included, are the same wherever the block stands).
+   */
+  block<T extends object>(id: T, emit: (sink: this, id: T) => void): void {
+    this.flush();
+    const kept = this.blocks.get(id);
+    if (kept !== undefined) {
+      this.w.raw(kept);
+      return;
+    }
+    const start = this.w.pos;
+    emit(this, id);
+    this.flush();
+    this.blocks.set(id, this.w.buf.subarray(start, this.w.pos));
   }
 
   /** Starts an entry written afresh: the pending run first, then the separator. */
