@@ -36,6 +36,11 @@ const MAX_SHAPES = 8;
 /** Shapes with a name longer than this are not kept. */
 const MAX_KEPT_NAME = 64;
 
+/** A header's value as a span says it: redacted when its name is. */
+function said(k: HeaderKey, value: string): string {
+  return k.redacted ? REDACTED : value;
+}
+
 /** True when `headers` has exactly the names of `shape`, line by line. */
 function sameNames(shape: HeaderShape, headers: HeaderList): boolean {
   const names = shape.names;
@@ -117,7 +122,7 @@ export class HeaderKeyTable {
       // The common case: every name appears once.
       for (let i = 0; i < n; i++) {
         const k = keys[i]!;
-        sink.list1(k.key, k.redacted ? REDACTED : headers[i]![1]);
+        sink.list1(k.key, said(k, headers[i]![1]));
       }
       return;
     }
@@ -128,13 +133,12 @@ export class HeaderKeyTable {
       let more = i + 1;
       while (more < n && keys[more] !== k) more++;
       if (more === n) {
-        sink.list1(k.key, k.redacted ? REDACTED : headers[i]![1]);
+        sink.list1(k.key, said(k, headers[i]![1]));
         continue;
       }
       sink.beginList(k.key);
-      sink.item(k.redacted ? REDACTED : headers[i]![1]);
-      for (let j = more; j < n; j++)
-        if (keys[j] === k) sink.item(k.redacted ? REDACTED : headers[j]![1]);
+      sink.item(said(k, headers[i]![1]));
+      for (let j = more; j < n; j++) if (keys[j] === k) sink.item(said(k, headers[j]![1]));
       sink.endList();
     }
   }
@@ -144,7 +148,7 @@ export class HeaderKeyTable {
     const groups = new Map<HeaderKey, string[]>();
     for (const [name, v] of headers) {
       const k = this.key(name);
-      const value = k.redacted ? REDACTED : v;
+      const value = said(k, v);
       const g = groups.get(k);
       if (g) g.push(value);
       else groups.set(k, [value]);
