@@ -221,3 +221,39 @@ test('time never runs backwards within a message, whatever timestamps the events
   assert.ok(ex.request.endNs >= ex.request.startNs, `${ex.request.startNs}..${ex.request.endNs}`);
   assert.ok(ex.response!.endNs >= ex.response!.startNs);
 });
+
+test('HTTP/2 request bytes after its response ended are counted, and the exchange says it is partial', async () => {
+  const stats = new Stats();
+  const preface = hex('505249202a20485454502f322e300d0a0d0a534d0d0a0d0a000000040000000000');
+  const first = Buffer.concat([
+    preface,
+    h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, hpackBlock(0x83, 0x86, [':path', '/up'])),
+    h2frame(FrameType.DATA, 0, 1, 'abcd'),
+  ]);
+  // The server answers 413 before the upload ends; the client sends 6 more bytes and ends it.
+  const later = h2frame(FrameType.DATA, FrameFlag.END_STREAM, 1, 'efghij');
+  const response = Buffer.concat([
+    h2frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(0)),
+    h2frame(
+      FrameType.HEADERS,
+      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+      1,
+      hpackBlock([':status', '413']),
+    ),
+  ]);
+  const exs = await run(
+    [
+      open('server'),
+      ...chunks('recv', first, [], 10),
+      ...chunks('send', response, [], 20),
+      ...chunks('recv', later, [], 30, first.length),
+      close(response.length, first.length + later.length),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.target, e.request.bodySize, e.response?.status, e.partial]),
+    [['/up', 4, 413, true]],
+  );
+  assert.equal(stats.get('TotalEventsDroppedAtParsing'), 6);
+});

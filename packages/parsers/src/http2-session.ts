@@ -179,7 +179,12 @@ export class Http2Session {
         return this.headers(side, f.streamId, f.block, f.endStream, tsNs, f.promisedStreamId);
       case 'data': {
         const s = this.streams.get(f.streamId);
-        if (!s) return undefined;
+        if (!s) {
+          // A stream already reported (its response ended before the request did) or never
+          // seen (joined mid-stream): the bytes belong to no exchange, counted as skipped.
+          this.options.stats?.inc('TotalEventsDroppedAtParsing', f.data.length);
+          return undefined;
+        }
         const half = s[side];
         if (half.size === 0 && half.body.length === 0 && !half.headers) half.startNs = tsNs;
         if (half.gapBefore && !half.headers) this.cut(s, half); // its header block was lost
@@ -296,7 +301,10 @@ export class Http2Session {
     }
     // A request-side block without :method on a stream not seen: the trailers of one whose
     // start was lost in a gap.
-    if (!s && side === 'request' && !r.headers.some(([k]) => k === ':method')) return undefined;
+    if (!s && side === 'request' && !r.headers.some(([k]) => k === ':method')) {
+      this.options.stats?.inc('TotalEventsDroppedAtParsing', block.length);
+      return undefined;
+    }
     if (!s) {
       // A response without its request: the connection was joined mid-stream.
       s = this.open(streamId, r.partial || side === 'response');
@@ -430,11 +438,13 @@ export class Http2Session {
         : { unanswered: s.responseInvalid ? 'invalid' : end === 'done' ? 'closed' : end }),
       ...(reset ? { aborted: true } : {}),
       ...(grpc ? { grpc } : {}),
-      // The response didn't finish, or the request's start was never seen, or a gap took the
+      // The response didn't finish, or it did before the request (the rest of the request is
+      // not in the exchange), or the request's start was never seen, or a gap took the
       // response's header block, or a gRPC message was cut short.
       partial:
         s.partial ||
         badMethod ||
+        (end === 'done' && !req.ended) ||
         (response !== undefined && !res.ended && !reset) ||
         (res.gapBefore && !res.headers) ||
         (grpc !== undefined && (grpcCut(req.grpc) || grpcCut(res.grpc))),
