@@ -102,4 +102,13 @@ export interface ApiExchange {
   readonly grpc?: GrpcCall;
   /** Something is known to be missing or guessed (joined mid-stream, bytes lost). */
   readonly partial: boolean;
+  /**
+   * What the captured process belongs to, as OpenTelemetry resource attributes (`k8s.pod.name`,
+   * `container.id`, `service.name`, …), added by an enrichment stage. The same object for every
+   * exchange of one process while its facts stay the same, so exporters can cache by identity.
+   */
+  readonly resource?: ResourceAttributes;
 }
+
+/** Resource attributes: names to string values (OpenTelemetry semantic conventions). */
+export type ResourceAttributes = Readonly<Record<string, string>>;

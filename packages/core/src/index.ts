@@ -30,6 +30,7 @@ export type {
   ApiExchange,
   GrpcCall,
   GrpcMessage,
+  ResourceAttributes,
 } from './exchange.js';
 export { GRPC_MESSAGES_KEPT } from './exchange.js';
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';

@@ -73,6 +73,8 @@ export const COUNTERS = {
   ExportQueueMaxBytesTillNow: 'most encoded bytes the export queue held (high-water mark)',
   ExportLatencyMsLast: 'milliseconds the last successful export request took',
   ExportLatencyMsMax: 'milliseconds the slowest successful export request took (high-water mark)',
+  ExchangesWithoutPod:
+    'exchanges (Kubernetes mode) whose process maps to no known pod: gone before its cgroup was read, outside any pod, or its pod not listed yet',
   OwnConnectionsSkipped:
     "connections whose peer is one of the tracer's own sockets (its exports reaching a collector on this node): not captured",
   OwnConnectionEventsSkipped: 'kernel events of those connections, dropped before copying stopped',

@@ -299,3 +299,22 @@ test('many header lines (past the scan limit) group by name alike, in wire order
       headers.filter((_, i) => i % 3 === k).map(([, v]) => v),
     );
 });
+
+test('an enriched exchange’s resource attributes land on its span’s resource; the configured service name wins', () => {
+  const pod = { 'k8s.pod.name': 'web-1', 'k8s.namespace.name': 'shop', 'service.name': 'web-svc' };
+  const map = createSpanMapper({ clock });
+  const plain = map(exchange());
+  const a = map(exchange({ resource: pod }));
+  const b = map(exchange({ resource: pod }));
+  assert.equal(plain.resource.attributes['service.name'], 'shop');
+  assert.equal(plain.resource.attributes['k8s.pod.name'], undefined);
+  assert.equal(a.resource.attributes['service.name'], 'web-svc');
+  assert.equal(a.resource.attributes['k8s.pod.name'], 'web-1');
+  assert.equal(a.resource.attributes['process.pid'], 42);
+  assert.equal(b.resource, a.resource, 'one resource while the attributes object stays the same');
+  // The same pid in another pod (reused): a new resource.
+  const other = map(exchange({ resource: { ...pod, 'k8s.pod.name': 'web-2' } }));
+  assert.equal(other.resource.attributes['k8s.pod.name'], 'web-2');
+  const named = createSpanMapper({ clock, serviceName: 'configured' })(exchange({ resource: pod }));
+  assert.equal(named.resource.attributes['service.name'], 'configured');
+});

@@ -30,6 +30,7 @@ import {
   type ConnectionInfo,
   type GrpcCall,
   type MonotonicClock,
+  type ResourceAttributes,
 } from '@traceable-ebpf/core';
 
 /** Headers redacted unless configured otherwise. */
@@ -304,11 +305,14 @@ export function createSpanMapper(
   const redact = new Set(
     (options.redactHeaders ?? DEFAULT_REDACTED_HEADERS).map((h) => h.toLowerCase()),
   );
-  const resources = new Map<number, Resource>();
+  // One resource per process, rebuilt when an enrichment stage hands a different attributes
+  // object for it (a pid reused by another pod's process, say).
+  const resources = new Map<number, { r: Resource; from: ResourceAttributes | undefined }>();
   const host = hostname();
 
-  const resourceOf = (pid: number, comm: string): Resource => {
-    let r = resources.get(pid);
+  const resourceOf = (pid: number, comm: string, from?: ResourceAttributes): Resource => {
+    const cached = resources.get(pid);
+    let r = cached?.from === from ? cached?.r : undefined;
     if (!r) {
       // The kernel's name for the process when the connection was seen; /proc only as a fallback
       // (a short-lived client is gone by export time).
@@ -320,17 +324,20 @@ export function createSpanMapper(
           // The process is gone; keep the pid.
         }
       }
-      if (resources.size >= 4096) resources.delete(resources.keys().next().value!);
+      if (!cached && resources.size >= 4096) resources.delete(resources.keys().next().value!);
+      // The configured service name wins over the enrichment's, which wins over the executable.
       r = resourceFromAttributes({
-        'service.name': options.serviceName ?? exe,
+        'service.name': exe,
         'process.pid': pid,
         'process.executable.name': exe,
         'host.name': host,
         'telemetry.sdk.name': 'traceable-ebpf',
         'traceable.module.name': 'ebpf',
+        ...from,
         ...options.resourceAttributes,
+        ...(options.serviceName !== undefined ? { 'service.name': options.serviceName } : {}),
       });
-      resources.set(pid, r);
+      resources.set(pid, { r, from });
     }
     return r;
   };
@@ -423,7 +430,7 @@ export function createSpanMapper(
       grpc && grpc.messages.length > 0 ? messageEvents(grpc, kind, toEpoch) : NO_EVENTS,
       // Messages past the ones kept per direction: counted, not listed.
       grpc ? grpc.requestMessages + grpc.responseMessages - grpc.messages.length : 0,
-      resourceOf(conn.tgid, conn.comm),
+      resourceOf(conn.tgid, conn.comm, ex.resource),
       hostOf(hostHeader ?? req.authority) || serverEnd.address,
       ua,
       errorType,
