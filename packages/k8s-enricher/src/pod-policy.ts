@@ -1,0 +1,149 @@
+/**
+ * The mirroring policy as capture selectors: each mirrored pod's containers become cgroup v2
+ * selectors for the kernel's filter, recomputed whenever the cluster changes.
+ */
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { CaptureMode } from '@traceable-ebpf/core';
+import type { ClusterLog, ClusterState } from './cluster-watch.js';
+import { MirrorPolicy, type PodDecision } from './mirror-policy.js';
+import { findPodCgroups } from './pod-cgroups.js';
+import { podServiceName } from './pod-attributes.js';
+import { serviceOfPod } from './pod-services.js';
+
+/** One cgroup the kernel captures, in a mode. */
+export interface CgroupSelection {
+  /** The container's cgroup directory (absolute, under a cgroup v2 mount). */
+  readonly cgroup: string;
+  readonly mode: CaptureMode;
+}
+
+/**
+ * A capture policy naming cgroups only (the shape `bpfSource`'s `policy$` takes): the mirrored
+ * pods' running containers.
+ */
+export interface PodCapturePolicy {
+  readonly processes: readonly never[];
+  readonly cgroups: readonly CgroupSelection[];
+}
+
+/** Options of {@link podCapturePolicy}. */
+export interface PodCapturePolicyOptions {
+  readonly policy: MirrorPolicy;
+  /**
+   * cgroup v2 mounts the containers' directories are looked for in, in order (default
+   * `/sys/fs/cgroup`, then `/sys/fs/cgroup/unified` for hybrid hosts).
+   */
+  readonly cgroupRoots?: readonly string[];
+  /** While a mirrored container's directory is missing, look again this often (ms, default 500). */
+  readonly retryMs?: number;
+  /** Receives the decision lines (`Added pod to maps`, `Removed pod from maps`). */
+  readonly log?: ClusterLog;
+}
+
+/** The default cgroup v2 mounts for `cgroup_fs_path`. */
+export function cgroupRoots(cgroupFsPath = '/sys/fs/cgroup'): string[] {
+  return [cgroupFsPath, `${cgroupFsPath.replace(/\/+$/, '')}/unified`];
+}
+
+interface Logged {
+  readonly name: string | undefined;
+  readonly namespace: string | undefined;
+  readonly enabled: boolean;
+  readonly mode: CaptureMode;
+}
+
+/**
+ * Turns cluster states into capture policies: each pod the {@link MirrorPolicy} selects gives
+ * its running containers' cgroup directories in its mode. A policy is emitted first for the
+ * first state, then whenever the selection changes. A mirrored container whose directory isn't
+ * there yet is looked for again every `retryMs`. Each pod's decision is logged when first made
+ * and when it changes; a pod that goes away is logged too.
+ */
+export function podCapturePolicy(
+  options: PodCapturePolicyOptions,
+): OperatorFunction<ClusterState, PodCapturePolicy> {
+  const roots = options.cgroupRoots ?? cgroupRoots();
+  const retryMs = options.retryMs ?? 500;
+  const log = options.log ?? (() => {});
+  return (source) =>
+    new Observable<PodCapturePolicy>((subscriber) => {
+      const podDirs = new Map<string, string>();
+      const logged = new Map<string, Logged>();
+      let last: string | undefined;
+      let state: ClusterState | undefined;
+      let retry: NodeJS.Timeout | undefined;
+
+      const note = (pod: V1Pod, d: PodDecision, cluster: ClusterState) => {
+        const uid = pod.metadata?.uid ?? '';
+        const before = logged.get(uid);
+        if (before && before.enabled === d.enabled && before.mode === d.mode) return;
+        logged.set(uid, {
+          name: pod.metadata?.name,
+          namespace: pod.metadata?.namespace,
+          enabled: d.enabled,
+          mode: d.mode,
+        });
+        log('info', 'Added pod to maps', {
+          Name: pod.metadata?.name,
+          Namespace: pod.metadata?.namespace,
+          Service: podServiceName(pod, serviceOfPod(pod, cluster)),
+          Enabled: d.enabled,
+          Mode: d.mode,
+          ...(d.badMode !== undefined ? { BadMode: d.badMode } : {}),
+        });
+      };
+
+      const compute = () => {
+        retry = undefined;
+        const cluster = state;
+        if (!cluster) return;
+        const cgroups: CgroupSelection[] = [];
+        let missing = false;
+        for (const pod of cluster.pods.values()) {
+          const d = options.policy.decide(
+            pod,
+            cluster.namespaces.get(pod.metadata?.namespace ?? ''),
+          );
+          note(pod, d, cluster);
+          if (!d.enabled) continue;
+          for (const c of findPodCgroups(pod, roots, podDirs)) {
+            if (c.dir === undefined) missing = true;
+            else cgroups.push({ cgroup: c.dir, mode: d.mode });
+          }
+        }
+        for (const [uid, was] of logged) {
+          if (cluster.pods.has(uid)) continue;
+          logged.delete(uid);
+          podDirs.delete(uid);
+          log('info', 'Removed pod from maps', {
+            Name: was.name,
+            Namespace: was.namespace,
+            Enabled: was.enabled,
+            Mode: was.mode,
+          });
+        }
+        cgroups.sort((a, b) => (a.cgroup < b.cgroup ? -1 : a.cgroup > b.cgroup ? 1 : 0));
+        const key = cgroups.map((c) => `${c.cgroup} ${c.mode}`).join('\n');
+        if (key !== last) {
+          last = key;
+          subscriber.next({ processes: [], cgroups });
+        }
+        if (missing) retry = setTimeout(compute, retryMs);
+      };
+
+      const subscription = source.subscribe({
+        next(s) {
+          state = s;
+          if (retry) clearTimeout(retry);
+          compute();
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        if (retry) clearTimeout(retry);
+        subscription.unsubscribe();
+      };
+    });
+}
