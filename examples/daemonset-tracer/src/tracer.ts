@@ -3,7 +3,16 @@
  * with stats logging and a clean stop that flushes everything already captured.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { Subject, lastValueFrom, defaultIfEmpty, of, takeUntil, type Observable } from 'rxjs';
+import {
+  Subject,
+  lastValueFrom,
+  defaultIfEmpty,
+  map,
+  of,
+  shareReplay,
+  takeUntil,
+  type Observable,
+} from 'rxjs';
 import {
   ErrorCode,
   FlowControl,
@@ -29,6 +38,7 @@ import {
   readRecordingInfo,
   replaySource,
   type CaptureMode,
+  type CapturePolicy,
 } from '@traceable-ebpf/bpf-source';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
 import {
@@ -41,6 +51,15 @@ import {
   type SpanExporter,
 } from '@traceable-ebpf/exporters';
 import { createWriteStream } from 'node:fs';
+import {
+  MirrorPolicy,
+  cgroupRoots,
+  enrichPods,
+  podCapturePolicy,
+  watchCluster,
+  type ClusterLog,
+  type ClusterState,
+} from '@traceable-ebpf/k8s-enricher';
 
 /** What {@link startTracer} needs. */
 export interface TracerOptions {
@@ -153,6 +172,8 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   let exporterInfo: ReturnType<typeof createExporter>;
   // The tracer's own client sockets (live capture): their peers' side is not captured.
   let ownSockets: OwnSockets | undefined;
+  // Kubernetes mode (live): the node's pods, namespaces and Services as watched.
+  let cluster: Observable<ClusterState> | undefined;
   if (opts.replay) {
     // A recording instead of the kernel: no privileges, and the recording machine's clock.
     const info = readRecordingInfo(opts.replay);
@@ -175,12 +196,19 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     const pids = [...new Set([...opts.pids, ...config.pids])];
     const cgroups = [...new Set([...(opts.cgroups ?? []), ...config.cgroups.map(String)])];
     const all = opts.all === true || config.capture_all;
-    if (pids.length === 0 && cgroups.length === 0 && !all) {
+    if (pids.length === 0 && cgroups.length === 0 && !all && !config.k8s_enabled) {
       throw new TracerError(
         ErrorCode.Usage,
-        'no process selected: give --pid PID, --cgroup PATH or --all (or pids:, cgroups:, capture_all: in the config)',
+        'no process selected: give --pid PID, --cgroup PATH or --all (or pids:, cgroups:, capture_all:, k8s_enabled: in the config)',
       );
     }
+    // Kubernetes mode: the selectors are checked before anything starts (a bad one is one line).
+    const mirror = config.k8s_enabled
+      ? new MirrorPolicy({
+          mirrorAllNamespaces: config.daemon_set_mirror_all_namespaces,
+          matchSelectors: config.daemon_set_mirroring.match_selectors,
+        })
+      : undefined;
     for (const pid of pids) {
       if (!existsSync(`${config.proc_fs_path}/${pid}`))
         throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
@@ -208,12 +236,24 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       readyLogged = true;
       logger.info('tracer ready');
     };
+    const fixed = {
+      processes: pids.map((pid) => ({ pid, mode })),
+      cgroups: cgroups.map((cgroup) => ({ cgroup, mode })),
+      ...(all ? { all: mode } : {}),
+    };
+    let policy$: Observable<CapturePolicy> = of(fixed);
+    if (mirror) {
+      const log: ClusterLog = (level, message, fields) => logger[level](fields ?? {}, message);
+      // One watch for the policy and the enrichment; the latest state replayed to each.
+      cluster = watchCluster({ log }).pipe(shareReplay({ bufferSize: 1, refCount: true }));
+      // The mirrored pods' containers join the fixed selection, live.
+      policy$ = cluster.pipe(
+        podCapturePolicy({ policy: mirror, cgroupRoots: cgroupRoots(config.cgroup_fs_path), log }),
+        map((pods) => ({ ...fixed, cgroups: [...fixed.cgroups, ...pods.cgroups] })),
+      );
+    }
     source = bpfSource({
-      policy$: of({
-        processes: pids.map((pid) => ({ pid, mode })),
-        cgroups: cgroups.map((cgroup) => ({ cgroup, mode })),
-        ...(all ? { all: mode } : {}),
-      }),
+      policy$,
       ringBufferBytes: config.perfmap_queue_size,
       transport: config.event_transport,
       ...(config.btf_dir ? { btfDir: config.btf_dir } : {}),
@@ -274,6 +314,13 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       responseTimeoutMs: config.response_timeout * 1000,
       http2: config.http2_capture_enabled,
       onUnsupported: (id) => disable$.next(id),
+    }),
+    // Kubernetes mode: pod attributes on each exchange (otherwise a pass-through).
+    enrichPods({
+      ...(cluster ? { cluster } : {}),
+      procFsPath: config.proc_fs_path,
+      podLabels: config.pod_labels,
+      stats,
     }),
     toSpans({
       redactHeaders: config.redact_headers,

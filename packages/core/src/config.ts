@@ -9,6 +9,10 @@ import { ErrorCode, TracerError } from './errors.js';
 
 const level = z.enum(['trace', 'debug', 'info', 'warn', 'error']);
 const mode = z.enum(['ingress', 'egress', 'ingress_and_egress']);
+/** One selector or a list of them (the product's values give either). */
+const selectorList = z
+  .union([z.string().min(1), z.array(z.string().min(1))])
+  .transform((v) => (typeof v === 'string' ? [v] : v));
 
 /** The schema of ebpf-tracer-config.yaml. */
 export const configSchema = z
@@ -46,6 +50,35 @@ export const configSchema = z
     cgroups: z.array(z.union([z.string().min(1), z.number().int().positive()])).default([]),
     /** Capture every process on the machine (the tracer excepted), besides --all. */
     capture_all: z.boolean().default(false),
+    /**
+     * Kubernetes mode: watch this node's pods, capture the ones the mirroring policy selects (by
+     * their containers' cgroups) and add pod attributes to their spans.
+     */
+    k8s_enabled: z.boolean().default(false),
+    /** Where the host's cgroup v2 tree is mounted (hybrid hosts: also looked for under `unified/`). */
+    cgroup_fs_path: z.string().min(1).default('/sys/fs/cgroup'),
+    /** Mirror the pods of every namespace (a namespace's `traceableai-mirror` label still wins). */
+    daemon_set_mirror_all_namespaces: z.boolean().default(false),
+    daemon_set_mirroring: z
+      .object({
+        /** Pods matching any entry are mirrored; within an entry every selector must match. */
+        match_selectors: z
+          .array(
+            z
+              .object({
+                /** Pod field selectors, e.g. `metadata.namespace=testgoapp`. */
+                field_selectors: selectorList.optional(),
+                /** Pod label selectors, e.g. `app=web,tier in (api)`. */
+                label_selectors: selectorList.optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** Pod label keys copied onto spans as `k8s.pod.label.<key>`. */
+    pod_labels: z.array(z.string().min(1)).default([]),
     /**
      * Bytes copied per syscall, in 16 KiB events; a larger call has its first (this − 16 KiB)
      * and its last 16 KiB copied, and reports its full size.

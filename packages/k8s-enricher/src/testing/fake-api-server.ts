@@ -1,5 +1,5 @@
 /**
- * Test support (not part of the package's API): a small Kubernetes API server speaking the
+ * A small Kubernetes API server for tests (`@traceable-ebpf/k8s-enricher/testing`) speaking the
  * list/watch protocol for pods, namespaces and services — resourceVersion, field selectors on
  * `spec.nodeName`, bookmarks, 410 Gone for a version it no longer has, 401/403 on demand, and a
  * restart that forgets every watch. Driven in tests by the real `@kubernetes/client-node`.
