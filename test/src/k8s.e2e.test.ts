@@ -199,6 +199,7 @@ test('Kubernetes mode: the mirroring policy selects pods live, and spans carry t
 
   const out = join(work, 'spans.jsonl');
   const config = join(work, 'config.yaml');
+  const healthPort = await freePort();
   writeFileSync(
     config,
     [
@@ -206,6 +207,10 @@ test('Kubernetes mode: the mirroring policy selects pods live, and spans carry t
       `cgroup_fs_path: ${cgroupFs}`,
       'pod_labels: [app]',
       'stats_interval: 0',
+      'health:',
+      '  enabled: true',
+      '  address: 127.0.0.1',
+      `  port: ${healthPort}`,
       'exporter:',
       '  type: jsonl',
       `  output: ${out}`,
@@ -248,6 +253,10 @@ test('Kubernetes mode: the mirroring policy selects pods live, and spans carry t
     run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${p.port}/${path}`]);
 
   await policyIs([a], 'start');
+  // Ready as `tracer ready` said: the probes' endpoint agrees.
+  const probe = async (path: string) =>
+    (await fetch(`http://127.0.0.1:${healthPort}${path}`)).status;
+  assert.deepEqual([await probe('/readyz'), await probe('/healthz')], [200, 200]);
   get(a, 'a1');
   get(b, 'b1'); // not mirrored: namespace `other` has no label
   // A namespace labelled: its pods are mirrored.

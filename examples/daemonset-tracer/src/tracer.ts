@@ -11,7 +11,7 @@ import {
   of,
   shareReplay,
   takeUntil,
-  type Observable,
+  Observable,
 } from 'rxjs';
 import {
   ErrorCode,
@@ -51,6 +51,7 @@ import {
   type SpanExporter,
 } from '@traceable-ebpf/exporters';
 import { createWriteStream } from 'node:fs';
+import { startHealthServer } from './health.js';
 import {
   MirrorPolicy,
   cgroupRoots,
@@ -174,6 +175,32 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   let ownSockets: OwnSockets | undefined;
   // Kubernetes mode (live): the node's pods, namespaces and Services as watched.
   let cluster: Observable<ClusterState> | undefined;
+  // What the health endpoints report: ready from `tracer ready` until a stop begins.
+  const health = { ready: false, stopping: false, failed: false };
+  const logReady = () => {
+    health.ready = true;
+    logger.info('tracer ready');
+  };
+  const healthServer = config.health.enabled
+    ? startHealthServer({
+        address: config.health.address,
+        port: config.health.port,
+        state: {
+          ready: () => health.ready && !health.stopping && !health.failed,
+          live: () => !health.failed && !health.stopping,
+        },
+      })
+    : undefined;
+  // A health port that can't be had stops the tracer with its one line.
+  healthServer?.catch(() => undefined);
+  const failOnHealthError = <T>(o: Observable<T>): Observable<T> =>
+    healthServer
+      ? new Observable<T>((subscriber) => {
+          const s = o.subscribe(subscriber);
+          healthServer.catch((err: unknown) => subscriber.error(err));
+          return s;
+        })
+      : o;
   if (opts.replay) {
     // A recording instead of the kernel: no privileges, and the recording machine's clock.
     const info = readRecordingInfo(opts.replay);
@@ -191,7 +218,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     );
     // A file can wait: it is read as fast as the exporter delivers.
     source = replaySource(opts.replay, { flow }).pipe(takeUntil(stop$));
-    logger.info('tracer ready');
+    logReady();
   } else {
     const pids = [...new Set([...opts.pids, ...config.pids])];
     const cgroups = [...new Set([...(opts.cgroups ?? []), ...config.cgroups.map(String)])];
@@ -234,7 +261,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     const logReadyOnceCapturing = () => {
       if (readyLogged || !probesAttached || !policyInKernel) return;
       readyLogged = true;
-      logger.info('tracer ready');
+      logReady();
     };
     const fixed = {
       processes: pids.map((pid) => ({ pid, mode })),
@@ -304,7 +331,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   }
   const { exporter } = exporterInfo;
   let exportErrors = 0;
-  const pipeline = source.pipe(
+  const pipeline = failOnHealthError(source).pipe(
     reassemble({ stats }),
     // Connections that turn out not to be HTTP/1 stop being copied in the kernel.
     parseHttp1({
@@ -370,16 +397,21 @@ export function startTracer(opts: TracerOptions): RunningTracer {
         await exporter.shutdown();
       },
       async (err: unknown) => {
+        health.failed = true;
         statsLog?.unsubscribe();
         await exporter.shutdown().catch(() => undefined);
         throw err;
       },
     )
-    .finally(() => ownSockets?.close());
+    .finally(async () => {
+      ownSockets?.close();
+      await healthServer?.then((h) => h.close()).catch(() => undefined);
+    });
   return {
     done,
     stats,
     stop() {
+      health.stopping = true;
       stop$.next();
       return done;
     },

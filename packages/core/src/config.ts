@@ -80,6 +80,18 @@ export const configSchema = z
     /** Pod label keys copied onto spans as `k8s.pod.label.<key>`. */
     pod_labels: z.array(z.string().min(1)).default([]),
     /**
+     * Health endpoints for Kubernetes probes: `/readyz` (200 once `tracer ready` is logged, 503
+     * before and while stopping) and `/healthz` (200 while the pipeline runs).
+     */
+    health: z
+      .object({
+        enabled: z.boolean().default(false),
+        address: z.string().min(1).default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(8099),
+      })
+      .strict()
+      .prefault({}),
+    /**
      * Bytes copied per syscall, in 16 KiB events; a larger call has its first (this − 16 KiB)
      * and its last 16 KiB copied, and reports its full size.
      */
