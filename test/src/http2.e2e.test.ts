@@ -375,7 +375,8 @@ test("Helm's ebpfHttp2CaptureEnabled reaches the tracer: with the chart's config
   const dir = mkdtempSync(join(tmpdir(), 'te-helm-'));
   writeFileSync(join(dir, 'a.txt'), 'hello');
   for (const enabled of [true, false]) {
-    // The chart's config as rendered by helm, but capturing only the chosen pid here.
+    // The chart's config as rendered by helm, but outside Kubernetes: capturing only the chosen
+    // pid here, this host's /proc, no health port.
     const config = join(dir, `config-${enabled}.yaml`);
     writeFileSync(
       config,
@@ -384,7 +385,11 @@ test("Helm's ebpfHttp2CaptureEnabled reaches the tracer: with the chart's config
           '--set',
           `ebpfHttp2CaptureEnabled=${enabled}`,
           '--set',
-          'ebpfConfig.capture_all=false',
+          'ebpfConfig.k8s_enabled=false',
+          '--set',
+          'ebpfConfig.proc_fs_path=/proc',
+          '--set',
+          'ebpfConfig.health.enabled=false',
         ]),
       ),
     );

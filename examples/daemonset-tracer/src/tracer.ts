@@ -233,6 +233,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     const mirror = config.k8s_enabled
       ? new MirrorPolicy({
           mirrorAllNamespaces: config.daemon_set_mirror_all_namespaces,
+          defaultMode: opts.mode ?? config.mode,
           matchSelectors: config.daemon_set_mirroring.match_selectors,
         })
       : undefined;
@@ -354,6 +355,9 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       captureBodies: config.capture_bodies,
       procFsPath: config.proc_fs_path,
       ...(config.service_name ? { serviceName: config.service_name } : {}),
+      ...(config.environment
+        ? { resourceAttributes: { 'deployment.environment.name': config.environment } }
+        : {}),
       clock,
     }),
     exportSpans(exporter, {

@@ -42,8 +42,11 @@ export const configSchema = z
       .min(4096)
       .refine((n) => (n & (n - 1)) === 0, 'must be a power of two')
       .default(16 * 1024 * 1024),
-    /** Which connections of a selected process are captured. */
-    mode: mode.default('ingress_and_egress'),
+    /**
+     * Which connections of a selected process are captured. Default: both, and in Kubernetes
+     * mode `ingress` (the product's default for pods whose annotations choose none).
+     */
+    mode: mode.optional(),
     /** Processes to capture (with their descendants), besides --pid. */
     pids: z.array(z.number().int().positive()).default([]),
     /** cgroup v2 directories (or ids) whose processes are captured, besides --cgroup. */
@@ -131,8 +134,10 @@ export const configSchema = z
      * undelivered then are counted and logged.
      */
     shutdown_timeout: z.number().min(0).max(300).default(5),
-    /** service.name of exported spans (default: the captured executable's name). */
+    /** service.name of exported spans (default: the pod's service, else the executable's name). */
     service_name: z.string().min(1).optional(),
+    /** The deployment environment spans say they come from (`deployment.environment.name`). */
+    environment: z.string().min(1).optional(),
     exporter: z
       .object({
         /** Default: otlp when an OTLP endpoint is configured, else console. */
@@ -184,7 +189,11 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .transform((c) => ({
+    ...c,
+    mode: c.mode ?? (c.k8s_enabled ? ('ingress' as const) : ('ingress_and_egress' as const)),
+  }));
 
 /** A validated configuration, defaults filled in. */
 export type TracerConfig = z.infer<typeof configSchema>;

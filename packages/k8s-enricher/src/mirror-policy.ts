@@ -29,6 +29,8 @@ export interface MirrorSettings {
   readonly mirrorAllNamespaces?: boolean;
   /** Pods matching any of these are mirrored (Helm `daemonSetMirroring.matchSelectors`). */
   readonly matchSelectors?: readonly MatchSelectorConfig[];
+  /** The mode of pods whose namespace and annotations choose none (default `ingress`). */
+  readonly defaultMode?: CaptureMode;
 }
 
 /** Why a pod is or isn't mirrored, for the log line and tests. */
@@ -110,12 +112,12 @@ export class MirrorPolicy {
    * In order: the pod's `enabled: "false"` annotation turns it off; the namespace's
    * `traceableai-mirror` label turns it on or off; mirroring all namespaces turns it on; a match
    * selector turns it on; otherwise it is off. The mode is the pod's annotation, else the
-   * namespace's default-mode annotation, else ingress.
+   * namespace's default-mode annotation, else the settings' default (ingress).
    */
   decide(pod: V1Pod, namespace: V1Namespace | undefined): PodDecision {
     const podAnnotations = pod.metadata?.annotations ?? {};
     const nsAnnotations = namespace?.metadata?.annotations ?? {};
-    let mode: CaptureMode = 'ingress';
+    let mode: CaptureMode = this.settings.defaultMode ?? 'ingress';
     let badMode: string | undefined;
     for (const chosen of [
       nsAnnotations[NAMESPACE_MODE_ANNOTATION],
