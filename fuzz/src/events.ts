@@ -27,6 +27,15 @@ export function cutIntoEvents(rng: Rng, segments: readonly Segment[]): FuzzEvent
   for (const s of joined) {
     const n = s.bytes.length;
     if (n === 0) continue;
+    if (n < 3000 && rng.chance(0.02)) {
+      // A byte or a few at a time: every held-bytes path gets its turn.
+      for (let at = 0; at < n; ) {
+        const k = rng.range(1, 3);
+        events.push({ dir: s.dir, data: s.bytes.subarray(at, at + k) });
+        at += k;
+      }
+      continue;
+    }
     const cuts = rng.chance(0.5) ? 0 : rng.small(Math.min(8, n - 1));
     const at = new Set<number>();
     for (let i = 0; i < cuts; i++) at.add(1 + rng.int(n - 1));

@@ -86,7 +86,11 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
   const serverEnc = new HpackEncoder(rng, clientTable);
   const clientSettings: Array<[number, number]> = [];
   if (clientTable !== 4096 || rng.chance(0.3)) clientSettings.push([1, clientTable]);
-  if (rng.chance(0.5)) clientSettings.push([2, 0], [3, 100], [4, 65535]);
+  // Upgrade from HTTP/1.1 (RFC 7540 §3.2) instead of prior knowledge; server push.
+  const upgrade = !options.grpc && rng.chance(0.15);
+  const push = !options.grpc && rng.chance(0.15);
+  if (rng.chance(0.5))
+    clientSettings.push(...(push ? [] : [[2, 0] as [number, number]]), [3, 100], [4, 65535]);
   if (clientFrame !== 16384 || rng.chance(0.3)) clientSettings.push([5, clientFrame]);
   const serverSettings: Array<[number, number]> = [[3, rng.pick([100, 250])]];
   if (serverTable !== 4096) serverSettings.push([1, serverTable]);
@@ -102,7 +106,40 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
     { dir: c, bytes: frame(T.SETTINGS, F.ACK, 0, new Uint8Array(0)) },
   ];
   // A server's SETTINGS sometimes written before the client's preface arrives.
-  if (rng.chance(0.2)) opening.unshift(opening.splice(1, 1)[0]!);
+  if (!upgrade && rng.chance(0.2)) opening.unshift(opening.splice(1, 1)[0]!);
+  let upgradeHeaders = 0;
+  if (upgrade) {
+    // Stream 1's request is an HTTP/1.1 GET asking for h2c; the 101 precedes the server's
+    // SETTINGS, and the client's preface follows the 101.
+    const lines: Array<[string, string]> = [
+      ['Host', 'svc0.test'],
+      ['Connection', 'Upgrade, HTTP2-Settings'],
+      ['Upgrade', 'h2c'],
+      ['HTTP2-Settings', settingsPayload(clientSettings).toString('base64url')],
+    ];
+    if (rng.chance(0.5)) lines.push(['User-Agent', 'fuzz-upgrade']);
+    upgradeHeaders = lines.length;
+    const text = `GET /s1/upgrade HTTP/1.1\r\n${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+    const switching =
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n';
+    opening.splice(
+      0,
+      2,
+      { dir: c, bytes: Buffer.from(text, 'latin1') },
+      {
+        dir: s,
+        bytes: Buffer.concat([
+          Buffer.from(switching, 'latin1'),
+          frame(T.SETTINGS, 0, 0, settingsPayload(serverSettings)),
+        ]),
+      },
+      {
+        dir: c,
+        bytes: Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0, settingsPayload(clientSettings))]),
+      },
+    );
+  }
+  let pushes = 0;
 
   const n = rng.range(1, options.grpc ? 4 : 6);
   const plans: StreamPlan[] = [];
@@ -177,8 +214,17 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
       if (method !== 'HEAD' && resStatus !== 204 && resStatus !== 304) resBody = body(rng, 40_000);
       if (rng.chance(0.1)) resTrailers = [['x-served-by', headerValue(rng, 10)]];
     }
+    const upgraded = upgrade && k === 0;
+    if (upgraded) {
+      method = 'GET';
+      path = '/s1/upgrade';
+      reqBody = new Uint8Array(0);
+      reqTrailers = [];
+      if (resStatus === 304 || resStatus === 204) resBody = new Uint8Array(0);
+      else if (resBody.length === 0) resBody = body(rng, 40_000);
+    }
     // RST_STREAM from the client after its request, before any answer.
-    const reset = !options.grpc && rng.chance(0.1);
+    const reset = !options.grpc && !upgraded && rng.chance(0.1);
     if (reset) resStatus = undefined;
 
     const reqFields: Field[] = [
@@ -189,10 +235,11 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
       ...reqHeaders,
     ];
     const reqEnds = reqBody.length === 0 && reqTrailers.length === 0;
-    request.push({
-      dir: c,
-      build: () => headerFrames(rng, id, clientEnc.encode(reqFields), reqEnds, serverFrame),
-    });
+    if (!upgraded)
+      request.push({
+        dir: c,
+        build: () => headerFrames(rng, id, clientEnc.encode(reqFields), reqEnds, serverFrame),
+      });
     if (reqBody.length > 0)
       for (const f of dataFrames(rng, id, reqBody, reqTrailers.length === 0, serverFrame))
         request.push({ dir: c, build: () => f });
@@ -215,6 +262,72 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
           build: () => headerFrames(rng, id, serverEnc.encode(interim), false, clientFrame),
         });
       }
+      // Sometimes a push promised first: its own exchange, answered after this one.
+      const pushed: Unit[] = [];
+      if (push && rng.chance(0.4)) {
+        let promised = 0;
+        const pushPath = `/p${id}/pushed`;
+        const pushFields: Field[] = [
+          [':method', 'GET'],
+          [':scheme', 'http'],
+          [':path', pushPath],
+          [':authority', authority],
+        ];
+        const pushBody = body(rng, 2000);
+        response.push({
+          dir: s,
+          build: () => {
+            promised = 2 * ++pushes;
+            return headerFrames(
+              rng,
+              id,
+              serverEnc.encode(pushFields),
+              false,
+              clientFrame,
+              promised,
+            );
+          },
+        });
+        const pushRes: Field[] = [
+          [':status', '200'],
+          ['x-pushed', 'yes'],
+        ];
+        pushed.push(
+          {
+            dir: s,
+            build: () =>
+              headerFrames(
+                rng,
+                promised,
+                serverEnc.encode(pushRes),
+                pushBody.length === 0,
+                clientFrame,
+              ),
+          },
+          ...(pushBody.length
+            ? [
+                {
+                  dir: s,
+                  build: () =>
+                    Buffer.concat(dataFrames(rng, promised, pushBody, true, clientFrame)),
+                },
+              ]
+            : []),
+        );
+        exchanges.push({
+          method: 'GET',
+          target: pushPath,
+          authority,
+          version: '2',
+          requestHeaders: 0,
+          requestTrailers: 0,
+          requestBody: '',
+          status: 200,
+          responseHeaders: 1,
+          responseTrailers: 0,
+          responseBody: Buffer.from(pushBody).toString('hex'),
+        });
+      }
       const resFields: Field[] = [[':status', String(resStatus)], ...resHeaders];
       const resEnds = trailersOnly || (resBody.length === 0 && resTrailers.length === 0);
       response.push({
@@ -229,14 +342,15 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
           dir: s,
           build: () => headerFrames(rng, id, serverEnc.encode(resTrailers), true, clientFrame),
         });
+      response.push(...pushed);
     }
     plans.push({ request, response });
     exchanges.push({
       method,
       target: path,
-      authority,
-      version: '2',
-      requestHeaders: reqHeaders.length,
+      ...(upgraded ? {} : { authority }),
+      version: upgraded ? '1.1' : '2',
+      requestHeaders: upgraded ? upgradeHeaders : reqHeaders.length,
       requestTrailers: reqTrailers.length,
       requestBody: Buffer.from(reqBody).toString('hex'),
       ...(resStatus !== undefined
@@ -255,7 +369,7 @@ export function generateH2(rng: Rng, options: H2Options): GeneratedConversation 
   const segments: Segment[] = [...opening];
   const reqAt = plans.map(() => 0);
   const resAt = plans.map(() => 0);
-  let opened = 0;
+  let opened = upgrade ? 1 : 0;
   const control = (): Segment[] => {
     const dir = rng.chance(0.5) ? c : s;
     const other = dir === c ? s : c;

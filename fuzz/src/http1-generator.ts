@@ -97,8 +97,11 @@ export function generateHttp1(rng: Rng): GeneratedConversation {
   const reqDir: Direction = role === 'server' ? 'recv' : 'send';
   const resDir: Direction = role === 'server' ? 'send' : 'recv';
   const n = rng.range(1, 6);
-  const requests: Buffer[] = [];
-  const responses: Buffer[] = [];
+  // A request may run ahead of the responses (pipelining) by up to `depth`.
+  const depth = rng.chance(0.3) ? rng.range(2, 4) : 1;
+  // Each message in one or two parts: `Expect: 100-continue` sends the body after the 100.
+  const requests: Buffer[][] = [];
+  const responses: Buffer[][] = [];
   const exchanges: ExpectedExchange[] = [];
   for (let i = 0; i < n; i++) {
     const last = i === n - 1;
@@ -112,18 +115,22 @@ export function generateHttp1(rng: Rng): GeneratedConversation {
     const hasBody = ['POST', 'PUT', 'PATCH'].includes(method) || rng.chance(0.05);
     const reqBody = hasBody ? body(rng) : new Uint8Array(0);
     const reqMode = hasBody && version === '1.1' && rng.chance(0.4) ? 'chunked' : 'length';
+    const expectContinue = hasBody && version === '1.1' && depth === 1 && rng.chance(0.15);
+    if (expectContinue) reqHeaders.push(['Expect', '100-continue']);
     const reqFramed = hasBody
       ? frameBody(rng, reqBody, reqMode, reqHeaders)
       : { tail: Buffer.alloc(0), trailers: 0 };
+    const reqHead = head(`${method} ${t} HTTP/${version}`, reqHeaders);
     requests.push(
-      Buffer.concat([head(`${method} ${t} HTTP/${version}`, reqHeaders), reqFramed.tail]),
+      expectContinue ? [reqHead, reqFramed.tail] : [Buffer.concat([reqHead, reqFramed.tail])],
     );
 
     // The response: interim responses first, then the final one.
     let status = rng.pick(STATUSES);
     if (method === 'OPTIONS' && rng.chance(0.5)) status = 204;
     const interim: Buffer[] = [];
-    if (rng.chance(0.15)) interim.push(Buffer.from(`HTTP/1.1 100 Continue\r\n\r\n`));
+    if (expectContinue || rng.chance(0.15))
+      interim.push(Buffer.from(`HTTP/1.1 100 Continue\r\n\r\n`));
     if (rng.chance(0.05))
       interim.push(head('HTTP/1.1 103 Early Hints', [['Link', '</s.css>; rel=preload']]));
     const resHeaders: Array<[string, string]> = extraHeaders(rng);
@@ -148,12 +155,12 @@ export function generateHttp1(rng: Rng): GeneratedConversation {
       resTail = framed.tail;
       resTrailers = framed.trailers;
     }
+    const final = Buffer.concat([
+      head(`HTTP/${version} ${status} R${status}`, resHeaders),
+      resTail,
+    ]);
     responses.push(
-      Buffer.concat([
-        ...interim,
-        head(`HTTP/${version} ${status} R${status}`, resHeaders),
-        resTail,
-      ]),
+      expectContinue ? [Buffer.concat(interim), final] : [Buffer.concat([...interim, final])],
     );
     exchanges.push({
       method,
@@ -169,15 +176,22 @@ export function generateHttp1(rng: Rng): GeneratedConversation {
     });
   }
 
-  // Send order: a request may run ahead of the responses (pipelining), never behind its own.
-  const depth = rng.chance(0.3) ? rng.range(2, 4) : 1;
+  // Send order: a request may run ahead of the responses, never behind its own; a two-part
+  // request (100-continue) alternates with its two-part response.
   const segments: Segment[] = [];
   let sent = 0;
   let answered = 0;
   while (answered < n) {
-    if (sent < n && (sent === answered || (sent - answered < depth && rng.chance(0.5))))
-      segments.push({ dir: reqDir, bytes: requests[sent++]! });
-    else segments.push({ dir: resDir, bytes: responses[answered++]! });
+    if (sent < n && (sent === answered || (sent - answered < depth && rng.chance(0.5)))) {
+      const req = requests[sent]!;
+      const res = responses[sent]!;
+      sent++;
+      if (req.length === 2) {
+        segments.push({ dir: reqDir, bytes: req[0]! }, { dir: resDir, bytes: res[0]! });
+        segments.push({ dir: reqDir, bytes: req[1]! }, { dir: resDir, bytes: res[1]! });
+        answered++;
+      } else segments.push({ dir: reqDir, bytes: req[0]! });
+    } else segments.push({ dir: resDir, bytes: responses[answered++]![0]! });
   }
   return { role, segments, expected: { exchanges, ordered: true, unansweredByDesign: 0 } };
 }

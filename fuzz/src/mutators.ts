@@ -131,11 +131,30 @@ function mutateOnce(rng: Rng, events: FuzzEvent[]): MutatorName {
   return name;
 }
 
-/** A mutated copy of `input` (1 to 8 operators) and the operators applied. */
-export function mutate(rng: Rng, input: FuzzInput): { input: FuzzInput; applied: MutatorName[] } {
-  const events = [...input.events];
-  const applied: MutatorName[] = [];
+/**
+ * A mutated copy of `input` (1 to 8 operators) and the operators applied. Connection inputs are
+ * sometimes also joined mid-stream (`join-midstream`: flagged `midStream`, the role sometimes
+ * unknown, the first events sometimes never seen).
+ */
+export function mutate(
+  rng: Rng,
+  input: FuzzInput,
+): { input: FuzzInput; applied: Array<MutatorName | 'join-midstream' | 'join-late'> } {
+  let events = [...input.events];
+  const applied: Array<MutatorName | 'join-midstream' | 'join-late'> = [];
+  let joined: Pick<FuzzInput, 'role' | 'midStream'> = {};
+  if (input.role && rng.chance(0.1)) {
+    joined = { role: rng.chance(0.5) ? 'unknown' : input.role, midStream: true };
+    applied.push('join-midstream');
+    if (rng.chance(0.6)) {
+      events = events.slice(rng.int(Math.ceil(events.length / 2)) + 1);
+      applied.push('join-late');
+    }
+  }
   const count = rng.chance(0.5) ? 1 : rng.range(2, 8);
   for (let i = 0; i < count; i++) applied.push(mutateOnce(rng, events));
-  return { input: { ...input, events: events.filter((e) => e.data.length || e.lost) }, applied };
+  return {
+    input: { ...input, ...joined, events: events.filter((e) => e.data.length || e.lost) },
+    applied,
+  };
 }

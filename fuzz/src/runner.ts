@@ -46,7 +46,8 @@ export function makeCase(target: TargetName, seed: number, index: number): FuzzC
     };
   const m = mutate(rng, g.input);
   // A truncated input never carried the exchanges after the cut: none can be said to be lost.
-  const units = m.applied.includes('truncate') ? 0 : g.units;
+  // Nor did one joined late (its first events never seen).
+  const units = m.applied.includes('truncate') || m.applied.includes('join-late') ? 0 : g.units;
   return { target, seed, index, input: m.input, expected: undefined, units, mutators: m.applied };
 }
 
@@ -98,7 +99,10 @@ export function runCase(c: FuzzCase): Failure[] {
 
 /** The reproducer of a failing case, minimised (exceptions and violations) within `budgetMs`. */
 export function recordFailure(c: FuzzCase, f: Failure, budgetMs: number): FindingRecord {
-  const shrink = f.kind !== 'mismatch' && f.kind !== 'hang' && budgetMs > 0;
+  // Not mismatches (the expectation is of the whole input), nor a plain lost exchange (removing
+  // bytes removes the exchanges themselves: the smallest such input would be an empty one).
+  const shrink =
+    f.kind !== 'mismatch' && f.kind !== 'hang' && f.rule !== 'loss-counted' && budgetMs > 0;
   const input = shrink ? minimise(TARGETS[c.target], c.input, c.units, f, budgetMs).input : c.input;
   return {
     target: c.target,
