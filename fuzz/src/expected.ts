@@ -46,4 +46,9 @@ export interface Expected {
    * this and no other loss counter may move.
    */
   readonly unansweredByDesign: number;
+  /**
+   * The input lost bytes (gaps) but was not otherwise changed: only exchanges not flagged
+   * partial are compared, each with the generated exchange of its target.
+   */
+  readonly lossy?: boolean;
 }

@@ -71,6 +71,9 @@ export function exchangeViolations(ex: ApiExchange, caps: StageCaps): string[] {
     if (!(msg.endNs >= msg.startNs))
       bad('end-after-start', `${side} endNs ${msg.endNs} < startNs ${msg.startNs}`);
   }
+  // A placeholder for an HPACK entry never seen may only appear in an exchange flagged partial.
+  if (!ex.partial && hasPlaceholder(ex))
+    bad('placeholder-not-partial', 'an HPACK placeholder in an exchange not flagged partial');
   const g = ex.grpc;
   if (g) {
     for (const [k, v] of Object.entries({
@@ -93,6 +96,25 @@ export function exchangeViolations(ex: ApiExchange, caps: StageCaps): string[] {
     if (g.messages.length > 64) bad('grpc-messages-kept', `${g.messages.length} kept`);
   }
   return out;
+}
+
+/** What the HPACK decoder puts for an entry it never saw (`UNKNOWN_ENTRY`). */
+const PLACEHOLDER = '<unknown hpack index ';
+
+/** Does a placeholder stand anywhere in the exchange's request or response fields? */
+export function hasPlaceholder(ex: ApiExchange): boolean {
+  const inList = (l: HeaderList | undefined) =>
+    (l ?? []).some(([k, v]) => k.includes(PLACEHOLDER) || v.includes(PLACEHOLDER));
+  const r = ex.request;
+  return (
+    r.method.includes(PLACEHOLDER) ||
+    r.target.includes(PLACEHOLDER) ||
+    (r.authority ?? '').includes(PLACEHOLDER) ||
+    inList(r.headers) ||
+    inList(r.trailers) ||
+    inList(ex.response?.headers) ||
+    inList(ex.response?.trailers)
+  );
 }
 
 /** The sum of the loss counters. */

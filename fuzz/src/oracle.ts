@@ -5,7 +5,7 @@
 import type { ApiExchange, Stats } from '@traceable-ebpf/core';
 import type { Expected, ExpectedExchange } from './expected.js';
 import type { StageCaps } from './invariants.js';
-import { LOSS_COUNTERS } from './invariants.js';
+import { LOSS_COUNTERS, hasPlaceholder } from './invariants.js';
 
 const hexPrefix = (hex: string, bytes: number) => hex.slice(0, 2 * bytes);
 
@@ -112,5 +112,39 @@ export function compareExchanges(
     const allowed = c === 'RequestsWithoutResponse' ? expected.unansweredByDesign : 0;
     if (v !== allowed) out.push(`counter ${c}: ${v}, expected ${allowed}`);
   }
+  return out;
+}
+
+/**
+ * Mismatches on an input that only lost bytes: an exchange with a response and not flagged
+ * partial must be exactly a generated one (same target, every fact equal).
+ */
+export function compareLossy(
+  exchanges: readonly ApiExchange[],
+  expected: Expected,
+  caps: StageCaps,
+  http2: boolean,
+): string[] {
+  const out: string[] = [];
+  exchanges.forEach((ex, i) => {
+    // (A placeholder in it is an invariant's to report: placeholder-not-partial.)
+    if (ex.partial || !ex.response || hasPlaceholder(ex)) return;
+    // Body bytes are not compared: bytes lost inside a body of known length keep the message
+    // with its exact size, the missing bytes stood in for (HTTP/1 does not flag that partial).
+    const { requestBody: _a, responseBody: _b, ...got } = actualFacts(ex, caps);
+    const candidates = expected.exchanges
+      .filter((e) => e.target === ex.request.target)
+      .map((e) => {
+        const { requestBody: _a, responseBody: _b, ...facts } = expectedFacts(e, caps, http2);
+        return facts;
+      });
+    if (candidates.length === 0) {
+      out.push(`exchange ${i} (${ex.request.target}) was never generated, yet is not partial`);
+      return;
+    }
+    if (candidates.some((c) => diff(got, c).length === 0)) return;
+    for (const d of diff(got, candidates[0]!))
+      out.push(`exchange ${i} (${ex.request.target}) not partial, yet ${d}`);
+  });
   return out;
 }

@@ -6,6 +6,7 @@
 import { Rng } from './rng.js';
 import { inputToJson, type FuzzInput } from './input.js';
 import { mutate } from './mutators.js';
+import type { Expected } from './expected.js';
 import { minimise } from './minimise.js';
 import type { FindingRecord } from './findings.js';
 import {
@@ -48,7 +49,18 @@ export function makeCase(target: TargetName, seed: number, index: number): FuzzC
   // A truncated input never carried the exchanges after the cut: none can be said to be lost.
   // Nor did one joined late (its first events never seen).
   const units = m.applied.includes('truncate') || m.applied.includes('join-late') ? 0 : g.units;
-  return { target, seed, index, input: m.input, expected: undefined, units, mutators: m.applied };
+  // Cut at other places only: still exact. Bytes lost, nothing else changed: exact unless partial.
+  const t = TARGETS[target];
+  const resplit = m.applied.every((x) => x === 'split');
+  const lossy =
+    !resplit && m.applied.every((x) => x === 'split' || x === 'gap' || x === 'drop-event');
+  const expected =
+    resplit && t.resplitExact
+      ? g.expected
+      : lossy && t.lossAware
+        ? { ...(g.expected as Expected), lossy: true }
+        : undefined;
+  return { target, seed, index, input: m.input, expected, units, mutators: m.applied };
 }
 
 /** Counts of a run. */
@@ -115,7 +127,7 @@ export function recordFailure(c: FuzzCase, f: Failure, budgetMs: number): Findin
     units: c.units,
     minimised: shrink,
     input: inputToJson(input),
-    ...(f.kind === 'mismatch' ? { expected: c.expected } : {}),
+    ...(c.expected !== undefined ? { expected: c.expected } : {}),
   };
 }
 
@@ -155,7 +167,7 @@ export function runRange(options: RangeOptions): RunCounts {
       const known = isKnown(options.target, f);
       countFailure(counts, f.kind, known);
       options.onMinimising?.(true);
-      const record = recordFailure(c, f, known ? 0 : options.minimiseMs);
+      const record = recordFailure(c, f, options.minimiseMs);
       options.onMinimising?.(false);
       options.onFinding?.(record, known);
     }

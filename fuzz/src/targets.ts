@@ -15,7 +15,7 @@ import { generateFrames, type ExpectedFrame } from './frames-generator.js';
 import { entrySize, type Field } from './hpack-encoder.js';
 import { PREFACE } from './h2-frames.js';
 import { exchangeViolations, lossCount, movedCounters } from './invariants.js';
-import { compareExchanges } from './oracle.js';
+import { compareExchanges, compareLossy } from './oracle.js';
 import { CAPS, runStage } from './stage.js';
 
 /** How an input failed. */
@@ -40,6 +40,10 @@ export interface Generated {
 /** One fuzz target. */
 export interface Target {
   readonly name: TargetName;
+  /** Inputs only cut at other places must still match the oracle exactly. */
+  readonly resplitExact: boolean;
+  /** Inputs that only lost bytes are compared with {@link Expected.lossy}. */
+  readonly lossAware: boolean;
   generate(rng: Rng): Generated;
   /** Runs `input`; `expected` is given for unmutated inputs. Never throws (exceptions are failures). */
   execute(input: FuzzInput, expected: unknown, units: number): Failure[];
@@ -59,8 +63,19 @@ export const knownDefects: Readonly<Record<string, string>> = {
   // An HTTP/2 direction that ends inside a frame (a frame header or control frame held, or a
   // DATA/unknown-type payload still owed bytes) loses what it held at close, uncounted: requests
   // inside it vanish with no counter moved (HTTP/1 counts the same case as a parsing error).
-  'h2c/loss-counted-mid-frame': 'findings/h2c/violation-49b1fb1c23d2.json',
-  'grpc/loss-counted-mid-frame': 'findings/h2c/violation-49b1fb1c23d2.json',
+  'h2c/loss-counted-mid-frame': 'findings/h2c/violation-46614af3f68b.json',
+  'grpc/loss-counted-mid-frame': 'findings/h2c/violation-46614af3f68b.json',
+  // After a gap (HPACK lenient), a literal with incremental indexing whose name is an unknown
+  // index adds an entry named by the placeholder to the dynamic table; a later block indexing
+  // that entry decodes it as known (not partial): a non-partial exchange with a bogus header in
+  // place of (here) its :authority.
+  // A gap before a direction's parser has started (no bytes yet, or its first bytes held for
+  // protocol detection) is ignored: the pairing is not told (the next request gets the lost
+  // one's response) and held bytes are joined to those after the gap (a target cut), neither
+  // flagged partial.
+  'http1/exact-unless-partial-lost-early': 'findings/http1/mismatch-LOSTEARLY.json',
+  'h2c/placeholder-not-partial': 'findings/h2c/violation-PLACEHOLDER.json',
+  'grpc/placeholder-not-partial': 'findings/h2c/violation-PLACEHOLDER.json',
 };
 
 const describe = (err: unknown) =>
@@ -84,12 +99,34 @@ export function endsInsideFrame(input: FuzzInput): boolean {
   return false;
 }
 
+/** Bytes within which a loss counts as at the start of a direction (before parsing starts). */
+const EARLY_LOSS_BYTES = 16;
+
+/**
+ * Does a direction of the input lose bytes among its first {@link EARLY_LOSS_BYTES} (while the
+ * stage still holds them to detect the protocol, or before any came)?
+ */
+export function losesEarly(input: FuzzInput): boolean {
+  return (['send', 'recv'] as const).some((dir) => {
+    let at = 0;
+    for (const e of input.events) {
+      if (e.dir !== dir) continue;
+      at += e.data.length;
+      if (e.lost) return at <= EARLY_LOSS_BYTES;
+      if (at > EARLY_LOSS_BYTES) return false;
+    }
+    return false;
+  });
+}
+
 function connectionTarget(
   name: 'http1' | 'h2c' | 'grpc',
   make: (rng: Rng) => ReturnType<typeof generateHttp1>,
 ): Target {
   return {
     name,
+    resplitExact: true,
+    lossAware: true,
     generate(rng) {
       const conv = make(rng);
       return {
@@ -123,7 +160,17 @@ function connectionTarget(
           detail: `${units - answered} of ${units} exchanges lost and no loss counter moved${midFrame ? ' (a direction ends inside an HTTP/2 frame)' : ''}`,
         });
       }
-      if (expected !== undefined && run.error === undefined) {
+      if (expected !== undefined && run.error === undefined && (expected as Expected).lossy) {
+        const diffs = compareLossy(run.exchanges, expected as Expected, CAPS, name !== 'http1');
+        // Told apart: a direction losing bytes at its very start (a known defect in HTTP/1).
+        const lostStart = losesEarly(input);
+        if (diffs.length)
+          failures.push({
+            kind: 'mismatch',
+            rule: lostStart ? 'exact-unless-partial-lost-early' : 'exact-unless-partial',
+            detail: `${diffs.join('\n')}${lostStart ? `\n(a direction loses bytes among its first ${EARLY_LOSS_BYTES})` : ''}`,
+          });
+      } else if (expected !== undefined && run.error === undefined) {
         const diffs = compareExchanges(
           run.exchanges,
           run.stats,
@@ -150,6 +197,8 @@ interface HpackExpected {
 
 const hpackTarget: Target = {
   name: 'hpack',
+  resplitExact: false,
+  lossAware: false,
   generate(rng) {
     const g = generateHpack(rng);
     const maxListBytes = rng.pick([1 << 20, 1 << 20, 512, 4096]);
@@ -270,6 +319,8 @@ function normaliseFrames(frames: ExpectedFrame[]): ExpectedFrame[] {
 
 const framesTarget: Target = {
   name: 'frames',
+  resplitExact: true,
+  lossAware: false,
   generate(rng) {
     const g = generateFrames(rng);
     return {
