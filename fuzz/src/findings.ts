@@ -1,6 +1,7 @@
 /**
  * Reproducers: one JSON file per distinct failure under `fuzz/findings/<target>/`, named by kind
- * and a hash of what failed (target, kind, rule, and the failure's first line without numbers),
+ * and a hash of what failed (target, kind, rule, and but for oracle mismatches the failure's
+ * first line without numbers),
  * holding everything `--replay` needs to run exactly that input again.
  */
 import { createHash } from 'node:crypto';
@@ -34,7 +35,8 @@ export interface FindingRecord {
 
 /** The stable signature of a failure, hashed into its file name. */
 export function signature(target: string, kind: string, rule: string, failure: string): string {
-  const first = failure.split('\n')[0]!.replace(/\d+/g, '#');
+  // A mismatch's text names the exchange and its values: the rule alone says what failed.
+  const first = kind === 'mismatch' ? '' : failure.split('\n')[0]!.replace(/\d+/g, '#');
   return createHash('sha1')
     .update(`${target}\0${kind}\0${rule}\0${first}`)
     .digest('hex')

@@ -8,7 +8,7 @@ import { inputToJson, type FuzzInput } from './input.js';
 import { mutate } from './mutators.js';
 import type { Expected } from './expected.js';
 import { minimise } from './minimise.js';
-import type { FindingRecord } from './findings.js';
+import { signature, type FindingRecord } from './findings.js';
 import {
   TARGETS,
   knownDefects,
@@ -157,6 +157,8 @@ export function runRange(options: RangeOptions): RunCounts {
   const counts = zeroCounts();
   const every = options.everyInputs ?? 256;
   const end = options.count === undefined ? Infinity : options.start + options.count;
+  // Each distinct failure is minimised once per run; its later occurrences are only counted.
+  const minimised = new Set<string>();
   for (let index = options.start; index < end; index++) {
     if (options.until !== undefined && Date.now() >= options.until) break;
     options.onInput?.(index);
@@ -167,7 +169,9 @@ export function runRange(options: RangeOptions): RunCounts {
       const known = isKnown(options.target, f);
       countFailure(counts, f.kind, known);
       options.onMinimising?.(true);
-      const record = recordFailure(c, f, options.minimiseMs);
+      const sig = signature(c.target, f.kind, f.rule, f.detail);
+      const record = recordFailure(c, f, minimised.has(sig) ? 0 : options.minimiseMs);
+      minimised.add(sig);
       options.onMinimising?.(false);
       options.onFinding?.(record, known);
     }
