@@ -28,9 +28,12 @@ function testFiles(dirs, pattern) {
   return out.sort();
 }
 
-const packageDirs = ['packages', 'examples'].flatMap((top) =>
-  readdirSync(join(root, top)).map((name) => join(root, top, name, 'dist')),
-);
+const packageDirs = [
+  ...['packages', 'examples'].flatMap((top) =>
+    readdirSync(join(root, top)).map((name) => join(root, top, name, 'dist')),
+  ),
+  join(root, 'fuzz', 'dist'),
+];
 const unitFiles = testFiles(packageDirs, /\.test\.js$/);
 const e2eFiles = testFiles([join(root, 'test', 'dist')], /\.test\.js$/);
 
