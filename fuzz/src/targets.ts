@@ -59,24 +59,7 @@ export type TargetName = (typeof TARGET_NAMES)[number];
  * fuzz/findings that shows it. The suite test tolerates exactly these rules (the CLI reports
  * them apart); delete an entry once the parser is fixed.
  */
-export const knownDefects: Readonly<Record<string, string>> = {
-  // An HTTP/2 direction that ends inside a frame (a frame header or control frame held, or a
-  // DATA/unknown-type payload still owed bytes) loses what it held at close, uncounted: requests
-  // inside it vanish with no counter moved (HTTP/1 counts the same case as a parsing error).
-  'h2c/loss-counted-mid-frame': 'findings/h2c/violation-46614af3f68b.json',
-  'grpc/loss-counted-mid-frame': 'findings/h2c/violation-46614af3f68b.json',
-  // After a gap (HPACK lenient), a literal with incremental indexing whose name is an unknown
-  // index adds an entry named by the placeholder to the dynamic table; a later block indexing
-  // that entry decodes it as known (not partial): a non-partial exchange with a bogus header in
-  // place of (here) its :authority.
-  // A gap before a direction's parser has started (no bytes yet, or its first bytes held for
-  // protocol detection) is ignored: the pairing is not told (the next request gets the lost
-  // one's response) and held bytes are joined to those after the gap (a target cut), neither
-  // flagged partial.
-  'http1/exact-unless-partial-lost-early': 'findings/http1/mismatch-70b2db667011.json',
-  'h2c/placeholder-not-partial': 'findings/h2c/violation-a6156cfc1118.json',
-  'grpc/placeholder-not-partial': 'findings/h2c/violation-a6156cfc1118.json',
-};
+export const knownDefects: Readonly<Record<string, string>> = {};
 
 const describe = (err: unknown) =>
   err instanceof Error ? `${err.name}: ${err.message}\n${err.stack ?? ''}` : String(err);

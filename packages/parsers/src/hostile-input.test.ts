@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stats } from '@traceable-ebpf/core';
 import { FrameFlag, FrameType, Http2FrameParser, findFrameBoundary } from './http2-frames.js';
-import { HpackDecoder } from './hpack.js';
+import { HpackDecoder, UNKNOWN_ENTRY } from './hpack.js';
 import { parseStatus } from './http2-session.js';
 import {
   chunks,
@@ -256,4 +256,106 @@ test('HTTP/2 request bytes after its response ended are counted, and the exchang
     [['/up', 4, 413, true]],
   );
   assert.equal(stats.get('TotalEventsDroppedAtParsing'), 6);
+});
+
+test('HPACK: a table entry named by a placeholder stays unknown; a field that refers to it is partial', () => {
+  const d = new HpackDecoder({ lenient: true });
+  // A literal with incremental indexing naming index 67 (never seen), value "v"; then index 62,
+  // the entry it added.
+  const first = d.decode(hex('7f040176'));
+  assert.ok(first.status === 'ok' && first.partial);
+  const second = d.decode(hex('be'));
+  assert.equal(second.status, 'ok');
+  assert.ok(second.status === 'ok' && second.partial, 'refers to an entry whose name is unknown');
+  assert.deepEqual(second.status === 'ok' && second.headers, [[UNKNOWN_ENTRY(67), 'v']]);
+  // A known entry added after it is still known.
+  assert.ok(d.decode(hex('4003616263017a')).status === 'ok');
+  const third = d.decode(hex('be'));
+  assert.ok(third.status === 'ok' && !third.partial);
+});
+
+test('HTTP/1: a request lost before parsing started holds its place: its response pairs with nothing, and nothing is joined across the gap', async () => {
+  const req1 = 'POST /lost HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc';
+  const req2 = 'OPTIONS /next HTTP/1.1\r\n\r\n';
+  const res1 = 'HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n';
+  const res2 = 'HTTP/1.1 204 No Content\r\n\r\n';
+  const stats = new Stats();
+  const exs = await run(
+    [
+      open('server'),
+      // The first request's bytes are a gap (the reassembler marks it), then the next one.
+      ...chunks('recv', req2, [], 10, req1.length),
+      ...chunks('send', res1 + res2, [], 20),
+      close(res1.length + res2.length, req1.length + req2.length),
+    ],
+    stats,
+  );
+  assert.deepEqual(
+    exs.map((e) => [e.request.method, e.request.target, e.response?.status, e.partial]),
+    [['OPTIONS', '/next', 204, true]],
+  );
+  assert.equal(stats.get('ResponsesWithoutRequest'), 1);
+  // `GET ` held for detection, 14 bytes lost, the rest of that request: never one request.
+  const cutStats = new Stats();
+  const rest = '/rest-of-target HTTP/1.1\r\nHost: x\r\n\r\n';
+  const next = 'GET /second HTTP/1.1\r\nHost: x\r\n\r\n';
+  const res = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  const cut = await run(
+    [
+      open('server'),
+      ...chunks('recv', 'GET ', [], 10),
+      ...chunks('recv', rest + next, [rest.length], 11, 4 + 14),
+      ...chunks('send', res + res, [], 20),
+      close(2 * res.length, 4 + 14 + rest.length + next.length),
+    ],
+    cutStats,
+  );
+  assert.deepEqual(
+    cut.map((e) => [e.request.target, e.response?.status, e.partial]),
+    [['/second', 200, true]],
+  );
+  assert.equal(cutStats.get('ResponsesWithoutRequest'), 1);
+  assert.ok(cutStats.get('TotalEventsDroppedAtParsing') >= 4 + rest.length);
+});
+
+test('HTTP/2: a direction that ends inside a frame is counted as a parsing error, its held bytes as dropped', async () => {
+  const preface = hex('505249202a20485454502f322e300d0a0d0a534d0d0a0d0a000000040000000000');
+  const response = h2frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(0));
+  // A HEADERS frame cut short by the end of the connection.
+  const headers = h2frame(
+    FrameType.HEADERS,
+    FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+    1,
+    hpackBlock(0x82, 0x86, [':path', '/cut']),
+  );
+  const stats = new Stats();
+  const cutRequest = Buffer.concat([preface, headers.subarray(0, 12)]);
+  const exs = await run(serverConnection(cutRequest, response), stats);
+  assert.deepEqual(exs, []);
+  assert.equal(stats.get('ReqParsingErrors'), 1);
+  assert.equal(stats.get('TotalEventsDroppedAtParsing'), 12);
+  // A DATA frame whose length swallows the next request's HEADERS: stream 1 is reported cut
+  // short (partial), and the loss of what it swallowed is counted.
+  const swallowed = new Stats();
+  const request = Buffer.concat([
+    preface,
+    h2frame(FrameType.HEADERS, FrameFlag.END_HEADERS, 1, hpackBlock(0x83, 0x86, [':path', '/up'])),
+    h2frame(FrameType.DATA, 0, 1, Buffer.alloc(10)).subarray(0, 9 + 10),
+  ]);
+  request.writeUIntBE(1000, preface.length + 9 + 13, 3); // the DATA frame's length
+  const tail = Buffer.concat([
+    request,
+    h2frame(
+      FrameType.HEADERS,
+      FrameFlag.END_HEADERS | FrameFlag.END_STREAM,
+      3,
+      hpackBlock(0x82, 0x86, [':path', '/gone']),
+    ),
+  ]);
+  const out = await run(serverConnection(tail, response), swallowed);
+  assert.deepEqual(
+    out.map((e) => [e.request.target, e.unanswered, e.partial]),
+    [['/up', 'closed', true]],
+  );
+  assert.equal(swallowed.get('ReqParsingErrors'), 1);
 });

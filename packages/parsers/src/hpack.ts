@@ -79,6 +79,11 @@ export class HpackDecoder {
   private readonly memoryLimit: number;
   /** The memory limit evicted entries the encoder may still refer to. */
   private shortened = false;
+  /**
+   * Placeholders, and table entries whose name was one (a literal with incremental indexing
+   * naming an entry never seen): a field made from one is not known, and says so (`partial`).
+   */
+  private readonly unknown = new WeakSet<readonly [string, string]>();
 
   constructor(options: HpackDecoderOptions = {}) {
     this.settingsMax = options.maxTableSize ?? 4096;
@@ -166,11 +171,17 @@ export class HpackDecoder {
       if (index === 0) throw new Invalid('index 0');
       if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
       const i = index - STATIC_TABLE.length - 1;
-      if (i < this.entries.length) return this.entries[i]!;
+      if (i < this.entries.length) {
+        const e = this.entries[i]!;
+        if (this.unknown.has(e)) partial = true;
+        return e;
+      }
       if (!this.lenient && !this.shortened)
         throw new Invalid(`index ${index} past the dynamic table`);
       partial = true;
-      return [UNKNOWN_ENTRY(index), UNKNOWN_ENTRY(index)];
+      const placeholder = [UNKNOWN_ENTRY(index), UNKNOWN_ENTRY(index)] as const;
+      this.unknown.add(placeholder);
+      return placeholder;
     };
 
     try {
@@ -184,10 +195,12 @@ export class HpackDecoder {
         } else if (b & 0x40) {
           // Literal with incremental indexing (§6.2.1).
           const index = integer(6);
-          const name = index ? entry(index)[0] : string();
+          const named = index ? entry(index) : undefined;
+          const name = named ? named[0] : string();
           const value = string();
           keep(name, value);
-          this.add(name, value);
+          // An entry named by a placeholder stays unknown when later blocks refer to it.
+          this.add(name, value, named !== undefined && this.unknown.has(named));
           fieldsSeen = true;
         } else if (b & 0x20) {
           // Dynamic table size update (§6.3): only before the block's first field.
@@ -210,7 +223,7 @@ export class HpackDecoder {
     return { status: 'ok', headers, partial, truncated };
   }
 
-  private add(name: string, value: string): void {
+  private add(name: string, value: string, unknownName: boolean): void {
     const size = name.length + value.length + ENTRY_OVERHEAD;
     if (size > this.maxSize) {
       // An entry larger than the table empties it (§4.4), here as in the encoder.
@@ -229,7 +242,9 @@ export class HpackDecoder {
     }
     if (room < this.maxSize && this.size + size > room) this.shortened = true;
     this.evictTo(room - size);
-    this.entries.unshift([name, value]);
+    const e = [name, value] as const;
+    if (unknownName) this.unknown.add(e);
+    this.entries.unshift(e);
     this.size += size;
   }
 

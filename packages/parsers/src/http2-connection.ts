@@ -116,7 +116,7 @@ export class Http2Connection {
   private tsNs = 0;
   private problem: string | undefined;
 
-  constructor(options: Http2ConnectionOptions) {
+  constructor(private readonly options: Http2ConnectionOptions) {
     this.requestDirection = options.role === 'client' ? 'send' : 'recv';
     this.session = new Http2Session({
       connection: options.connection,
@@ -194,8 +194,19 @@ export class Http2Connection {
     this.session.expire(now, timeoutMs);
   }
 
-  /** The connection ended: open streams are reported. */
+  /**
+   * The connection ended: open streams are reported. A direction that ended inside a frame
+   * ended inside a message (a header block cut short, or a frame whose length swallowed what
+   * followed): counted as that side's parsing error, its held bytes as dropped.
+   */
   close(tsNs: number): void {
+    const stats = this.options.stats;
+    for (const direction of ['send', 'recv'] as const) {
+      const p = this.parsers[direction];
+      if (!p.midFrame || this.problem) continue;
+      stats?.inc(direction === this.requestDirection ? 'ReqParsingErrors' : 'ResParsingErrors');
+      if (p.buffered > 0) stats?.inc('TotalEventsDroppedAtParsing', p.buffered);
+    }
     this.session.close(tsNs);
   }
 }

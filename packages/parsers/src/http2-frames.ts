@@ -340,6 +340,20 @@ export class Http2FrameParser {
   }
 
   /**
+   * The direction is inside something: part of the client preface, a frame header, a control
+   * frame or a header block held, or a DATA (unknown-type) payload still owed bytes. A
+   * direction that ends so ended inside a message.
+   */
+  get midFrame(): boolean {
+    return (
+      this.heldBytes > 0 ||
+      this.pending !== undefined ||
+      this.streamed !== undefined ||
+      (this.prefaceLeft > 0 && this.prefaceLeft < CLIENT_PREFACE.length)
+    );
+  }
+
+  /**
    * `n` bytes of the direction were lost. Inside the payload of the DATA (or unknown-type) frame
    * being read they are `absorbed`: the frame goes on, a DATA piece with `lost: n` says where.
    * Anywhere else frame boundaries are gone: what is buffered is dropped and the parser

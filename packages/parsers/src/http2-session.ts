@@ -438,13 +438,13 @@ export class Http2Session {
         : { unanswered: s.responseInvalid ? 'invalid' : end === 'done' ? 'closed' : end }),
       ...(reset ? { aborted: true } : {}),
       ...(grpc ? { grpc } : {}),
-      // The response didn't finish, or it did before the request (the rest of the request is
-      // not in the exchange), or the request's start was never seen, or a gap took the
-      // response's header block, or a gRPC message was cut short.
+      // The response didn't finish, or it did (or the connection ended) before the request
+      // did (the rest of the request is not in the exchange), or the request's start was never
+      // seen, or a gap took the response's header block, or a gRPC message was cut short.
       partial:
         s.partial ||
         badMethod ||
-        (end === 'done' && !req.ended) ||
+        (!req.ended && (end === 'done' || end === 'closed')) ||
         (response !== undefined && !res.ended && !reset) ||
         (res.gapBefore && !res.headers) ||
         (grpc !== undefined && (grpcCut(req.grpc) || grpcCut(res.grpc))),

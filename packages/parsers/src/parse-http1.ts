@@ -73,8 +73,13 @@ interface ConnState {
   stitcher: Http1Stitcher;
   /** First bytes per direction, held until detection decides (a few KiB at most). */
   head: Record<Direction, Uint8Array>;
-  /** Opened before capture (its first bytes may be mid-message). */
-  readonly midStream: boolean;
+  /**
+   * Opened before capture (its first bytes may be mid-message), or bytes were lost before
+   * parsing started: each parser starts by looking for the next message start.
+   */
+  midStream: boolean;
+  /** A request lost before parsing started already holds its place in the pairing. */
+  lostFirstRequest?: boolean;
   /** Joined mid-stream and no message start found yet. */
   searching: boolean;
   /** Bytes passed over while searching; past MID_STREAM_SEARCH_BYTES it is not HTTP/1. */
@@ -506,6 +511,29 @@ export function parseHttp1(
         }
       };
 
+      /**
+       * Bytes of a direction were lost before parsing started (its first message, or bytes held
+       * for detection): what was held is dropped, never joined to what follows the gap. On a
+       * connection seen from its start, it is followed from here as if joined mid-stream, a
+       * lost first request holds its place (its response pairs with nothing), and exchanges are
+       * partial.
+       */
+      const lostBeforeParsing = (c: ConnState, direction: Direction) => {
+        const held = c.head[direction];
+        if (held.length > 0) {
+          stats.inc('TotalEventsDroppedAtParsing', held.length);
+          c.head = { ...c.head, [direction]: EMPTY };
+        }
+        // Joined mid-stream: the stream's start was never going to be seen (nothing to flag).
+        if (c.midStream) return;
+        c.midStream = true;
+        c.stitcher.partial = true;
+        if (c.role !== 'unknown' && direction === requestDirection(c.role) && !c.lostFirstRequest) {
+          c.lostFirstRequest = true;
+          emit(c.stitcher.requestLost());
+        }
+      };
+
       /** A message in progress was lost: keep request/response pairing aligned. */
       const messageLost = (c: ConnState, parser: Http1MessageParser) => {
         emit(parser.type === 'request' ? c.stitcher.requestLost() : c.stitcher.responseLost());
@@ -588,7 +616,11 @@ export function parseHttp1(
                 stats.inc(outcome === 'absorbed' ? 'GapsAbsorbedInBodies' : 'Http2GapsResynced');
                 return;
               }
-              if (!c || !c.requests) return;
+              if (!c || c.state !== 'active') return;
+              if (!c.requests) {
+                lostBeforeParsing(c, ev.direction);
+                return;
+              }
               const parser = ev.direction === requestDirection(c.role) ? c.requests : c.responses!;
               const outcome = parser.skip(ev.length, ev.tsNs);
               if (outcome === 'absorbed') stats.inc('GapsAbsorbedInBodies');
