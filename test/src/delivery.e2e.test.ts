@@ -1,6 +1,7 @@
 /**
- * Delivery end to end (issue 11): every request captured reaches the collector, with the
- * tracer's default OTLP exporter posting to a receiver on this machine. Load from wrk and
+ * Delivery end to end: every request captured reaches the collector, with the
+ * tracer's default OTLP exporter posting to a receiver on this machine. Load from hey (at a
+ * fixed rate), wrk and
  * h2load, a collector that is down for 20 s, one that answers 503 with Retry-After or refuses
  * with 400, and a recording replayed to a slow collector through a small queue.
  */
@@ -184,9 +185,26 @@ function wrkCompleted(out: string): number {
   return Number(m[1]);
 }
 
+/** hey's completed requests (its status code distribution), checking all were 200 and none failed. */
+function heyCompleted(out: string): number {
+  const statuses = out.split('Status code distribution:')[1] ?? '';
+  const counts = [...statuses.matchAll(/\[(\d{3})\]\s+(\d+) responses/g)];
+  assert.deepEqual(
+    counts.map((m) => m[1]),
+    ['200'],
+    out,
+  );
+  assert.doesNotMatch(out, /Error distribution/, out);
+  return Number(counts[0]![2]);
+}
+
+// The load is a rate, not "as fast as it goes": 32 connections of 625 requests/s each, 20,000
+// requests/s in all (the rate the delivery work was asked to carry). Unthrottled, the race
+// between nginx with its client and the tracer's capture decides the outcome, and that depends
+// on the machine, not on delivery.
 for (const protocol of ['http/protobuf', 'http/json'] as const) {
-  test(`wrk -t2 -c16 -d4s on nginx, default OTLP exporter (${protocol}): at least 99.9% of the requests arrive`, async (t) => {
-    if (!kernelTestsPossible(t, ['nginx', 'wrk'])) return;
+  test(`hey at 20k requests/s for 4 s on nginx, default OTLP exporter (${protocol}): at least 99.9% of the requests arrive`, async (t) => {
+    if (!kernelTestsPossible(t, ['nginx', 'hey'])) return;
     // Decoding with protobufjs costs the receiver ~100 µs a span, more than the tracer spends
     // capturing it: under load it would be the bottleneck. It answers at once, decodes later.
     const receiver = await startOtlpReceiver({ decode: 'when-read' });
@@ -197,8 +215,16 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
     let completed: number;
     let answeredDuringLoad = 0;
     try {
-      completed = wrkCompleted(
-        await runAsync('wrk', ['-t2', '-c16', '-d4s', `http://127.0.0.1:${port}/index.html`]),
+      completed = heyCompleted(
+        await runAsync('hey', [
+          '-z',
+          '4s',
+          '-c',
+          '32',
+          '-q',
+          '625',
+          `http://127.0.0.1:${port}/index.html`,
+        ]),
       );
       answeredDuringLoad = receiver.statuses.length;
     } finally {
@@ -208,8 +234,8 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
     const statsLines = logLines(tracer.stderr()).filter((l) => l.msg === 'stats').length;
     const stats = lastStats(tracer.stderr());
     t.diagnostic(
-      `wrk completed ${completed}; spans received ${spans} (${((100 * spans) / completed).toFixed(3)}%); ` +
-        `export requests answered while wrk ran ${answeredDuringLoad} of ${receiver.statuses.length}; stats lines ${statsLines}; ` +
+      `hey completed ${completed}; spans received ${spans} (${((100 * spans) / completed).toFixed(3)}%); ` +
+        `export requests answered while hey ran ${answeredDuringLoad} of ${receiver.statuses.length}; stats lines ${statsLines}; ` +
         `TotalRequestsParsed ${stats.TotalRequestsParsed}, TotalRequestsSent ${stats.TotalRequestsSent}, ` +
         `ExportRequests ${stats.ExportRequests}, ExportRetries ${stats.ExportRetries}, EventLost ${stats.EventLost}, ` +
         `ExportQueueMaxBytesTillNow ${stats.ExportQueueMaxBytesTillNow}, ExportLatencyMsMax ${stats.ExportLatencyMsMax}, ` +
@@ -220,9 +246,9 @@ for (const protocol of ['http/protobuf', 'http/json'] as const) {
       receiver.contentTypes.every((c) => c.startsWith(expectedType)),
       [...new Set(receiver.contentTypes)].join(),
     );
-    assert.ok(completed > 1000, `wrk did work: ${completed}`);
+    assert.ok(completed > 1000, `hey did work: ${completed}`);
     assert.ok(spans >= 0.999 * completed, `${spans} spans for ${completed} requests`);
-    // wrk does not count the requests in flight when it stops: at most a few per connection.
+    // hey does not count the requests in flight when it stops: at most a few per connection.
     assert.ok(spans <= completed + 64, `${spans} spans for ${completed} requests`);
     assert.ok(
       receiver.spans.every(
