@@ -38,7 +38,9 @@ if (replay) {
   console.log(
     `replaying ${replay}: target ${r.target}, seed ${r.seed}, index ${r.index}, ${r.kind} (${r.rule})`,
   );
-  const failures = TARGETS[r.target].execute(r.decoded, r.expected, r.units);
+  // What the generator made for this case, made again from its seed and index.
+  const generated = TARGETS[r.target].generate(new Rng(r.seed, r.index)).expected;
+  const failures = TARGETS[r.target].execute(r.decoded, r.expected, r.units, generated);
   if (failures.length === 0) console.log('no failure: the input passes now');
   for (const f of failures)
     console.log(

@@ -24,6 +24,8 @@ export interface FuzzCase {
   readonly index: number;
   readonly input: FuzzInput;
   readonly expected: unknown;
+  /** What the generator made, before mutation (the loss rule reads it). */
+  readonly generated: unknown;
   readonly units: number;
   readonly mutators: readonly string[];
 }
@@ -42,6 +44,7 @@ export function makeCase(target: TargetName, seed: number, index: number): FuzzC
       index,
       input: g.input,
       expected: g.expected,
+      generated: g.expected,
       units: g.units,
       mutators: [],
     };
@@ -60,7 +63,16 @@ export function makeCase(target: TargetName, seed: number, index: number): FuzzC
       : lossy && t.lossAware
         ? { ...(g.expected as Expected), lossy: true }
         : undefined;
-  return { target, seed, index, input: m.input, expected, units, mutators: m.applied };
+  return {
+    target,
+    seed,
+    index,
+    input: m.input,
+    expected,
+    generated: g.expected,
+    units,
+    mutators: m.applied,
+  };
 }
 
 /** Counts of a run. */
@@ -99,7 +111,7 @@ export const isKnown = (target: TargetName, f: Pick<Failure, 'rule'>) =>
 
 /** Runs one case: its failures, one per kind and rule (the first of each). */
 export function runCase(c: FuzzCase): Failure[] {
-  const failures = TARGETS[c.target].execute(c.input, c.expected, c.units);
+  const failures = TARGETS[c.target].execute(c.input, c.expected, c.units, c.generated);
   const seen = new Set<string>();
   return failures.filter((f) => {
     const key = `${f.kind}/${f.rule}`;
