@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 packages=(clang llvm libbpf-dev libbpf1 bpftool)
-if [ "${1:-}" = --test ]; then packages+=(nginx curl python3 gcc libc6-dev python3-grpcio python3-h2 nghttp2 unzip wrk hey); fi
+if [ "${1:-}" = --test ]; then packages+=(nginx curl python3 gcc libc6-dev python3-grpcio python3-h2 nghttp2 unzip wrk hey podman runc mmdebstrap); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
