@@ -20,6 +20,7 @@ import {
   waitForOutput,
 } from './harness.js';
 import { tracedNghttpd } from './nghttpd.js';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { renderChart, renderedConfig } from '../../examples/daemonset-tracer/dist/testing/helm.js';
 
 const H2_SERVER = `
@@ -378,20 +379,17 @@ test("Helm's ebpfHttp2CaptureEnabled reaches the tracer: with the chart's config
     // The chart's config as rendered by helm, but outside Kubernetes: capturing only the chosen
     // pid here, this host's /proc, no health port.
     const config = join(dir, `config-${enabled}.yaml`);
+    const rendered = parseYaml(
+      renderedConfig(renderChart(['--set', `ebpfHttp2CaptureEnabled=${enabled}`])),
+    ) as Record<string, unknown>;
     writeFileSync(
       config,
-      renderedConfig(
-        renderChart([
-          '--set',
-          `ebpfHttp2CaptureEnabled=${enabled}`,
-          '--set',
-          'ebpfConfig.k8s_enabled=false',
-          '--set',
-          'ebpfConfig.proc_fs_path=/proc',
-          '--set',
-          'ebpfConfig.health.enabled=false',
-        ]),
-      ),
+      stringifyYaml({
+        ...rendered,
+        k8s_enabled: false,
+        proc_fs_path: '/proc',
+        health: { enabled: false },
+      }),
     );
     const { url, receiver, tracer, server } = await tracedNghttpd(t, dir, ['--config', config]);
     try {

@@ -36,7 +36,7 @@ test('defaults: Kubernetes mode with the mirroring policy (nothing captured unti
   assert.deepEqual(c.daemon_set_mirroring.match_selectors, []);
   assert.equal(c.proc_fs_path, '/hostproc');
   assert.equal(c.cgroup_fs_path, '/hostcgroup');
-  assert.deepEqual(c.health, { enabled: true, address: '0.0.0.0', port: 8099 });
+  assert.deepEqual(c.health, { enabled: true, port: 8099 });
   assert.equal(c.http2_capture_enabled, true);
   assert.equal(c.exporter.otlp.endpoint, undefined);
   const ds = daemonSet(objects)!;
@@ -279,6 +279,34 @@ test('bad values: unknown or misspelled values and wrong types are refused by th
   );
   assert.match(refused(set('tpaCaCertSecret.name=x')), /name/);
   assert.match(refused(['--set-json', 'ebpfPodLabels={"team":"a"}']), /ebpfPodLabels/);
+  // What the chart's mounts and probes follow can't be changed behind them through ebpfConfig.
+  for (const key of [
+    'health.port=9000',
+    'proc_fs_path=/x',
+    'cgroup_fs_path=/y',
+    'k8s_enabled=false',
+  ])
+    assert.match(refused(set(`ebpfConfig.${key}`)), /ebpfConfig\.\w+: the chart sets it/);
+  assert.match(
+    refused([
+      '--set-json',
+      'daemonSetMirroring.matchSelectors=[{"fieldSelectors":["a=b"],"field_selectors":["c=d"]}]',
+    ]),
+    /matchSelectors\[0\]: give each selector list once/,
+  );
+  assert.match(
+    refused(['--set-json', 'daemonSetMirroring.matchSelectors=[{"fieldSelectors":[]}]']),
+    /fieldSelectors/,
+  );
+  assert.match(refused(set('tpaCaCertSecret.caCertFileName=a b')), /caCertFileName/);
+  // Paths are quoted into the manifest: one with a space or a '#' stays one path.
+  const odd = renderChart(set('hostCgroupPath=/sys/fs/cgroup #x'));
+  assert.equal(
+    daemonSet(odd)!.spec.template.spec.volumes.find(
+      (v: { name: string }) => v.name === 'hostcgroup',
+    ).hostPath.path,
+    '/sys/fs/cgroup #x',
+  );
   const text = renderedConfig(renderChart(set('ebpfConfig.bogus_key=1')));
   assert.throws(
     () => parseConfig(parseYaml(text), 'chart'),

@@ -24,7 +24,8 @@ export interface HealthServer {
 
 /** Options of {@link startHealthServer}. */
 export interface HealthServerOptions {
-  readonly address: string;
+  /** Default: every address (`::` dual-stack where IPv6 is available, else `0.0.0.0`). */
+  readonly address?: string;
   readonly port: number;
   readonly state: HealthState;
 }
@@ -60,7 +61,7 @@ export function startHealthServer(options: HealthServerOptions): Promise<HealthS
       reject(
         new TracerError(
           ErrorCode.Config,
-          `health.port ${options.port} on ${options.address}: ${err.code ?? err.message}`,
+          `health.port ${options.port}${options.address ? ` on ${options.address}` : ''}: ${err.code ?? err.message}`,
         ),
       ),
     );

@@ -58,6 +58,7 @@ import {
   enrichPods,
   podCapturePolicy,
   watchCluster,
+  defaultNodeName,
   type ClusterLog,
   type ClusterState,
 } from '@traceable-ebpf/k8s-enricher';
@@ -183,7 +184,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   };
   const healthServer = config.health.enabled
     ? startHealthServer({
-        address: config.health.address,
+        ...(config.health.address ? { address: config.health.address } : {}),
         port: config.health.port,
         state: {
           ready: () => health.ready && !health.stopping && !health.failed,
@@ -241,6 +242,9 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       if (!existsSync(`${config.proc_fs_path}/${pid}`))
         throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
     }
+    for (const cgroup of cgroups)
+      if (!/^\d+$/.test(cgroup) && !existsSync(cgroup))
+        throw new TracerError(ErrorCode.Config, `cgroup ${cgroup} not found`);
     // The commonest failures first, before anything is logged: the user sees one line.
     checkPrivileges();
     findBtf(undefined, config.btf_dir);
@@ -308,9 +312,11 @@ export function startTracer(opts: TracerOptions): RunningTracer {
         probesAttached = true;
         logReadyOnceCapturing();
       },
-      onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds }) => {
+      onPolicyApplied: ({ pids: selected, missing, cgroups: cgroupIds, missingCgroups }) => {
         logger.info({ pids: selected, cgroups: cgroupIds, all }, 'capture policy applied');
         if (missing.length) logger.warn({ pids: missing }, 'selected processes not found');
+        if (missingCgroups.length)
+          logger.warn({ cgroups: missingCgroups }, 'selected cgroups not found (gone since)');
         policyInKernel = true;
         logReadyOnceCapturing();
       },
@@ -355,9 +361,11 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       captureBodies: config.capture_bodies,
       procFsPath: config.proc_fs_path,
       ...(config.service_name ? { serviceName: config.service_name } : {}),
-      ...(config.environment
-        ? { resourceAttributes: { 'deployment.environment.name': config.environment } }
-        : {}),
+      // In Kubernetes mode the host is the node (the tracer's own host name is its pod's).
+      resourceAttributes: {
+        ...(config.environment ? { 'deployment.environment.name': config.environment } : {}),
+        ...(config.k8s_enabled && !opts.replay ? { 'host.name': defaultNodeName() } : {}),
+      },
       clock,
     }),
     exportSpans(exporter, {

@@ -108,12 +108,14 @@ export interface BpfSourceOptions {
   /**
    * Called each time a value of `policy$` is in the kernel's maps (written synchronously before
    * this is called, so syscalls of the selected processes from then on are captured), with the
-   * pids selected and the ones that don't exist. Always after `onReady`.
+   * pids selected and the ones that don't exist, the cgroup ids selected and the cgroups that
+   * don't exist (skipped). Always after `onReady`.
    */
   readonly onPolicyApplied?: (applied: {
     pids: number[];
     missing: number[];
     cgroups: string[];
+    missingCgroups: string[];
   }) => void;
 }
 
@@ -270,7 +272,12 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           });
           break;
         case 'policy-applied':
-          options.onPolicyApplied?.({ pids: msg.pids, missing: msg.missing, cgroups: msg.cgroups });
+          options.onPolicyApplied?.({
+            pids: msg.pids,
+            missing: msg.missing,
+            cgroups: msg.cgroups,
+            missingCgroups: msg.missingCgroups,
+          });
           break;
         case 'error':
           subscriber.error(new TracerError(msg.code as ErrorCodeValue, msg.message));

@@ -215,7 +215,12 @@ export class LoadedObject {
    * Makes the kernel's policy maps match `policy`: selected processes with their living
    * descendants (later children are added in the kernel at fork), cgroups, capture-all.
    */
-  applyPolicy(policy: CapturePolicy): { pids: number[]; missing: number[]; cgroups: string[] } {
+  applyPolicy(policy: CapturePolicy): {
+    pids: number[];
+    missing: number[];
+    cgroups: string[];
+    missingCgroups: string[];
+  } {
     const parents = parentPids();
     const wanted = new Map<number, { mode: number; inherited: boolean }>();
     const missing: number[] = [];
@@ -242,8 +247,20 @@ export class LoadedObject {
     this.appliedPids = new Set(wanted.keys());
     const value = Buffer.alloc(4);
 
+    // A cgroup gone by now (its container exited since the policy was made) is skipped and
+    // reported, as a process gone is: a policy that changes live can't be an error for it.
     const cgroups = new Map<bigint, number>();
-    for (const sel of policy.cgroups ?? []) cgroups.set(cgroupId(sel.cgroup), MODE_BITS[sel.mode]);
+    const missingCgroups: string[] = [];
+    for (const sel of policy.cgroups ?? []) {
+      let id: bigint;
+      try {
+        id = cgroupId(sel.cgroup);
+      } catch {
+        missingCgroups.push(String(sel.cgroup));
+        continue;
+      }
+      cgroups.set(id, MODE_BITS[sel.mode]);
+    }
     const ckey = Buffer.alloc(8);
     for (const id of this.appliedCgroups) {
       if (cgroups.has(id)) continue;
@@ -263,7 +280,12 @@ export class LoadedObject {
       cgroupsEnabled: cgroups.size > 0 ? 1 : 0,
     };
     this.writeSettings();
-    return { pids: [...wanted.keys()], missing, cgroups: [...cgroups.keys()].map(String) };
+    return {
+      pids: [...wanted.keys()],
+      missing,
+      cgroups: [...cgroups.keys()].map(String),
+      missingCgroups,
+    };
   }
 
   /** Stops copying one connection (the kernel still advances its offsets). */

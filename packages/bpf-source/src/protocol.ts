@@ -84,7 +84,13 @@ export type FromWorker =
   | { type: 'batch'; buffer: ArrayBuffer; length: number; records: number }
   /** Kernel counters (enum te_counter) and probe stats ([syscall * 2] entries, [+1] exits). */
   | { type: 'counters'; values: number[]; probes: number[] }
-  | { type: 'policy-applied'; pids: number[]; missing: number[]; cgroups: string[] }
+  | {
+      type: 'policy-applied';
+      pids: number[];
+      missing: number[];
+      cgroups: string[];
+      missingCgroups: string[];
+    }
   | { type: 'error'; code: string; message: string }
   /** Capture has stopped and every captured event was posted; detaching goes on. */
   | { type: 'drained' }

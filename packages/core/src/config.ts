@@ -89,7 +89,8 @@ export const configSchema = z
     health: z
       .object({
         enabled: z.boolean().default(false),
-        address: z.string().min(1).default('0.0.0.0'),
+        /** Default: every address (IPv6 and IPv4 where the host has IPv6). */
+        address: z.string().min(1).optional(),
         port: z.number().int().min(0).max(65535).default(8099),
       })
       .strict()

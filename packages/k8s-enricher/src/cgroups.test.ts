@@ -89,6 +89,7 @@ test('a pod’s container cgroups are found for each driver and QoS class, and b
     ],
     ['Guaranteed', 'cri-o', `kubepods.slice/kubepods-pod${UID_}.slice`, (id) => `crio-${id}.scope`],
     ['BestEffort', 'docker', `kubepods/besteffort/pod${UID}`, (id) => id],
+    ['BestEffort', 'cri-o', `kubepods/besteffort/pod${UID}`, (id) => `crio-${id}`],
     // kind-style: the kubelet's tree nested in its own slice.
     [
       'Burstable',
@@ -179,4 +180,26 @@ test('pod attributes: the conventions’ names, owners, service name and selecte
     { kind: 'cronjob', name: 'report' },
   ]);
   assert.equal(podAttributes(job, {}, { nodeName: 'n' })['service.name'], 'report');
+});
+
+test('a static pod’s cgroup is named by its config hash; waiting containers have no cgroup', () => {
+  const hash = '0123456789abcdef0123456789abcdef';
+  const root = mkdtempSync(join(tmpdir(), 'cg-'));
+  const dir = join(
+    root,
+    `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${hash}.slice/cri-containerd-${ID}.scope`,
+  );
+  mkdirSync(dir, { recursive: true });
+  const p = pod('Burstable');
+  p.metadata!.annotations = {
+    'kubernetes.io/config.hash': hash,
+    'kubernetes.io/config.mirror': hash,
+  };
+  p.status!.containerStatuses![1]!.state = { waiting: { reason: 'CrashLoopBackOff' } };
+  assert.deepEqual(
+    findPodCgroups(p, [root]).map((c) => [c.name, c.dir]),
+    [['web', dir]],
+  );
+  // The process side reads the same hash out of its cgroup path.
+  assert.equal(parseProcCgroup(`0::/${dir.slice(root.length + 1)}\n`).podUid, hash);
 });

@@ -101,11 +101,20 @@ test('the watch survives a watch timeout, bookmarks, 410 Gone and an API server 
     await w.until((s) => s.pods.size === 3);
     assert.equal(lists(), listedBefore + 1, 'relisted after 410 Gone');
     // Restarted, down for a while: one warning, then the watch resumes and sees later changes.
+    // Meanwhile a2 was recreated under its name (a new UID): the old one must not linger.
     await server.restart(400);
     server.delete('pods', 'web', 'shop');
     server.put('pods', pod('a4', 'node-a'));
-    const after = await w.until((s) => s.pods.size === 3 && s.pods.has('uid-a4'));
+    server.put('pods', {
+      ...pod('a2', 'node-a'),
+      metadata: { name: 'a2', namespace: 'shop', uid: 'uid-a2-new' },
+    });
+    server.compact();
+    const after = await w.until(
+      (s) => s.pods.size === 3 && s.pods.has('uid-a4') && s.pods.has('uid-a2-new'),
+    );
     assert.deepEqual(podNames(after), ['a2', 'a3', 'a4']);
+    assert.equal(after.pods.has('uid-a2'), false);
     assert.ok(
       logs.some((l) => /^warn: Kubernetes API: watching \w+ failed/.test(l)),
       logs.join('\n'),

@@ -174,7 +174,12 @@ export function watchCluster(options: WatchClusterOptions = {}): Observable<Clus
       const start = async () => {
         errored = false;
         await informer.start(); // resolves once listed and watching, or after an error
-        if (stopped || errored || informer.latestResourceVersion() === '') return;
+        // Stopped while the list or the watch was being set up: stop() had nothing to abort then.
+        if (stopped) {
+          void informer.stop();
+          return;
+        }
+        if (errored || informer.latestResourceVersion() === '') return;
         if (down !== undefined) {
           log('info', `Kubernetes API: watching ${r.name} again`);
           down = undefined;
@@ -223,14 +228,23 @@ export function watchCluster(options: WatchClusterOptions = {}): Observable<Clus
       return informer;
     };
 
+    // The informer knows pods by namespace/name: a pod recreated under its name while no watch
+    // ran comes back as an update with another UID, and the old UID must go.
+    const podUids = new Map<string, string>();
+    const podKey = (p: V1Pod) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
     run(
       resources.pods,
       (p) => {
         const uid = p.metadata?.uid;
-        if (uid) pods.set(uid, p);
+        if (!uid) return;
+        const before = podUids.get(podKey(p));
+        if (before !== undefined && before !== uid) pods.delete(before);
+        podUids.set(podKey(p), uid);
+        pods.set(uid, p);
       },
       (p) => {
-        const uid = p.metadata?.uid;
+        const uid = podUids.get(podKey(p)) ?? p.metadata?.uid;
+        podUids.delete(podKey(p));
         if (uid) pods.delete(uid);
       },
     );

@@ -9,6 +9,7 @@ import type { ApiExchange, ResourceAttributes, Stats } from '@traceable-ebpf/cor
 import type { ClusterState } from './cluster-watch.js';
 import { bareContainerId, parseProcCgroup } from './proc-cgroup.js';
 import { podAttributes } from './pod-attributes.js';
+import { podCgroupUid } from './pod-cgroups.js';
 import { serviceOfPod } from './pod-services.js';
 
 /** Options of {@link enrichPods}. */
@@ -28,6 +29,9 @@ export interface EnrichPodsOptions {
   /** A process's cgroup is read again after this long (ms, default 30,000): pids are reused. */
   readonly processTtlMs?: number;
 }
+
+/** Containers whose attributes are kept (the oldest is forgotten first). */
+const MAX_RESOURCES = 16_384;
 
 interface ProcessEntry {
   readonly podUid: string | undefined;
@@ -74,28 +78,47 @@ export function enrichPods(options: EnrichPodsOptions = {}): MonoTypeOperatorFun
   return (source) =>
     new Observable<ApiExchange>((subscriber) => {
       let state: ClusterState | undefined;
-      /** Pods gone from the cluster, by UID, with when they stop enriching. */
+      /** The state's pods by the UID their cgroups are named by (a static pod's config hash). */
+      let byCgroupUid = new Map<string, V1Pod>();
+      /** Pods gone from the cluster, by that UID, with when they stop enriching. */
       const departed = new Map<string, { pod: V1Pod; until: number }>();
       const processes = new Map<number, ProcessEntry>();
       const resources = new Map<string, ResourceEntry>();
+      const forget = (uid: string) => {
+        departed.delete(uid);
+        for (const key of resources.keys()) if (key.startsWith(`${uid}/`)) resources.delete(key);
+      };
 
       const clusterSub = cluster$.subscribe({
         next(s) {
           const now = Date.now();
-          if (state)
-            for (const [uid, pod] of state.pods)
-              if (!s.pods.has(uid)) departed.set(uid, { pod, until: now + graceMs });
-          for (const [uid, d] of departed)
-            if (d.until <= now || s.pods.has(uid)) {
-              departed.delete(uid);
-              if (!s.pods.has(uid))
-                for (const key of resources.keys())
-                  if (key.startsWith(`${uid}/`)) resources.delete(key);
-            }
+          const next = new Map<string, V1Pod>();
+          for (const pod of s.pods.values()) {
+            const uid = podCgroupUid(pod);
+            if (uid) next.set(uid, pod);
+          }
+          for (const [uid, pod] of byCgroupUid)
+            if (!next.has(uid)) departed.set(uid, { pod, until: now + graceMs });
+          for (const [uid, d] of departed) {
+            if (next.has(uid)) departed.delete(uid);
+            else if (d.until <= now) forget(uid);
+          }
+          byCgroupUid = next;
           state = s;
         },
         error: (err) => subscriber.error(err),
       });
+
+      /** A pod by cgroup UID: in the cluster, or gone less than the grace period ago. */
+      const podOf = (uid: string): V1Pod | undefined => {
+        const pod = byCgroupUid.get(uid);
+        if (pod) return pod;
+        const d = departed.get(uid);
+        if (!d) return undefined;
+        if (d.until > Date.now()) return d.pod;
+        forget(uid);
+        return undefined;
+      };
 
       const processOf = (pid: number): ProcessEntry => {
         const now = Date.now();
@@ -120,7 +143,7 @@ export function enrichPods(options: EnrichPodsOptions = {}): MonoTypeOperatorFun
         if (!state) return undefined;
         const p = processOf(pid);
         if (!p.podUid) return undefined;
-        const pod = state.pods.get(p.podUid) ?? departed.get(p.podUid)?.pod;
+        const pod = podOf(p.podUid);
         if (!pod) return undefined;
         const key = `${p.podUid}/${p.containerId ?? ''}`;
         const cached = resources.get(key);
@@ -136,6 +159,9 @@ export function enrichPods(options: EnrichPodsOptions = {}): MonoTypeOperatorFun
           { name: containerName(pod, p.containerId), id: p.containerId },
           { nodeName: state.nodeName, podLabels: options.podLabels, service },
         );
+        // Bounded: a pod's restarted containers each add one until the pod goes.
+        if (!cached && resources.size >= MAX_RESOURCES)
+          resources.delete(resources.keys().next().value!);
         resources.set(key, { state, version, attributes });
         return attributes;
       };

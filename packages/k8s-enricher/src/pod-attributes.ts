@@ -27,9 +27,12 @@ export function podOwners(pod: V1Pod): PodOwner[] {
     if (hash && ref.name.endsWith(`-${hash}`))
       owners.push({ kind: 'deployment', name: ref.name.slice(0, -hash.length - 1) });
   } else if (ref.kind === 'Job') {
-    // A CronJob names its Jobs `<cronjob>-<minutes since the epoch>`.
-    const m = /^(.+)-\d{8,}$/.exec(ref.name);
-    if (m) owners.push({ kind: 'cronjob', name: m[1]! });
+    // A CronJob names its Jobs `<cronjob>-<scheduled time in minutes since the epoch>`: taken
+    // as one only when that reads as a time from 2014 to 2084 (`report-20240601` is not).
+    const m = /^(.+)-(\d{8})$/.exec(ref.name);
+    const minutes = m ? Number(m[2]) : 0;
+    if (m && minutes >= 23_000_000 && minutes <= 60_000_000)
+      owners.push({ kind: 'cronjob', name: m[1]! });
   }
   return owners;
 }

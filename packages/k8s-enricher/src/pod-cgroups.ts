@@ -16,7 +16,19 @@ export interface ContainerCgroup {
   readonly dir: string | undefined;
 }
 
-/** The containers of a pod that have ids: regular, init and ephemeral ones. */
+/**
+ * The UID the kubelet names the pod's cgroup by: a static pod's config hash (its mirror pod in
+ * the API has another UID), else the pod's UID.
+ */
+export function podCgroupUid(pod: V1Pod): string | undefined {
+  const hash = pod.metadata?.annotations?.['kubernetes.io/config.hash'];
+  return hash && /^[0-9a-f]{32}$/.test(hash) ? hash : pod.metadata?.uid;
+}
+
+/**
+ * The running containers of a pod (regular, init and ephemeral): a waiting or terminated one
+ * keeps its last container id, but has no cgroup to capture.
+ */
 export function runningContainers(
   pod: V1Pod,
 ): Array<{ name: string; runtime: string; id: string }> {
@@ -27,7 +39,7 @@ export function runningContainers(
   ];
   const out: Array<{ name: string; runtime: string; id: string }> = [];
   for (const s of all) {
-    if (!s.containerID || s.state?.terminated) continue;
+    if (!s.containerID || (s.state !== undefined && !s.state.running)) continue;
     out.push({ name: s.name, ...bareContainerId(s.containerID) });
   }
   return out;
@@ -72,6 +84,10 @@ export function podDirCandidates(uid: string, qosClass: string | undefined): str
 /** Directories searched below a cgroup root for a pod directory the usual places don't hold. */
 const SEARCH_DEPTH = 4;
 const SEARCH_ENTRIES = 20_000;
+/** A pod's directory is searched for at most this often (ms). */
+const SEARCH_EVERY_MS = 10_000;
+/** When each pod's directory was last searched for (by cgroup UID). */
+const searched = new Map<string, number>();
 
 /**
  * Finds the pod's directory under `root` by name (`pod<uid>` or `pod<uid_>` in a directory's
@@ -114,7 +130,7 @@ export function findPodCgroups(
   roots: readonly string[],
   podDirs: Map<string, string> = new Map(),
 ): ContainerCgroup[] {
-  const uid = pod.metadata?.uid;
+  const uid = podCgroupUid(pod);
   const containers = runningContainers(pod);
   if (!uid || containers.length === 0) return [];
   let podDir = podDirs.get(uid);
@@ -128,15 +144,28 @@ export function findPodCgroups(
           break;
         }
       }
-      podDir ??= searchPodDir(root, uid);
       if (podDir) break;
+    }
+    // Elsewhere (kind, k3s, a kubelet in its own slice): a bounded search, at most every
+    // SEARCH_EVERY_MS per pod (a pod whose cgroup never shows must not cost a walk each look).
+    const now = Date.now();
+    if (!podDir && (searched.get(uid) ?? -Infinity) + SEARCH_EVERY_MS <= now) {
+      searched.set(uid, now);
+      if (searched.size > 4096) searched.delete(searched.keys().next().value!);
+      for (const root of roots) if ((podDir = searchPodDir(root, uid))) break;
     }
     if (podDir) podDirs.set(uid, podDir);
   }
   return containers.map(({ name, runtime, id }) => {
     if (!podDir) return { name, id, dir: undefined };
-    // systemd: `<runtime>-<id>.scope`; cgroupfs: the bare id.
-    for (const candidate of [...scopePrefix(runtime).map((p) => `${p}-${id}.scope`), id]) {
+    // systemd: `<runtime>-<id>.scope`; cgroupfs: the bare id (containerd, Docker) or
+    // `crio-<id>` (CRI-O).
+    const prefixes = scopePrefix(runtime);
+    for (const candidate of [
+      ...prefixes.map((p) => `${p}-${id}.scope`),
+      id,
+      ...prefixes.map((p) => `${p}-${id}`),
+    ]) {
       const p = join(podDir, candidate);
       if (existsSync(p)) return { name, id, dir: p };
     }

@@ -46,6 +46,9 @@ export function cgroupRoots(cgroupFsPath = '/sys/fs/cgroup'): string[] {
   return [cgroupFsPath, `${cgroupFsPath.replace(/\/+$/, '')}/unified`];
 }
 
+/** A mirrored container's cgroup missing this long is logged (ms). */
+const WARN_MISSING_AFTER_MS = 10_000;
+
 interface Logged {
   readonly name: string | undefined;
   readonly namespace: string | undefined;
@@ -70,6 +73,9 @@ export function podCapturePolicy(
     new Observable<PodCapturePolicy>((subscriber) => {
       const podDirs = new Map<string, string>();
       const logged = new Map<string, Logged>();
+      /** Mirrored containers (pod UID/container id) whose cgroup isn't found: since when. */
+      const missingSince = new Map<string, number>();
+      const warned = new Set<string>();
       let last: string | undefined;
       let state: ClusterState | undefined;
       let retry: NodeJS.Timeout | undefined;
@@ -108,10 +114,33 @@ export function podCapturePolicy(
           note(pod, d, cluster);
           if (!d.enabled) continue;
           for (const c of findPodCgroups(pod, roots, podDirs)) {
-            if (c.dir === undefined) missing = true;
-            else cgroups.push({ cgroup: c.dir, mode: d.mode });
+            const key = `${pod.metadata?.uid ?? ''}/${c.id}`;
+            if (c.dir !== undefined) {
+              cgroups.push({ cgroup: c.dir, mode: d.mode });
+              missingSince.delete(key);
+              continue;
+            }
+            missing = true;
+            // Not there after a while: one line, so an uncaptured pod is never silent.
+            const since = missingSince.get(key) ?? Date.now();
+            missingSince.set(key, since);
+            if (Date.now() - since >= WARN_MISSING_AFTER_MS && !warned.has(key)) {
+              warned.add(key);
+              log('warn', 'cgroup of a mirrored container not found: it is not captured', {
+                Name: pod.metadata?.name,
+                Namespace: pod.metadata?.namespace,
+                Container: c.name,
+                ContainerId: c.id,
+                CgroupRoots: roots,
+              });
+            }
           }
         }
+        for (const key of missingSince.keys())
+          if (!cluster.pods.has(key.slice(0, key.indexOf('/')))) {
+            missingSince.delete(key);
+            warned.delete(key);
+          }
         for (const [uid, was] of logged) {
           if (cluster.pods.has(uid)) continue;
           logged.delete(uid);

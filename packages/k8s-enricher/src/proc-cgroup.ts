@@ -13,9 +13,12 @@ export interface ProcessCgroup {
   readonly podUid?: string;
 }
 
-/** `pod<uid>` in a path segment; the systemd driver writes the UID's dashes as underscores. */
+/**
+ * `pod<uid>` in a path segment; the systemd driver writes the UID's dashes as underscores. A
+ * static pod's cgroup is named by its config hash (32 hex digits).
+ */
 const POD_UID =
-  /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
+  /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12}|[0-9a-f]{32})(?:\.slice)?$/;
 /** A container's cgroup: `cri-containerd-<id>.scope`, `crio-<id>.scope`, `docker-<id>.scope`, or `<id>`. */
 const CONTAINER = /^(?:cri-containerd-|crio-|docker-|containerd-)?([0-9a-f]{64})(?:\.scope)?$/;
 

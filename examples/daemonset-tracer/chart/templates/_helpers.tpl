@@ -66,10 +66,13 @@ host:port form becomes http(s)://host:port/v1/traces (https when ebpfToTpaTlsEna
 {{/* daemonSetMirroring.matchSelectors in the config file's spelling. */}}
 {{- define "tracer.matchSelectors" -}}
 {{- $out := list -}}
-{{- range .Values.daemonSetMirroring.matchSelectors -}}
+{{- range $i, $entry := .Values.daemonSetMirroring.matchSelectors -}}
+{{- if or (and (hasKey $entry "fieldSelectors") (hasKey $entry "field_selectors")) (and (hasKey $entry "labelSelectors") (hasKey $entry "label_selectors")) -}}
+{{- fail (printf "daemonSetMirroring.matchSelectors[%d]: give each selector list once (fieldSelectors or field_selectors, labelSelectors or label_selectors)" $i) -}}
+{{- end -}}
 {{- $m := dict -}}
-{{- with (coalesce .fieldSelectors .field_selectors) }}{{ $_ := set $m "field_selectors" . }}{{ end -}}
-{{- with (coalesce .labelSelectors .label_selectors) }}{{ $_ := set $m "label_selectors" . }}{{ end -}}
+{{- with (coalesce $entry.fieldSelectors $entry.field_selectors) }}{{ $_ := set $m "field_selectors" . }}{{ end -}}
+{{- with (coalesce $entry.labelSelectors $entry.label_selectors) }}{{ $_ := set $m "label_selectors" . }}{{ end -}}
 {{- $out = append $out $m -}}
 {{- end -}}
 {{- toJson $out -}}
@@ -102,6 +105,11 @@ host:port form becomes http(s)://host:port/v1/traces (https when ebpfToTpaTlsEna
 {{- $_ := set $cfg "exporter" (dict "otlp" $otlp) -}}
 {{- else if $v.token -}}
 {{- fail "token is set but no endpoint is: set ebpfReportingEndpoint (or ebpfOnly and ebpfRemoteEndpoint)" -}}
+{{- end -}}
+{{- range $key := list "k8s_enabled" "proc_fs_path" "cgroup_fs_path" "health" -}}
+{{- if hasKey $v.ebpfConfig $key -}}
+{{- fail (printf "ebpfConfig.%s: the chart sets it (its mounts and probes follow); use the chart's own value" $key) -}}
+{{- end -}}
 {{- end -}}
 {{- toYaml (mustMergeOverwrite $cfg (deepCopy $v.ebpfConfig)) -}}
 {{- end -}}
