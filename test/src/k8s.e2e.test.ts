@@ -264,6 +264,7 @@ test('Kubernetes mode: the mirroring policy selects pods live, and spans carry t
     metadata: { name: 'other', labels: { 'traceableai-mirror': 'enabled' } },
   });
   await policyIs([a, b], 'namespace labelled');
+  api.bookmark(); // a watch bookmark moves the informers' version, nothing else
   get(b, 'b2');
   // A pod annotated off.
   api.put('pods', podObject(a, { annotations: { 'mirror.traceable.ai/enabled': 'false' } }));

@@ -120,7 +120,10 @@ export class FakeApiServer {
     if (object) this.record(kind, 'DELETED', object);
   }
 
-  /** Sends a BOOKMARK with the current version to every watcher that asked for bookmarks. */
+  /**
+   * Sends a BOOKMARK with the current version to every watcher (a real API server sends them to
+   * watches that ask; client-node's ListWatch takes one whether it asked or not).
+   */
   bookmark(): void {
     for (const w of this.watchers)
       w.res.write(
