@@ -156,6 +156,13 @@ test('pod attributes: the conventions’ names, owners, service name and selecte
       'k8s.pod.label.app.kubernetes.io/name': 'storefront',
     },
   );
+  // A key may be written as the attribute it becomes, as the product's docs write it.
+  assert.equal(
+    podAttributes(p, {}, { nodeName: 'n', podLabels: ['k8s.pod.label.team'] })[
+      'k8s.pod.label.team'
+    ],
+    'a',
+  );
   // A Service selecting the pod names it first.
   assert.equal(
     podAttributes(p, {}, { nodeName: 'n', service: 'web-svc' })['service.name'],

@@ -41,11 +41,17 @@ export function podOwners(pod: V1Pod): PodOwner[] {
 export interface PodAttributeOptions {
   /** The node's name (`k8s.node.name`). */
   readonly nodeName: string;
-  /** Pod label keys copied as `k8s.pod.label.<key>` (Helm `ebpfPodLabels`). */
+  /**
+   * Pod label keys copied as `k8s.pod.label.<key>` (Helm `ebpfPodLabels`); a key may also be
+   * written as the attribute it becomes (`k8s.pod.label.app.kubernetes.io/name`).
+   */
   readonly podLabels?: readonly string[];
   /** The Kubernetes Service the pod serves, when one selects it. */
   readonly service?: string;
 }
+
+/** The attribute prefix of copied pod labels. */
+const LABEL_PREFIX = 'k8s.pod.label.';
 
 /** Owner kinds the conventions name attributes for. */
 const OWNER_ATTRIBUTE: Readonly<Record<string, string>> = {
@@ -92,9 +98,11 @@ export function podAttributes(
     if (key) out[key] = owner.name;
   }
   const labels = m.labels ?? {};
-  for (const key of options.podLabels ?? []) {
+  for (const item of options.podLabels ?? []) {
+    // A key, or the attribute it becomes (`k8s.pod.label.app.kubernetes.io/name`): both name it.
+    const key = item.startsWith(LABEL_PREFIX) ? item.slice(LABEL_PREFIX.length) : item;
     const v = labels[key];
-    if (v !== undefined) out[`k8s.pod.label.${key}`] = v;
+    if (v !== undefined) out[`${LABEL_PREFIX}${key}`] = v;
   }
   return out;
 }
