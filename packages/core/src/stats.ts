@@ -28,6 +28,8 @@ export const COUNTERS = {
   ConnectionsDisabled: 'connections the kernel was told to stop copying',
   GapsAbsorbedInBodies:
     'stream gaps that fell inside a message body of known length (message kept)',
+  GapsBeforeParsing:
+    "stream gaps before a connection's protocol was known (followed from there as if joined mid-stream)",
   TotalRequestsParsed: 'HTTP requests parsed',
   TotalResponsesParsed: 'HTTP responses parsed',
   ReqParsingErrors:

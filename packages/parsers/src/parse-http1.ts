@@ -519,6 +519,7 @@ export function parseHttp1(
        * partial.
        */
       const lostBeforeParsing = (c: ConnState, direction: Direction) => {
+        stats.inc('GapsBeforeParsing');
         const held = c.head[direction];
         if (held.length > 0) {
           stats.inc('TotalEventsDroppedAtParsing', held.length);
