@@ -66,6 +66,11 @@ test('nginx: several requests pipelined in one write from a raw socket, each rep
     assert.equal(await tracer.stop(), 0, tracer.stderr());
   }
   assert.equal(reply.match(/HTTP\/1\.1 \d{3} /g)?.length, 4, reply);
+  // nginx's own 404 page: its size as nginx framed it on the wire.
+  const notFound = /HTTP\/1\.1 404 [^\r]*\r\n(?:[^\r]+\r\n)*?Content-Length: (\d+)\r\n/i.exec(
+    reply,
+  );
+  assert.ok(notFound, reply);
   const spans = [...receiver.spans].sort((a, b) => (a.startNs < b.startNs ? -1 : 1));
   assert.deepEqual(
     spans.map((s) => [
@@ -77,11 +82,10 @@ test('nginx: several requests pipelined in one write from a raw socket, each rep
     [
       ['GET', '/one.txt', 200, 11],
       ['HEAD', '/two.txt', 200, 0],
-      ['GET', '/nope', 404, spans[2]?.attributes['http.response.body.size']],
+      ['GET', '/nope', 404, Number(notFound[1])],
       ['GET', '/two.txt', 200, 222],
     ],
   );
-  assert.ok(Number(spans[2]!.attributes['http.response.body.size']) > 0);
   assert.equal(new Set(spans.map((s) => s.attributes['traceable.connection.id'])).size, 1);
   assert.ok(spans.every((s) => s.kind === SPAN_KIND.SERVER && !s.attributes['traceable.partial']));
 });
@@ -219,7 +223,7 @@ test('node server with curl and ws: trailers, HEAD, 204, 304, 100-continue, 5 MB
   }
   // The WebSocket connection stopped being copied after its upgrade: later frames were not.
   const stats = finalStats(tracer.stderr());
-  assert.ok(stats.ConnectionsDisabled! >= 1, tracer.stderr());
+  assert.equal(stats.ConnectionsDisabled, 1, tracer.stderr()); // the WebSocket's, no other
   assert.ok(stats.BytesOnDisabledConnections! > 0, 'frames after the disable are not copied');
   assert.equal(stats.ReqParsingErrors, 0);
   assert.equal(stats.ResParsingErrors, 0);
