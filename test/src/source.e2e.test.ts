@@ -36,6 +36,8 @@ class Peer {
   readonly child: ChildProcess;
   private readonly replies: string[] = [];
   private waiting: ((line: string) => void) | undefined;
+  /** Why the peer can't answer any more (it exited), once it can't. */
+  private gone: string | undefined;
 
   constructor() {
     this.child = spawn(PYTHON, [PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -46,17 +48,25 @@ class Peer {
         w(line);
       } else this.replies.push(line);
     });
+    // A peer that dies answers every command still waiting, and every later one, with why.
+    this.child.once('exit', (code, signal) => {
+      this.gone = `the peer exited (${code ?? signal})`;
+      this.waiting?.(this.gone);
+      this.waiting = undefined;
+    });
   }
 
   get pid(): number {
     return this.child.pid!;
   }
 
-  /** Runs one command; resolves with what follows 'ok'. */
+  /** Runs one command; resolves with what follows 'ok' (fails at once if the peer died). */
   async cmd(line: string): Promise<string> {
-    this.child.stdin!.write(`${line}\n`);
+    if (this.gone === undefined) this.child.stdin!.write(`${line}\n`);
     const reply =
-      this.replies.shift() ?? (await new Promise<string>((resolve) => (this.waiting = resolve)));
+      this.replies.shift() ??
+      this.gone ??
+      (await new Promise<string>((resolve) => (this.waiting = resolve)));
     assert.match(reply, /^ok/, `${line} -> ${reply}`);
     return reply.slice(3);
   }
@@ -97,8 +107,11 @@ async function capture(
     }).pipe(toArray()),
   );
   await Promise.race([ready, done]);
-  await work();
-  stop$.next();
+  try {
+    await work();
+  } finally {
+    stop$.next(); // a failing step must not leave the capture running (the file would never end)
+  }
   const events = await done;
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
   return { events, streams, transport: used, callStore: store };
