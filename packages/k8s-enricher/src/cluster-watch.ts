@@ -158,18 +158,22 @@ export function watchCluster(options: WatchClusterOptions = {}): Observable<Clus
       informers.push(informer);
       let delay = retryMs;
       let down: string | undefined;
-      informer.on('add', (o) => {
+      const upsert = (o: T) => {
         onAdd(o);
         changed();
-      });
-      informer.on('update', (o) => {
-        onAdd(o);
-        changed();
-      });
+      };
+      informer.on('add', upsert);
+      informer.on('update', upsert);
       informer.on('delete', (o) => {
         onDelete(o);
         changed();
       });
+      /** Its first list is in: the state can be emitted once every resource's is. */
+      const markListed = () => {
+        if (synced.has(r.name) || informer.latestResourceVersion() === '') return;
+        synced.add(r.name);
+        changed();
+      };
       let errored = false;
       const start = async () => {
         errored = false;
@@ -185,10 +189,7 @@ export function watchCluster(options: WatchClusterOptions = {}): Observable<Clus
           down = undefined;
         }
         delay = retryMs;
-        if (!synced.has(r.name)) {
-          synced.add(r.name);
-          changed();
-        }
+        markListed();
       };
       informer.on('error', (err?: unknown) => {
         errored = true;
@@ -210,10 +211,7 @@ export function watchCluster(options: WatchClusterOptions = {}): Observable<Clus
             );
         }
         // A list that worked before the watch failed still counts: its objects are known.
-        if (!synced.has(r.name) && informer.latestResourceVersion() !== '') {
-          synced.add(r.name);
-          changed();
-        }
+        markListed();
         const t = setTimeout(
           () => {
             retries.delete(t);

@@ -38,6 +38,11 @@ export {
   type PodAttributeOptions,
 } from './pod-attributes.js';
 export { parseProcCgroup, parseCgroupPath, type ProcessCgroup } from './proc-cgroup.js';
-export { findPodCgroups, podDirCandidates, type ContainerCgroup } from './pod-cgroups.js';
+export {
+  findPodCgroups,
+  podDirCandidates,
+  PodDirCache,
+  type ContainerCgroup,
+} from './pod-cgroups.js';
 export { serviceOfPod } from './pod-services.js';
 export { parseLabelSelector, parseFieldSelector, matches, type Selector } from './selectors.js';

@@ -86,8 +86,21 @@ const SEARCH_DEPTH = 4;
 const SEARCH_ENTRIES = 20_000;
 /** A pod's directory is searched for at most this often (ms). */
 const SEARCH_EVERY_MS = 10_000;
-/** When each pod's directory was last searched for (by cgroup UID). */
-const searched = new Map<string, number>();
+
+/**
+ * What {@link findPodCgroups} remembers between looks, by the UID the pod's cgroup is named by
+ * ({@link podCgroupUid}): each pod's directory once found, and when it was last searched for.
+ */
+export class PodDirCache {
+  readonly dirs = new Map<string, string>();
+  readonly searchedAt = new Map<string, number>();
+
+  /** Forgets a pod that went away. */
+  forget(cgroupUid: string): void {
+    this.dirs.delete(cgroupUid);
+    this.searchedAt.delete(cgroupUid);
+  }
+}
 
 /**
  * Finds the pod's directory under `root` by name (`pod<uid>` or `pod<uid_>` in a directory's
@@ -122,18 +135,18 @@ function searchPodDir(root: string, uid: string): string | undefined {
 
 /**
  * Finds cgroup directories of a pod's containers. `roots` are the cgroup v2 mounts to look in
- * (`/sys/fs/cgroup`, and `/sys/fs/cgroup/unified` on hybrid hosts). A pod directory found by
- * search is remembered in `podDirs` (keyed by UID) so the search runs once per pod.
+ * (`/sys/fs/cgroup`, and `/sys/fs/cgroup/unified` on hybrid hosts). A pod directory found is
+ * remembered in `cache`, and the search for one is not run again for a while.
  */
 export function findPodCgroups(
   pod: V1Pod,
   roots: readonly string[],
-  podDirs: Map<string, string> = new Map(),
+  cache: PodDirCache = new PodDirCache(),
 ): ContainerCgroup[] {
   const uid = podCgroupUid(pod);
   const containers = runningContainers(pod);
   if (!uid || containers.length === 0) return [];
-  let podDir = podDirs.get(uid);
+  let podDir = cache.dirs.get(uid);
   if (podDir === undefined || !existsSync(podDir)) {
     podDir = undefined;
     for (const root of roots) {
@@ -149,12 +162,11 @@ export function findPodCgroups(
     // Elsewhere (kind, k3s, a kubelet in its own slice): a bounded search, at most every
     // SEARCH_EVERY_MS per pod (a pod whose cgroup never shows must not cost a walk each look).
     const now = Date.now();
-    if (!podDir && (searched.get(uid) ?? -Infinity) + SEARCH_EVERY_MS <= now) {
-      searched.set(uid, now);
-      if (searched.size > 4096) searched.delete(searched.keys().next().value!);
+    if (!podDir && (cache.searchedAt.get(uid) ?? -Infinity) + SEARCH_EVERY_MS <= now) {
+      cache.searchedAt.set(uid, now);
       for (const root of roots) if ((podDir = searchPodDir(root, uid))) break;
     }
-    if (podDir) podDirs.set(uid, podDir);
+    if (podDir) cache.dirs.set(uid, podDir);
   }
   return containers.map(({ name, runtime, id }) => {
     if (!podDir) return { name, id, dir: undefined };

@@ -7,7 +7,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { CaptureMode } from '@traceable-ebpf/core';
 import type { ClusterLog, ClusterState } from './cluster-watch.js';
 import { MirrorPolicy, type PodDecision } from './mirror-policy.js';
-import { findPodCgroups } from './pod-cgroups.js';
+import { PodDirCache, findPodCgroups, podCgroupUid } from './pod-cgroups.js';
 import { podServiceName } from './pod-attributes.js';
 import { serviceOfPod } from './pod-services.js';
 
@@ -50,6 +50,8 @@ export function cgroupRoots(cgroupFsPath = '/sys/fs/cgroup'): string[] {
 const WARN_MISSING_AFTER_MS = 10_000;
 
 interface Logged {
+  /** What its cgroup is named by (a static pod's config hash): its cached directory's key. */
+  readonly cgroupUid: string | undefined;
   readonly name: string | undefined;
   readonly namespace: string | undefined;
   readonly enabled: boolean;
@@ -71,7 +73,7 @@ export function podCapturePolicy(
   const log = options.log ?? (() => {});
   return (source) =>
     new Observable<PodCapturePolicy>((subscriber) => {
-      const podDirs = new Map<string, string>();
+      const podDirs = new PodDirCache();
       const logged = new Map<string, Logged>();
       /** Mirrored containers (pod UID/container id) whose cgroup isn't found: since when. */
       const missingSince = new Map<string, number>();
@@ -85,6 +87,7 @@ export function podCapturePolicy(
         const before = logged.get(uid);
         if (before && before.enabled === d.enabled && before.mode === d.mode) return;
         logged.set(uid, {
+          cgroupUid: podCgroupUid(pod),
           name: pod.metadata?.name,
           namespace: pod.metadata?.namespace,
           enabled: d.enabled,
@@ -144,7 +147,7 @@ export function podCapturePolicy(
         for (const [uid, was] of logged) {
           if (cluster.pods.has(uid)) continue;
           logged.delete(uid);
-          podDirs.delete(uid);
+          if (was.cgroupUid) podDirs.forget(was.cgroupUid);
           log('info', 'Removed pod from maps', {
             Name: was.name,
             Namespace: was.namespace,
