@@ -34,6 +34,7 @@ import {
   bpfSource,
   inferRoles,
   checkPrivileges,
+  cgroupId,
   findBtf,
   readRecordingInfo,
   replaySource,
@@ -242,9 +243,9 @@ export function startTracer(opts: TracerOptions): RunningTracer {
       if (!existsSync(`${config.proc_fs_path}/${pid}`))
         throw new TracerError(ErrorCode.NoProcess, `no process with pid ${pid}`);
     }
-    for (const cgroup of cgroups)
-      if (!/^\d+$/.test(cgroup) && !existsSync(cgroup))
-        throw new TracerError(ErrorCode.Config, `cgroup ${cgroup} not found`);
+    // Selected by hand: one that doesn't exist is the user's mistake, one line (a pod's cgroup
+    // gone later is only skipped).
+    for (const cgroup of cgroups) cgroupId(cgroup);
     // The commonest failures first, before anything is logged: the user sees one line.
     checkPrivileges();
     findBtf(undefined, config.btf_dir);

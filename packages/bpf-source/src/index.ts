@@ -34,3 +34,4 @@ export {
   type ReplaySourceOptions,
 } from './recording.js';
 export { inferRoles, type InferRolesOptions } from './infer-roles.js';
+export { cgroupId } from './cgroup-id.js';

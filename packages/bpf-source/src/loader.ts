@@ -3,9 +3,10 @@
  * attach, and the maps user space writes: the run-time config (.bss), the capture policy, the
  * per-connection disable map; and the counters it reads.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ErrorCode, TracerError, type ErrorCodeValue } from '@traceable-ebpf/core';
 import { loadLibbpf, type Libbpf } from './libbpf.js';
+import { cgroupId } from './cgroup-id.js';
 import {
   BSS_SIZE,
   CONFIG_OFFSETS,
@@ -57,17 +58,6 @@ function fail(code: ErrorCodeValue, what: string, lib: Libbpf): never {
     .slice(-3)
     .join(' | ');
   throw new TracerError(code, `${what} (errno ${err})${reason ? `: ${reason}` : ''}`);
-}
-
-/** The cgroup v2 id of a cgroup directory (its inode number), or the id itself. */
-export function cgroupId(cgroup: string | bigint): bigint {
-  if (typeof cgroup === 'bigint') return cgroup;
-  if (/^\d+$/.test(cgroup)) return BigInt(cgroup);
-  try {
-    return statSync(cgroup, { bigint: true }).ino;
-  } catch {
-    throw new TracerError(ErrorCode.Config, `cgroup ${cgroup} not found`);
-  }
 }
 
 /** A loaded and attached tracer object. */
