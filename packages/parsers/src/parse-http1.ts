@@ -78,8 +78,6 @@ interface ConnState {
    * parsing started: each parser starts by looking for the next message start.
    */
   midStream: boolean;
-  /** A request lost before parsing started already holds its place in the pairing. */
-  lostFirstRequest?: boolean;
   /** Joined mid-stream and no message start found yet. */
   searching: boolean;
   /** Bytes passed over while searching; past MID_STREAM_SEARCH_BYTES it is not HTTP/1. */
@@ -525,14 +523,13 @@ export function parseHttp1(
           stats.inc('TotalEventsDroppedAtParsing', held.length);
           c.head = { ...c.head, [direction]: EMPTY };
         }
-        // Joined mid-stream: the stream's start was never going to be seen (nothing to flag).
+        // Joined mid-stream (or lost before, which makes it so): the stream's start was never
+        // going to be seen, nothing more to flag. So a lost first request is queued once.
         if (c.midStream) return;
         c.midStream = true;
         c.stitcher.partial = true;
-        if (c.role !== 'unknown' && direction === requestDirection(c.role) && !c.lostFirstRequest) {
-          c.lostFirstRequest = true;
+        if (c.role !== 'unknown' && direction === requestDirection(c.role))
           emit(c.stitcher.requestLost());
-        }
       };
 
       /** A message in progress was lost: keep request/response pairing aligned. */
