@@ -3,17 +3,10 @@
  * (unmutated), compared field by field by the oracle.
  */
 
-/** gRPC facts of one expected call. */
-export interface ExpectedGrpc {
-  readonly service: string;
-  readonly method: string;
-  readonly statusCode?: number;
-  readonly requestMessages: number;
-  readonly responseMessages: number;
-  readonly requestMessageBytes: number;
-  readonly responseMessageBytes: number;
-  readonly compressed: boolean;
-}
+import type { GrpcCall } from '@traceable-ebpf/core';
+
+/** gRPC facts of one expected call: what the stage reports of it, but the kept messages. */
+export type ExpectedGrpc = Omit<GrpcCall, 'messages'>;
 
 /** One expected exchange. */
 export interface ExpectedExchange {
