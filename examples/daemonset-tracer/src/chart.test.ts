@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
-import { parseConfig, type TracerConfig } from '@traceable-ebpf/core';
+import { parseConfig, type TracerConfig } from './config.js';
 import { MirrorPolicy } from '@traceable-ebpf/k8s-enricher';
 import { CHART, helm, renderChart, renderedConfig, type RenderedObject } from './testing/helm.js';
 

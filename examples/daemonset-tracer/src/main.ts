@@ -2,13 +2,9 @@
  * ebpf-tracer's entry: arguments, configuration, logging, signals and exit codes. Errors are one
  * line on stderr (`ebpf-tracer: error: …`), never a stack trace; exit 2 for usage, 1 otherwise.
  */
-import {
-  ErrorCode,
-  createLogger,
-  isTracerError,
-  loadConfig,
-  parseConfig,
-} from '@traceable-ebpf/core';
+import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
+import { loadConfig, parseConfig } from './config.js';
+import { createLogger } from './logger.js';
 import { USAGE, parseCliArgs } from './args.js';
 import { startTracer } from './tracer.js';
 

@@ -26,10 +26,10 @@ import {
   watchOwnSockets,
   type KernelEvent,
   type OwnSockets,
-  type Logger,
   type MonotonicClock,
-  type TracerConfig,
 } from '@traceable-ebpf/core';
+import type { TracerConfig } from './config.js';
+import type { Logger } from './logger.js';
 import {
   bpfSource,
   inferRoles,

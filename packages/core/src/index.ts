@@ -43,8 +43,6 @@ export {
   sampleEpochOffsetNs,
   type MonotonicClock,
 } from './clock.js';
-export { configSchema, parseConfig, loadConfig, type TracerConfig } from './config.js';
-export { createLogger, type Logger } from './logger.js';
 export {
   watchOwnSockets,
   normaliseAddress,

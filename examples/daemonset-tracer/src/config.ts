@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, TracerError } from './errors.js';
+import { ErrorCode, TracerError } from '@traceable-ebpf/core';
 
 const level = z.enum(['trace', 'debug', 'info', 'warn', 'error']);
 const mode = z.enum(['ingress', 'egress', 'ingress_and_egress']);

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from './config.js';
-import { ErrorCode, TracerError } from './errors.js';
+import { ErrorCode, TracerError } from '@traceable-ebpf/core';
 
 const rejects = (input: unknown, message: RegExp) =>
   assert.throws(
@@ -72,18 +72,6 @@ test('files: unreadable and invalid YAML are one line each', () => {
   );
   writeFileSync(join(dir, 'ok.yaml'), 'log_level: warn\nmode: ingress\npids: [1]\n');
   assert.equal(loadConfig(join(dir, 'ok.yaml')).mode, 'ingress');
-});
-
-test('stats$ emits snapshots of the counters and probe stats', async () => {
-  const { Stats, stats$ } = await import('./stats.js');
-  const { firstValueFrom } = await import('rxjs');
-  const stats = new Stats();
-  stats.inc('EventLost', 3);
-  stats.setProbe('write', 10, 9);
-  const snap = await firstValueFrom(stats$(stats, 5));
-  assert.equal(snap.counters.EventLost, 3);
-  assert.equal(snap.counters.DataEventReceived, 0);
-  assert.deepEqual(snap.probes, { write: [10, 9] });
 });
 
 test('delivery keys: defaults, values kept, bad ones named', () => {
