@@ -27,6 +27,11 @@ export const ErrorCode = {
   Export: 'E_EXPORT',
   /** A selected process doesn't exist. */
   NoProcess: 'E_NO_PROCESS',
+  /**
+   * A counter can't be registered: its name is built in, already registered with another
+   * description or kind, or not a valid name.
+   */
+  Counter: 'E_COUNTER',
 } as const;
 
 /** One of {@link ErrorCode}'s values. */

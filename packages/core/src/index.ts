@@ -34,7 +34,18 @@ export type {
 } from './exchange.js';
 export { GRPC_MESSAGES_KEPT } from './exchange.js';
 export { ErrorCode, TracerError, isTracerError, type ErrorCodeValue } from './errors.js';
-export { COUNTERS, Stats, stats$, type CounterName, type StatsSnapshot } from './stats.js';
+export {
+  COUNTERS,
+  Stats,
+  stats$,
+  type CounterName,
+  type CounterKind,
+  type CounterSpec,
+  type CounterInfo,
+  type Counter,
+  type CounterValues,
+  type StatsSnapshot,
+} from './stats.js';
 export { reassemble, type ReassembleOptions } from './reassemble.js';
 export { FlowControl } from './flow-control.js';
 export {
