@@ -5,7 +5,7 @@ export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
 
 /** What both requests and responses carry. */
 export interface HttpMessage {
-  /** `1.0`, `1.1` or `2`. */
+  /** `1.0`, `1.1` or `2`; another protocol's version, or empty when it has none. */
   readonly version: string;
   readonly headers: HeaderList;
   /** Trailer fields after a chunked body (HTTP/1) or the trailing HEADERS frame (HTTP/2). */
@@ -80,9 +80,17 @@ export interface GrpcMessage {
   readonly tsNs: number;
 }
 
+/**
+ * The protocol an exchange was spoken in: `http1` or `http2` from the project's parsers, or the
+ * name a stage of another protocol gives (lower case, as OpenTelemetry's
+ * `network.protocol.name`: `redis`, `amqp`, …). Consumers treat a name they don't know as
+ * not HTTP.
+ */
+export type ExchangeProtocol = 'http1' | 'http2' | (string & {});
+
 /** A request paired with its response: what parsers emit and exporters turn into spans. */
 export interface ApiExchange {
-  readonly protocol: 'http1' | 'http2';
+  readonly protocol: ExchangeProtocol;
   readonly connection: ConnectionInfo;
   readonly request: HttpRequest;
   /** Missing when no response came: see `unanswered`. */

@@ -28,6 +28,7 @@ export type {
   HttpResponse,
   ConnectionInfo,
   ApiExchange,
+  ExchangeProtocol,
   GrpcCall,
   GrpcMessage,
   ResourceAttributes,

@@ -351,6 +351,36 @@ test('a stage that adds to span.attributes is honoured: the object is encoded fr
   sameAsOfficial([span]);
 });
 
+/**
+ * Asserts that `ours`, encoded by the project's encoder in `protocol`, decodes as the official
+ * serializer's protobuf of `official` (the same spans made afresh: the official serializer reads
+ * `attributes`, which takes a span off the project's fast path), ids aside (random per span);
+ * returns ours decoded.
+ */
+function sameAsOfficialButIds(
+  protocol: 'http/protobuf' | 'http/json',
+  ours: ReadableSpan[],
+  official: ReadableSpan[],
+  message: string,
+): Record<string, unknown> {
+  const body = encode(protocol, ours);
+  const decoded =
+    protocol === 'http/json'
+      ? Request.toObject(
+          fromOtlpJson(JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>),
+          AS_OBJECT,
+        )
+      : decode(body);
+  const strip = (o: Record<string, unknown>) =>
+    JSON.parse(JSON.stringify(o).replace(/"(traceId|spanId)":"[^"]*"/g, '"$1":""')) as unknown;
+  assert.deepEqual(
+    strip(decoded),
+    strip(decode(ProtobufTraceSerializer.serializeRequest(official)!)),
+    message,
+  );
+  return decoded;
+}
+
 test('spans of one connection reuse its encoded block; interleaved connections stay exact', () => {
   const map = createSpanMapper({ clock });
   const a = exchange().connection;
@@ -360,25 +390,45 @@ test('spans of one connection reuse its encoded block; interleaved connections s
   const spans = Array.from({ length: 12 }, (_, i) => on(i % 3 ? a : b, i));
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
     for (let round = 0; round < 2; round++) {
-      const ours = encode(protocol, spans);
-      const viaOurs =
-        protocol === 'http/json'
-          ? Request.toObject(
-              fromOtlpJson(
-                JSON.parse(Buffer.from(ours).toString('utf8')) as Record<string, unknown>,
-              ),
-              AS_OBJECT,
-            )
-          : decode(ours);
-      // The official serializer reads `attributes` (built from the same calls); compare with
-      // fresh spans so ours still take the fast path next round.
+      // The same spans again next round: ours still take the fast path.
       const fresh = Array.from({ length: 12 }, (_, i) => on(i % 3 ? a : b, i));
-      const official = decode(ProtobufTraceSerializer.serializeRequest(fresh)!);
-      // Ids are random per span: compare everything else.
-      const strip = (o: Record<string, unknown>) =>
-        JSON.parse(JSON.stringify(o).replace(/"(traceId|spanId)":"[^"]*"/g, '"$1":""')) as unknown;
-      assert.deepEqual(strip(viaOurs), strip(official), `${protocol} round ${round}`);
+      sameAsOfficialButIds(protocol, spans, fresh, `${protocol} round ${round}`);
     }
+  }
+});
+
+test('HTTP and another protocol on one connection object: each span encodes its own protocol name, as the official exporter does', () => {
+  const map = createSpanMapper({ clock });
+  const conn = exchange().connection;
+  const make = (i: number) =>
+    map(
+      i % 2
+        ? exchange({ connection: conn })
+        : exchange({
+            connection: conn,
+            protocol: 'websocket',
+            request: { ...exchange().request, method: 'TEXT', target: `/chat/${i}`, version: '' },
+          }),
+    );
+  const n = 8;
+  for (const protocol of ['http/protobuf', 'http/json'] as const) {
+    const spansOf = () => Array.from({ length: n }, (_, i) => make(i));
+    const viaOurs = sameAsOfficialButIds(protocol, spansOf(), spansOf(), protocol);
+    // Not vacuous: both protocols are there, and only HTTP spans carry a URL scheme.
+    const spans = (
+      viaOurs.resourceSpans as Array<{
+        scopeSpans: Array<{
+          spans: Array<{ attributes: Array<{ key: string; value: { stringValue: string } }> }>;
+        }>;
+      }>
+    )[0]!.scopeSpans[0]!.spans;
+    const attr = (s: (typeof spans)[number], key: string) =>
+      s.attributes.find((x) => x.key === key)?.value.stringValue;
+    assert.deepEqual(
+      spans.map((s) => [attr(s, 'network.protocol.name'), attr(s, 'url.scheme')]),
+      Array.from({ length: n }, (_, i) => (i % 2 ? ['http', 'http'] : ['websocket', undefined])),
+      protocol,
+    );
   }
 });
 
@@ -402,23 +452,8 @@ test('remembered entries stay exact while values change, repeat, come and go and
   };
   const n = 600;
   for (const protocol of ['http/protobuf', 'http/json'] as const) {
-    const ours = encode(
-      protocol,
-      Array.from({ length: n }, (_, i) => make(i)),
-    );
-    const viaOurs =
-      protocol === 'http/json'
-        ? Request.toObject(
-            fromOtlpJson(JSON.parse(Buffer.from(ours).toString('utf8')) as Record<string, unknown>),
-            AS_OBJECT,
-          )
-        : decode(ours);
-    const official = decode(
-      ProtobufTraceSerializer.serializeRequest(Array.from({ length: n }, (_, i) => make(i)))!,
-    );
-    const strip = (o: Record<string, unknown>) =>
-      JSON.parse(JSON.stringify(o).replace(/"(traceId|spanId)":"[^"]*"/g, '"$1":""')) as unknown;
-    assert.deepEqual(strip(viaOurs), strip(official), protocol);
+    const spansOf = () => Array.from({ length: n }, (_, i) => make(i));
+    sameAsOfficialButIds(protocol, spansOf(), spansOf(), protocol);
   }
 });
 

@@ -184,6 +184,41 @@ test('console line and JSON forms', () => {
   assert.equal(lines[0], `${JSON.stringify(json)}\n${JSON.stringify(json)}\n`);
 });
 
+test('another stage’s protocol (redis) maps to a span named by it, without claiming HTTP', () => {
+  const base = exchange({}, 'client');
+  const redis = exchange(
+    {
+      protocol: 'redis',
+      request: { ...base.request, method: 'GET', target: 'cart:42', version: '3', headers: [] },
+      response: { ...base.response!, status: 200, version: '3', headers: [] },
+    },
+    'client',
+  );
+  const span = createSpanMapper({ clock })(redis);
+  assert.equal(span.name, 'GET');
+  assert.equal(span.kind, SpanKind.CLIENT);
+  assert.equal(span.status.code, SpanStatusCode.UNSET);
+  const a = span.attributes;
+  assert.equal(a['network.protocol.name'], 'redis');
+  assert.equal(a['network.protocol.version'], '3');
+  assert.equal(a['url.scheme'], undefined);
+  // The connection's facts are the same as for any protocol.
+  assert.equal(a['network.transport'], 'tcp');
+  assert.equal(a['server.address'], '10.0.0.2');
+  assert.equal(a['server.port'], 8080);
+  assert.equal(a['network.peer.address'], '10.0.0.2');
+  assert.equal(a['traceable.connection.id'], '42:7:1');
+  assert.match(formatSpanLine(span), / GET cart:42 -> 200 [\d.]+ms client peer=10\.0\.0\.2:8080$/);
+  // No version: none said.
+  const versionless = createSpanMapper({ clock })({
+    ...redis,
+    protocol: 'memcached',
+    request: { ...redis.request, version: '' },
+  });
+  assert.equal(versionless.attributes['network.protocol.name'], 'memcached');
+  assert.equal('network.protocol.version' in versionless.attributes, false);
+});
+
 test('HTTP/2 and gRPC: authority as server.address, rpc attributes, name, status by side', () => {
   const base = exchange();
   const grpcExchange = (statusCode: number, role: 'server' | 'client'): ApiExchange => {

@@ -169,12 +169,17 @@ interface MapperState {
   readonly responseTrailerKeys: HeaderKeyTable;
 }
 
-/** The attributes every exchange of a connection shares (a block, said once per connection). */
+/** The attributes every HTTP exchange of a connection shares (a block, said once per connection). */
+function emitHttpConnection(s: AttributeSink, conn: ConnectionInfo): void {
+  s.str(K.scheme, conn.tls ? 'https' : 'http');
+  s.str(K.protoName, 'http');
+  emitConnection(s, conn);
+}
+
+/** The attributes of a connection whatever its protocol. */
 function emitConnection(s: AttributeSink, conn: ConnectionInfo): void {
   const serverEnd = conn.role === 'client' ? conn.remote : conn.local;
   const clientEnd = conn.role === 'client' ? conn.local : conn.remote;
-  s.str(K.scheme, conn.tls ? 'https' : 'http');
-  s.str(K.protoName, 'http');
   s.str(K.transport, 'tcp');
   s.str(K.netType, conn.family === 6 ? 'ipv6' : 'ipv4');
   s.int(K.serverPort, serverEnd.port);
@@ -244,9 +249,17 @@ class ExchangeSpan implements ReadableSpan, AttributeSource {
     const q = req.target.indexOf('?');
     sink.str(K.method, req.method);
     sink.str(K.path, q >= 0 ? req.target.slice(0, q) : req.target);
-    // What every exchange of the connection shares, as one block.
-    sink.block(conn, emitConnection);
-    sink.str(K.protoVersion, ex.protocol === 'http2' ? '2' : req.version);
+    if (ex.protocol === 'http1' || ex.protocol === 'http2') {
+      // What every exchange of the connection shares, as one block.
+      sink.block(conn, emitHttpConnection);
+      sink.str(K.protoVersion, ex.protocol === 'http2' ? '2' : req.version);
+    } else {
+      // Another stage's protocol: its own name, and no URL scheme. Not a block: a block is kept
+      // by its connection, which may carry HTTP exchanges too (before an Upgrade, say).
+      emitConnection(sink, conn);
+      sink.str(K.protoName, ex.protocol);
+      if (req.version) sink.str(K.protoVersion, req.version);
+    }
     sink.str(K.serverAddress, this.serverAddress);
     sink.int(K.requestBodySize, req.bodySize);
     if (q >= 0) sink.str(K.query, req.target.slice(q + 1));
