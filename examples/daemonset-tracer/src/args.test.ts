@@ -45,6 +45,14 @@ test('valid arguments', () => {
   );
 });
 
+test('--exporter module: the plugin the config names', () => {
+  assert.equal(parseCliArgs(['--pid', '1', '--exporter', 'module']).exporter, 'module');
+  usage(
+    ['--exporter', 'module', '--output', 'f'],
+    /--output goes with --exporter jsonl or console/,
+  );
+});
+
 test('argument errors are one clear line', () => {
   usage(['--pid', 'abc'], /--pid 'abc' is not a process id/);
   usage(['--pid', '-3'], /--pid/);

@@ -11,7 +11,7 @@ export interface CliArgs {
   readonly all: boolean;
   readonly record?: string;
   readonly replay?: string;
-  readonly exporter?: 'otlp' | 'console' | 'jsonl';
+  readonly exporter?: 'otlp' | 'console' | 'jsonl' | 'module';
   readonly output?: string;
   readonly mode?: 'ingress' | 'egress' | 'ingress_and_egress';
 }
@@ -19,15 +19,16 @@ export interface CliArgs {
 /** Usage text. */
 export const USAGE = `usage: ebpf-tracer [--config FILE] [--pid PID]... [--cgroup PATH]... [--all]
                    [--mode ingress|egress|ingress_and_egress]
-                   [--exporter otlp|console|jsonl] [--output FILE] [--record FILE]
+                   [--exporter otlp|console|jsonl|module] [--output FILE] [--record FILE]
        ebpf-tracer --replay FILE [--exporter …] [--output FILE]
 
 Captures the HTTP traffic of the given processes (and their children), of the processes in the
 given cgroups, or of every process (--all), with eBPF, and exports one span per request. Needs
 root. --record also writes the raw kernel events to FILE; --replay runs the pipeline on such a
-file instead of the kernel (no root needed). OTLP settings come from OTEL_EXPORTER_OTLP_*.`;
+file instead of the kernel (no root needed). OTLP settings come from OTEL_EXPORTER_OTLP_*;
+module is the exporter plugin the config's exporter.module names.`;
 
-const EXPORTERS = ['otlp', 'console', 'jsonl'] as const;
+const EXPORTERS = ['otlp', 'console', 'jsonl', 'module'] as const;
 const MODES = ['ingress', 'egress', 'ingress_and_egress'] as const;
 
 /** Parses argv (without node and the script); throws a one-line Usage error. */
@@ -65,7 +66,10 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   });
   const exporter = values.exporter as string | undefined;
   if (exporter !== undefined && !(EXPORTERS as readonly string[]).includes(exporter)) {
-    throw new TracerError(ErrorCode.Usage, `--exporter '${exporter}': use otlp, console or jsonl`);
+    throw new TracerError(
+      ErrorCode.Usage,
+      `--exporter '${exporter}': use otlp, console or jsonl, or module (the config's exporter.module)`,
+    );
   }
   const mode = values.mode as string | undefined;
   if (mode !== undefined && !(MODES as readonly string[]).includes(mode)) {

@@ -101,3 +101,29 @@ test('delivery keys: defaults, values kept, bad ones named', () => {
   rejects({ exporter: { otlp: { max_in_flight: 0 } } }, /'exporter\.otlp\.max_in_flight'/);
   rejects({ shutdown_timeout: -1 }, /'shutdown_timeout'/);
 });
+
+test('exporter plugin keys: module and its options, checked together', () => {
+  const c = parseConfig({
+    exporter: {
+      type: 'module',
+      module: './webhook.js',
+      options: { url: 'http://127.0.0.1:9000/', headers: { Authorization: 'x' } },
+    },
+  });
+  assert.deepEqual(c.exporter.options, {
+    url: 'http://127.0.0.1:9000/',
+    headers: { Authorization: 'x' },
+  });
+  assert.equal(parseConfig({}).exporter.options, undefined);
+  rejects(
+    { exporter: { type: 'module' } },
+    /^cfg\.yaml: 'exporter\.module': required with type module$/,
+  );
+  rejects(
+    { exporter: { type: 'otlp', options: { url: 'x' } } },
+    /'exporter\.options': goes with exporter\.module/,
+  );
+  rejects({ exporter: { module: '' } }, /'exporter\.module'/);
+  rejects({ exporter: { module: './m.js', options: ['url'] } }, /'exporter\.options'/);
+  rejects({ exporter: { modules: './m.js' } }, /'exporter\.modules': unknown key/);
+});

@@ -141,10 +141,20 @@ export const configSchema = z
     environment: z.string().min(1).optional(),
     exporter: z
       .object({
-        /** Default: otlp when an OTLP endpoint is configured, else console. */
-        type: z.enum(['otlp', 'console', 'jsonl']).optional(),
+        /**
+         * Default: module when `module` is given, else otlp when an OTLP endpoint is
+         * configured, else console.
+         */
+        type: z.enum(['otlp', 'console', 'jsonl', 'module']).optional(),
         /** File for jsonl (default stdout). */
         output: z.string().min(1).optional(),
+        /**
+         * type module: the exporter plugin, a path (from the config file's directory) or a
+         * package name (looked up from there, then from the tracer's own directory).
+         */
+        module: z.string().min(1).optional(),
+        /** type module: handed to the plugin's factory as they are. */
+        options: z.record(z.string(), z.unknown()).optional(),
         otlp: z
           .object({
             /** Full traces URL; default from OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT. */
@@ -188,7 +198,17 @@ export const configSchema = z
           .prefault({}),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .superRefine((e, ctx) => {
+        if (e.type === 'module' && e.module === undefined)
+          ctx.addIssue({ code: 'custom', path: ['module'], message: 'required with type module' });
+        if (e.options !== undefined && e.module === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['options'],
+            message: 'goes with exporter.module (the plugin it is for)',
+          });
+      }),
   })
   .strict()
   .transform((c) => ({

@@ -2,11 +2,12 @@
  * ebpf-tracer's entry: arguments, configuration, logging, signals and exit codes. Errors are one
  * line on stderr (`ebpf-tracer: error: …`), never a stack trace; exit 2 for usage, 1 otherwise.
  */
+import { dirname, resolve } from 'node:path';
 import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
 import { loadConfig, parseConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { USAGE, parseCliArgs } from './args.js';
-import { startTracer } from './tracer.js';
+import { startTracer, type RunningTracer } from './tracer.js';
 
 /**
  * Time a stop may take beyond the delivery deadline (`shutdown_timeout`) before the process
@@ -28,7 +29,7 @@ function report(err: unknown): number {
 
 /** Runs the tracer until SIGINT/SIGTERM; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let tracer: ReturnType<typeof startTracer>;
+  let tracer: RunningTracer;
   let stopDeadlineMs = STOP_MARGIN_MS;
   try {
     const args = parseCliArgs(argv);
@@ -39,7 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const config = args.configPath ? loadConfig(args.configPath) : parseConfig({});
     const logger = createLogger(config.logging);
     stopDeadlineMs = config.shutdown_timeout * 1000 + STOP_MARGIN_MS;
-    tracer = startTracer({
+    tracer = await startTracer({
       config,
       logger,
       pids: args.pids,
@@ -50,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       mode: args.mode,
       exporter: args.exporter,
       output: args.output,
+      ...(args.configPath ? { configDir: dirname(resolve(args.configPath)) } : {}),
     });
   } catch (err) {
     return report(err);

@@ -2,7 +2,7 @@
  * The reference tracer's pipeline: kernel events → reassembly → HTTP/1 → spans → exporter,
  * with stats logging and a clean stop that flushes everything already captured.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import {
   Subject,
   lastValueFrom,
@@ -42,17 +42,9 @@ import {
   type CapturePolicy,
 } from '@traceable-ebpf/bpf-source';
 import { parseHttp1 } from '@traceable-ebpf/parsers';
-import {
-  ConsoleLineExporter,
-  JsonlExporter,
-  createOtlpExporter,
-  exportSpans,
-  otlpEndpointConfigured,
-  toSpans,
-  type SpanExporter,
-} from '@traceable-ebpf/exporters';
-import { createWriteStream } from 'node:fs';
+import { exportSpans, toSpans } from '@traceable-ebpf/exporters';
 import { startHealthServer } from './health.js';
+import { createExporter, loggedConfig } from './exporter-choice.js';
 import {
   MirrorPolicy,
   cgroupRoots,
@@ -76,8 +68,10 @@ export interface TracerOptions {
   /** Read events from this recording instead of the kernel. */
   readonly replay?: string;
   readonly mode?: CaptureMode;
-  readonly exporter?: 'otlp' | 'console' | 'jsonl';
+  readonly exporter?: 'otlp' | 'console' | 'jsonl' | 'module';
   readonly output?: string;
+  /** The config file's directory: where `exporter.module` is taken from. Default: the working directory. */
+  readonly configDir?: string;
 }
 
 /** A running tracer. */
@@ -89,82 +83,16 @@ export interface RunningTracer {
   readonly stats: Stats;
 }
 
-function createExporter(
-  opts: TracerOptions,
-  stats: Stats,
-): { exporter: SpanExporter; kind: string } {
-  const { config } = opts;
-  const kind =
-    opts.exporter ??
-    config.exporter.type ??
-    (config.exporter.otlp.endpoint || otlpEndpointConfigured() ? 'otlp' : 'console');
-  const output = opts.output ?? config.exporter.output;
-  switch (kind) {
-    case 'otlp': {
-      if (!config.exporter.otlp.endpoint && !otlpEndpointConfigured()) {
-        throw new TracerError(
-          ErrorCode.Config,
-          'the otlp exporter needs OTEL_EXPORTER_OTLP_ENDPOINT (or exporter.otlp.endpoint)',
-        );
-      }
-      const otlp = config.exporter.otlp;
-      const exporter = createOtlpExporter({
-        implementation: otlp.implementation,
-        ...(otlp.endpoint ? { url: otlp.endpoint } : {}),
-        ...(otlp.protocol ? { protocol: otlp.protocol } : {}),
-        ...(Object.keys(otlp.headers).length ? { headers: otlp.headers } : {}),
-        ...(otlp.compression ? { compression: otlp.compression } : {}),
-        ...(otlp.timeout_ms ? { timeoutMillis: otlp.timeout_ms } : {}),
-        ...(otlp.ca_file ? { ca: readPem('exporter.otlp.ca_file', otlp.ca_file) } : {}),
-        ...(otlp.client_certificate_file
-          ? { cert: readPem('exporter.otlp.client_certificate_file', otlp.client_certificate_file) }
-          : {}),
-        ...(otlp.client_key_file
-          ? { key: readPem('exporter.otlp.client_key_file', otlp.client_key_file) }
-          : {}),
-        maxQueueBytes: otlp.max_queue_bytes,
-        maxBatchSpans: otlp.max_batch_spans,
-        maxBatchBytes: otlp.max_batch_bytes,
-        batchDelayMs: otlp.batch_delay_ms,
-        maxInFlight: otlp.max_in_flight,
-        shutdownTimeoutMs: config.shutdown_timeout * 1000,
-        stats,
-        log: opts.logger,
-      });
-      return { exporter, kind };
-    }
-    case 'jsonl':
-      return { exporter: new JsonlExporter(output ? { path: output } : {}), kind };
-    default: {
-      if (!output) return { exporter: new ConsoleLineExporter(), kind: 'console' };
-      const stream = createWriteStream(output, { flags: 'a' });
-      return {
-        exporter: new ConsoleLineExporter({ sink: { write: (l) => stream.write(l) } }),
-        kind: 'console',
-      };
-    }
-  }
-}
-
-/** A PEM file named by a config key, or a one-line config error. */
-function readPem(key: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new TracerError(
-      ErrorCode.Config,
-      `${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
-  }
-}
-
 /**
  * Starts capturing. `tracer ready` is logged once the source is capturing: live, when every
  * probe is attached and the initial capture policy is in the kernel (a request started after
  * the line is reported); for a replay, once the pipeline is set up.
  */
-export function startTracer(opts: TracerOptions): RunningTracer {
+export async function startTracer(opts: TracerOptions): Promise<RunningTracer> {
   const { config, logger } = opts;
+  // A stop's deadline for delivery: from the stop, or (a replay that ended by itself) from now.
+  let stopAt: number | undefined;
+  const closeBy = () => (stopAt ?? Date.now()) + config.shutdown_timeout * 1000;
   const stats = new Stats();
   const stop$ = new Subject<void>();
   const disable$ = new Subject<string>();
@@ -172,7 +100,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
   const flow = new FlowControl();
   // One clock for the live pipeline and the recording, so replays reproduce span times exactly.
   let clock: MonotonicClock = createMonotonicClock();
-  let exporterInfo: ReturnType<typeof createExporter>;
+  let exporterInfo: Awaited<ReturnType<typeof createExporter>>;
   // The tracer's own client sockets (live capture): their peers' side is not captured.
   let ownSockets: OwnSockets | undefined;
   // Kubernetes mode (live): the node's pods, namespaces and Services as watched.
@@ -207,10 +135,10 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     // A recording instead of the kernel: no privileges, and the recording machine's clock.
     const info = readRecordingInfo(opts.replay);
     clock = clockFromOffset(BigInt(info.epochOffsetNs));
-    exporterInfo = createExporter(opts, stats);
+    exporterInfo = await createExporter(opts, stats, closeBy);
     logger.info(
       {
-        config,
+        config: loggedConfig(config),
         exporter: exporterInfo.kind,
         replay: opts.replay,
         recorded: info.created,
@@ -252,12 +180,15 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     // Before the exporter can open a connection: every one of them must be known.
     ownSockets = watchOwnSockets();
     try {
-      exporterInfo = createExporter(opts, stats);
+      exporterInfo = await createExporter(opts, stats, closeBy);
     } catch (err) {
       ownSockets.close();
       throw err;
     }
-    logger.info({ config, exporter: exporterInfo.kind, pids }, 'effective configuration');
+    logger.info(
+      { config: loggedConfig(config), exporter: exporterInfo.kind, pids },
+      'effective configuration',
+    );
     const mode = opts.mode ?? config.mode;
     // `tracer ready` promises capture: both the probes and the first policy must be in the
     // kernel (the policy lands tens of milliseconds after the probes: it walks /proc).
@@ -424,6 +355,7 @@ export function startTracer(opts: TracerOptions): RunningTracer {
     done,
     stats,
     stop() {
+      stopAt ??= Date.now();
       health.stopping = true;
       stop$.next();
       return done;

@@ -25,6 +25,8 @@ export const ErrorCode = {
   Config: 'E_CONFIG',
   /** Exporting spans failed. */
   Export: 'E_EXPORT',
+  /** An exporter plugin (`exporter.type: module`) can't be found or loaded, or its factory failed. */
+  ExporterModule: 'E_EXPORTER_MODULE',
   /** A selected process doesn't exist. */
   NoProcess: 'E_NO_PROCESS',
   /**
