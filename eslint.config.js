@@ -6,7 +6,14 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', 'bpf/build/**', '**/node_modules/**', '**/src/generated/**', '.tmp/**'],
+    ignores: [
+      '**/dist/**',
+      'docs/api/**',
+      'bpf/build/**',
+      '**/node_modules/**',
+      '**/src/generated/**',
+      '.tmp/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

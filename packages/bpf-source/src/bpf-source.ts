@@ -151,6 +151,22 @@ const SYSCALL_NAMES = Object.entries(Syscall)
  * Socket events of the selected processes, from the kernel. Subscribing loads and attaches the
  * BPF programs in a worker thread; unsubscribing detaches them. Fails with a {@link TracerError}
  * (one clear line) when privileges, BTF, tracefs or libbpf are missing.
+ *
+ * @example
+ * ```ts
+ * import { Subject } from 'rxjs';
+ * import { Stats } from '@traceable-ebpf/core';
+ * import { bpfSource } from '@traceable-ebpf/bpf-source';
+ *
+ * // As root: the connections process 1234 accepts, for ten seconds.
+ * const stats = new Stats();
+ * const stop$ = new Subject<void>();
+ * bpfSource({ pids: [1234], mode: 'ingress', stats, stopOn: stop$ }).subscribe({
+ *   next: (ev) => console.log(ev.kind, ev.conn),
+ *   error: (err: Error) => console.error(err.message),
+ * });
+ * setTimeout(() => stop$.next(), 10_000);
+ * ```
  */
 export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEvent> {
   const stats = options.stats ?? new Stats();

@@ -2,12 +2,7 @@
  * @traceable-ebpf/bpf-source: socket events of chosen processes from the kernel, through eBPF.
  * @packageDocumentation
  */
-export {
-  bpfSource,
-  DEFAULT_OBJECT_PATH,
-  DEFAULT_PERFBUF_OBJECT_PATH,
-  type BpfSourceOptions,
-} from './bpf-source.js';
+export { bpfSource, type BpfSourceOptions } from './bpf-source.js';
 export type {
   CaptureMode,
   CapturePolicy,
@@ -16,20 +11,10 @@ export type {
   CallStore,
   EventTransport,
 } from './protocol.js';
-export {
-  preflight,
-  checkPrivileges,
-  findBtf,
-  ensureTracefs,
-  type SystemInfo,
-  type BtfLocation,
-} from './system.js';
-export { decodeBatch, formatAddress } from './decode.js';
+export { checkPrivileges, findBtf, type BtfLocation, type SystemInfo } from './system.js';
 export {
   replaySource,
   readRecordingInfo,
-  layoutFingerprint,
-  RecordingWriter,
   type RecordingInfo,
   type ReplaySourceOptions,
 } from './recording.js';

@@ -94,6 +94,22 @@ export function isAccepted(open: ConnectionOpenEvent, listeners: readonly Listen
  * Connections whose process is gone (or whose /proc can't be read) stay `unknown`; the protocol
  * parsers infer those from the first bytes. Other events pass through untouched. Use it on a
  * live source only: a replayed recording's /proc is gone.
+ *
+ * @example
+ * ```ts
+ * import { Subject } from 'rxjs';
+ * import { Stats } from '@traceable-ebpf/core';
+ * import { bpfSource, inferRoles } from '@traceable-ebpf/bpf-source';
+ *
+ * // Server-side capture of a process that already had connections open.
+ * const stats = new Stats();
+ * const disable$ = new Subject<string>();
+ * bpfSource({ pids: [1234], mode: 'ingress', disable$, stats })
+ *   .pipe(inferRoles({ stats, onOutsideMode: (conn) => disable$.next(conn) }))
+ *   .subscribe((ev) => {
+ *     if (ev.kind === 'open') console.log(ev.conn, ev.role);
+ *   });
+ * ```
  */
 export function inferRoles(
   options: InferRolesOptions = {},

@@ -6,7 +6,9 @@ export type { CaptureMode };
 
 /** One selected process. */
 export interface ProcessSelector {
+  /** Its pid (thread group id); its children, existing and future, are selected too. */
   readonly pid: number;
+  /** Which of its connections are captured. */
   readonly mode: CaptureMode;
 }
 
@@ -14,6 +16,7 @@ export interface ProcessSelector {
 export interface CgroupSelector {
   /** The cgroup's directory under /sys/fs/cgroup, or its id (the directory's inode number). */
   readonly cgroup: string | bigint;
+  /** Which of its processes' connections are captured. */
   readonly mode: CaptureMode;
 }
 
@@ -22,7 +25,9 @@ export interface CgroupSelector {
  * are added automatically; the tracer's own process is never captured.
  */
 export interface CapturePolicy {
+  /** Processes selected by pid. */
   readonly processes: readonly ProcessSelector[];
+  /** Processes selected by cgroup v2 directory. */
   readonly cgroups?: readonly CgroupSelector[];
   /** Capture every process (but the tracer) in this mode. */
   readonly all?: CaptureMode;

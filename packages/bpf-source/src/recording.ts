@@ -32,7 +32,9 @@ export interface RecordingInfo {
   readonly layout: string;
   /** Unix-epoch ns minus CLOCK_MONOTONIC ns on the recording machine, as a decimal string. */
   readonly epochOffsetNs: string;
+  /** When the recording was started (ISO 8601). */
   readonly created: string;
+  /** The release of the kernel it was recorded on. */
   readonly kernel: string;
 }
 
@@ -172,6 +174,21 @@ export interface ReplaySourceOptions {
  * The events of a recording, as fast as they decode (a block at a time, yielding to the event
  * loop between blocks) and as fast as `options.flow` lets them go. Same type as bpfSource;
  * needs no privileges.
+ *
+ * @example
+ * ```ts
+ * import { Stats, clockFromOffset, reassemble } from '@traceable-ebpf/core';
+ * import { readRecordingInfo, replaySource } from '@traceable-ebpf/bpf-source';
+ * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { toSpans } from '@traceable-ebpf/exporters';
+ *
+ * // No privileges needed; spans keep the times of the recording.
+ * const stats = new Stats();
+ * const clock = clockFromOffset(BigInt(readRecordingInfo('session.rec').epochOffsetNs));
+ * replaySource('session.rec')
+ *   .pipe(reassemble({ stats }), parseHttp1({ stats }), toSpans({ clock }))
+ *   .subscribe((span) => console.log(span.name, span.attributes['http.response.status_code']));
+ * ```
  */
 export function replaySource(
   path: string,

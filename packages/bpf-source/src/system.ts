@@ -16,9 +16,13 @@ const CAP_BPF = 39;
 
 /** Facts about this machine logged at start (the system-info record). */
 export interface SystemInfo {
+  /** The distribution's name (`PRETTY_NAME` of /etc/os-release). */
   readonly os: string;
+  /** The kernel release (`uname -r`). */
   readonly kernel: string;
+  /** Node's `process.arch`. */
   readonly arch: string;
+  /** The BTF file used (the kernel's own, or one from `btfDir`). */
   readonly btfSource: string;
   /** Set when the BTF is a file, not the kernel's own: passed to libbpf for CO-RE. */
   readonly btfCustomPath?: string;
@@ -26,6 +30,7 @@ export interface SystemInfo {
   readonly transport: 'ringbuf' | 'perfbuf' | 'auto';
   /** Where calls wait from entry to exit in the kernel (decided at load). */
   readonly callStore?: 'task-storage' | 'hash';
+  /** libbpf's version, once the programs are loaded. */
   libbpfVersion?: string;
 }
 
@@ -68,6 +73,7 @@ function osIds(): { id: string; version: string } {
 
 /** Where the kernel's BTF came from. */
 export interface BtfLocation {
+  /** The BTF file. */
   readonly path: string;
   /** `kernel`: the kernel's own; `file`: a BTF file for this kernel from `btfDir`. */
   readonly source: 'kernel' | 'file';

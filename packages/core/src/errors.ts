@@ -41,8 +41,10 @@ export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** An error with a stable code and a one-line message meant for users. */
 export class TracerError extends Error {
+  /** Always `TracerError`. */
   override readonly name = 'TracerError';
   constructor(
+    /** The stable code: what went wrong, for programs (the message is for people). */
     readonly code: ErrorCodeValue,
     message: string,
     options?: { cause?: unknown },

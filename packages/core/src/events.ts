@@ -19,6 +19,7 @@ export type Direction = 'send' | 'recv';
 export interface Endpoint {
   /** IPv4 dotted quad or IPv6 text form. */
   readonly address: string;
+  /** TCP port. */
   readonly port: number;
 }
 
@@ -26,7 +27,9 @@ export interface Endpoint {
 export interface EventBase {
   /** Connection id `tgid:fd:generation`: unique even when an fd number is reused. */
   readonly conn: string;
+  /** Process id (thread group id) of the process that owns the socket. */
   readonly tgid: number;
+  /** The socket's file descriptor in that process. */
   readonly fd: number;
   /** Kernel CLOCK_MONOTONIC time of the event, in nanoseconds. */
   readonly tsNs: number;
@@ -34,8 +37,11 @@ export interface EventBase {
 
 /** A connection began to be tracked (accepted, connected, or first seen already open). */
 export interface ConnectionOpenEvent extends EventBase {
+  /** Discriminant of {@link KernelEvent}. */
   readonly kind: 'open';
+  /** Thread that made the syscall (accept, connect, or the first one seen). */
   readonly tid: number;
+  /** Accepted (`server`), connected (`client`), or not known (found already open). */
   readonly role: Role;
   /**
    * The capture mode of the process when the kernel saw the connection. The kernel applies it
@@ -49,8 +55,11 @@ export interface ConnectionOpenEvent extends EventBase {
    * later stage infers the role.
    */
   readonly midStream?: boolean;
+  /** IP version of the connection. */
   readonly family: 4 | 6;
+  /** The captured process's end. */
   readonly local: Endpoint;
+  /** The peer's end. */
   readonly remote: Endpoint;
   /** Bytes are TLS plaintext taken from a TLS library, not socket bytes. */
   readonly tls: boolean;
@@ -60,13 +69,17 @@ export interface ConnectionOpenEvent extends EventBase {
 
 /** Bytes one syscall moved. `data.length < size` when the kernel copied only the start. */
 export interface SocketDataEvent extends EventBase {
+  /** Discriminant of {@link KernelEvent}. */
   readonly kind: 'data';
+  /** Thread that made the syscall. */
   readonly tid: number;
+  /** Sent or received by the captured process. */
   readonly direction: Direction;
   /** Position of `data[0]` in this connection's byte stream in `direction`. */
   readonly offset: number;
   /** Bytes the syscall moved. */
   readonly size: number;
+  /** The bytes the kernel copied: the first `data.length` of `size`. */
   readonly data: Uint8Array;
   /** The syscall, for diagnostics (`read`, `writev`, …). */
   readonly syscall: string;
@@ -74,8 +87,11 @@ export interface SocketDataEvent extends EventBase {
 
 /** The process closed the connection. */
 export interface ConnectionCloseEvent extends EventBase {
+  /** Discriminant of {@link KernelEvent}. */
   readonly kind: 'close';
+  /** Bytes the process sent on the connection (the send offset reached). */
   readonly sentBytes: number;
+  /** Bytes the process received on it (the receive offset reached). */
   readonly recvBytes: number;
 }
 

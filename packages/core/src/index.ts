@@ -57,7 +57,6 @@ export {
 } from './clock.js';
 export {
   watchOwnSockets,
-  normaliseAddress,
   type OwnSockets,
   type OwnEndpoints,
   type OwnSocketsOptions,

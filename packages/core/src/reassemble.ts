@@ -49,6 +49,19 @@ const newDirection = (): DirectionState => ({
  * Orders each connection's bytes by the offsets the kernel assigned, per direction, and emits
  * contiguous data with explicit gap markers (lost events, truncated copies). Memory is bounded:
  * out-of-order bytes per direction and in total, and the number of connections.
+ *
+ * @example
+ * ```ts
+ * import { Stats, reassemble } from '@traceable-ebpf/core';
+ * import { replaySource } from '@traceable-ebpf/bpf-source';
+ *
+ * const stats = new Stats();
+ * replaySource('session.rec')
+ *   .pipe(reassemble({ stats }))
+ *   .subscribe((ev) => {
+ *     if (ev.kind === 'gap') console.log(ev.conn, ev.direction, `${ev.length} B missing: ${ev.reason}`);
+ *   });
+ * ```
  */
 export function reassemble(
   options: ReassembleOptions = {},

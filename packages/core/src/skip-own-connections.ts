@@ -54,6 +54,27 @@ function ownDecision(
  * out at its first data event had its open passed on, so its close is passed on too (later
  * stages free their state; no byte of it reaches them). Other events pass untouched; events of
  * connections whose open was never seen can't be told apart and pass.
+ *
+ * @example
+ * ```ts
+ * import { Subject, of } from 'rxjs';
+ * import { Stats, reassemble, skipOwnConnections, watchOwnSockets } from '@traceable-ebpf/core';
+ * import { bpfSource } from '@traceable-ebpf/bpf-source';
+ *
+ * // Every process is captured: a collector on this host must not see its side of our exports.
+ * const stats = new Stats();
+ * const disable$ = new Subject<string>();
+ * bpfSource({ policy$: of({ processes: [], all: 'ingress_and_egress' }), disable$, stats })
+ *   .pipe(
+ *     skipOwnConnections({
+ *       sockets: watchOwnSockets(),
+ *       stats,
+ *       onOwnConnection: (conn) => disable$.next(conn),
+ *     }),
+ *     reassemble({ stats }),
+ *   )
+ *   .subscribe();
+ * ```
  */
 export function skipOwnConnections(
   options: SkipOwnConnectionsOptions,

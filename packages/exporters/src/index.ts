@@ -5,22 +5,15 @@
 export {
   createSpanMapper,
   exchangeToSpan,
-  parseTraceparent,
   DEFAULT_REDACTED_HEADERS,
   REDACTED,
   type SpanMappingOptions,
 } from './span-mapping.js';
 export { toSpans, exportSpans, type ExportSpansOptions, type ExportSummary } from './operators.js';
-export { isStreamingExporter, type StreamingSpanExporter } from './streaming-exporter.js';
+export type { StreamingSpanExporter } from './streaming-exporter.js';
 export { OtlpExporter, type OtlpExporterCoreOptions } from './otlp-exporter.js';
 export { createBatchEncoder, type BatchEncoder } from './otlp-batch.js';
-export {
-  ConsoleLineExporter,
-  JsonlExporter,
-  formatSpanLine,
-  spanToJson,
-  type LineSink,
-} from './line-exporters.js';
+export { ConsoleLineExporter, JsonlExporter, type LineSink } from './line-exporters.js';
 export {
   createOtlpExporter,
   otlpProtocolFromEnv,
@@ -29,6 +22,7 @@ export {
   type OtlpExporterOptions,
 } from './otlp.js';
 export type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+export { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 export type {
   EncodedBatch,
   SendOutcome,
@@ -39,22 +33,8 @@ export type {
 export { DeliveryQueue, type DeliveryQueueOptions, type DrainResult } from './delivery-queue.js';
 export {
   createOtlpHttpClient,
-  DEFAULT_OTLP_TIMEOUT_MS,
-  DEFAULT_MAX_RESPONSE_BYTES,
   type OtlpHttpClientOptions,
   type OtlpCompression,
 } from './otlp-http-client.js';
-export {
-  otlpClientOptionsFrom,
-  otlpTracesUrlFromEnv,
-  DEFAULT_OTLP_TRACES_URL,
-  type OtlpClientOptionsSources,
-} from './otlp-env.js';
-export {
-  backoffDelayMs,
-  retryDelayMs,
-  parseRetryAfter,
-  DEFAULT_RETRY_POLICY,
-  type RetryPolicy,
-  type RandomSource,
-} from './retry-policy.js';
+export { otlpClientOptionsFrom, type OtlpClientOptionsSources } from './otlp-env.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy, type RandomSource } from './retry-policy.js';

@@ -10,6 +10,7 @@ import { hrTimeString } from './otlp-json-span.js';
 
 /** Where line exporters write. */
 export interface LineSink {
+  /** Takes one or more whole lines, each ending in a newline. */
   write(line: string): void;
 }
 

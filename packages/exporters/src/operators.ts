@@ -5,7 +5,26 @@ import { Stats, type ApiExchange, type FlowControl } from '@traceable-ebpf/core'
 import { createSpanMapper, type SpanMappingOptions } from './span-mapping.js';
 import { isStreamingExporter, type StreamingSpanExporter } from './streaming-exporter.js';
 
-/** Maps each exchange to an OpenTelemetry span. */
+/**
+ * Maps each exchange to an OpenTelemetry span.
+ *
+ * @example
+ * ```ts
+ * import { Stats, reassemble } from '@traceable-ebpf/core';
+ * import { replaySource } from '@traceable-ebpf/bpf-source';
+ * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { toSpans } from '@traceable-ebpf/exporters';
+ *
+ * const stats = new Stats();
+ * replaySource('session.rec')
+ *   .pipe(
+ *     reassemble({ stats }),
+ *     parseHttp1({ stats }),
+ *     toSpans({ serviceName: 'shop', captureBodies: true }),
+ *   )
+ *   .subscribe((span) => console.log(span.name, span.attributes['url.path']));
+ * ```
+ */
 export function toSpans(
   options: SpanMappingOptions = {},
 ): OperatorFunction<ApiExchange, ReadableSpan> {
@@ -66,6 +85,27 @@ export interface ExportSummary {
  * {@link SpanExporter} gets batches from a bounded queue here: what doesn't fit is dropped and
  * counted (`SpansDroppedAtExportQueue`); failed batches count `SpansExportFailed`, accepted ones
  * `TotalRequestsSent`.
+ *
+ * @example
+ * ```ts
+ * import { FlowControl, Stats, reassemble } from '@traceable-ebpf/core';
+ * import { replaySource } from '@traceable-ebpf/bpf-source';
+ * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/exporters';
+ *
+ * // A replay to a collector: the file is read as fast as the collector takes the spans.
+ * const stats = new Stats();
+ * const flow = new FlowControl();
+ * const exporter = createOtlpExporter({ url: 'http://127.0.0.1:4318/v1/traces', stats });
+ * replaySource('session.rec', { flow })
+ *   .pipe(
+ *     reassemble({ stats }),
+ *     parseHttp1({ stats }),
+ *     toSpans(),
+ *     exportSpans(exporter, { stats, flow }),
+ *   )
+ *   .subscribe(({ undelivered }) => console.log(`done, ${undelivered} spans undelivered`));
+ * ```
  */
 export function exportSpans(
   exporter: SpanExporter,

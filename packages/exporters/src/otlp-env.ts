@@ -138,7 +138,7 @@ export interface OtlpClientOptionsSources {
   /** Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
   /** How certificate files are read. Default fs.readFileSync. */
-  readonly readFile?: ReadFile;
+  readonly readFile?: (path: string) => Buffer;
 }
 
 /**

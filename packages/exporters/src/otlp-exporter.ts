@@ -10,7 +10,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Stats } from '@traceable-ebpf/core';
 import type { DeliveryClock, DeliveryLog, Sender } from './delivery-types.js';
-import { DeliveryQueue } from './delivery-queue.js';
+import { DeliveryQueue, type DrainResult } from './delivery-queue.js';
 import { createBatchEncoder, type BatchEncoder } from './otlp-batch.js';
 import type { OtlpProtocol } from './otlp-env.js';
 import type { StreamingSpanExporter } from './streaming-exporter.js';
@@ -59,7 +59,7 @@ export class OtlpExporter implements StreamingSpanExporter {
   /** Encodes the spans of `export()` calls. */
   private exportEncoder: BatchEncoder | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private drained: Promise<{ undelivered: number }> | undefined;
+  private drained: Promise<DrainResult> | undefined;
   private shutDown: Promise<void> | undefined;
   /** Past it, a source that can wait should (half the queue bound). */
   readonly highWaterBytes: number;
@@ -164,12 +164,12 @@ export class OtlpExporter implements StreamingSpanExporter {
     if (pending === 0) report();
   }
 
-  drain(timeoutMs: number): Promise<{ undelivered: number }> {
+  drain(timeoutMs: number): Promise<DrainResult> {
     if (!this.drained) {
       this.seal();
       this.drained = this.queue.drain(timeoutMs);
     }
-    return this.drained as Promise<{ undelivered: number }>;
+    return this.drained as Promise<DrainResult>;
   }
 
   /** Seals the open batch and resolves once everything queued so far has settled. */

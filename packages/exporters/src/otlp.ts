@@ -37,6 +37,7 @@ export interface OtlpExporterOptions {
   readonly ca?: Buffer | string;
   /** PEM client certificate and key for mutual TLS (over the CLIENT_* variables' files). */
   readonly cert?: Buffer | string;
+  /** PEM private key of {@link OtlpExporterOptions.cert}. */
   readonly key?: Buffer | string;
   /** Spans per request. Default 4096. */
   readonly maxBatchSpans?: number;

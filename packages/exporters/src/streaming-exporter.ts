@@ -4,6 +4,7 @@
  * comes instead of holding span objects in a queue of its own.
  */
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { DrainResult } from './delivery-queue.js';
 
 /** A {@link SpanExporter} that also takes spans one at a time. */
 export interface StreamingSpanExporter extends SpanExporter {
@@ -19,7 +20,7 @@ export interface StreamingSpanExporter extends SpanExporter {
    * Sends everything held (the open batch included), retrying as usual, for at most
    * `timeoutMs`; then drops what is left, counting it, and resolves with how much that was.
    */
-  drain(timeoutMs: number): Promise<{ undelivered: number }>;
+  drain(timeoutMs: number): Promise<DrainResult>;
   /** Sends the open batch and resolves once everything held so far is delivered or dropped. */
   forceFlush(): Promise<void>;
 }

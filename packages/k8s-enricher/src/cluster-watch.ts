@@ -47,6 +47,7 @@ export interface WatchClusterOptions {
   readonly retryMs?: number;
   /** Default 30,000. */
   readonly maxRetryMs?: number;
+  /** Where outages, resumptions and permission errors are told. Default: nowhere. */
   readonly log?: ClusterLog;
 }
 
@@ -90,6 +91,16 @@ interface Resource<T extends KubernetesObject> {
  * (coalesced). Errors never end the observable: each outage is one log line (a 401/403 names the
  * permission the service account lacks), the watch retries with backoff, relists after 410
  * Gone, and the last known state stays in force meanwhile. Unsubscribing stops the watches.
+ *
+ * @example
+ * ```ts
+ * import { watchCluster } from '@traceable-ebpf/k8s-enricher';
+ *
+ * // Inside a pod whose service account may list and watch pods, namespaces and services.
+ * watchCluster({ log: (level, message) => console.log(level, message) }).subscribe((state) =>
+ *   console.log(`${state.pods.size} pods on this node`),
+ * );
+ * ```
  */
 export function watchCluster(options: WatchClusterOptions = {}): Observable<ClusterState> {
   return new Observable<ClusterState>((subscriber) => {

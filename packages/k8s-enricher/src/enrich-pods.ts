@@ -67,6 +67,27 @@ function containerName(pod: V1Pod, id: string | undefined): string | undefined {
  * UID, the watched cluster names the rest. An exchange whose process maps to no known pod passes
  * unchanged and is counted. The same attributes object is handed out for a container until its
  * pod changes, so exporters can cache by identity. Without `cluster`, a pass-through.
+ *
+ * @example
+ * ```ts
+ * import { shareReplay } from 'rxjs';
+ * import { Stats, reassemble } from '@traceable-ebpf/core';
+ * import { bpfSource } from '@traceable-ebpf/bpf-source';
+ * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { toSpans } from '@traceable-ebpf/exporters';
+ * import { enrichPods, watchCluster } from '@traceable-ebpf/k8s-enricher';
+ *
+ * const stats = new Stats();
+ * const cluster = watchCluster().pipe(shareReplay({ bufferSize: 1, refCount: true }));
+ * bpfSource({ pids: [1234], stats })
+ *   .pipe(
+ *     reassemble({ stats }),
+ *     parseHttp1({ stats }),
+ *     enrichPods({ cluster, procFsPath: '/proc', podLabels: ['app.kubernetes.io/name'], stats }),
+ *     toSpans(),
+ *   )
+ *   .subscribe((span) => console.log(span.name, span.resource.attributes['k8s.pod.name']));
+ * ```
  */
 export function enrichPods(options: EnrichPodsOptions = {}): MonoTypeOperatorFunction<ApiExchange> {
   const cluster$ = options.cluster;

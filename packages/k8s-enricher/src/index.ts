@@ -30,19 +30,4 @@ export {
   type CgroupSelection,
 } from './pod-policy.js';
 export { enrichPods, type EnrichPodsOptions } from './enrich-pods.js';
-export {
-  podAttributes,
-  podOwners,
-  podServiceName,
-  type PodOwner,
-  type PodAttributeOptions,
-} from './pod-attributes.js';
-export { parseProcCgroup, parseCgroupPath, type ProcessCgroup } from './proc-cgroup.js';
-export {
-  findPodCgroups,
-  podDirCandidates,
-  PodDirCache,
-  type ContainerCgroup,
-} from './pod-cgroups.js';
-export { serviceOfPod } from './pod-services.js';
-export { parseLabelSelector, parseFieldSelector, matches, type Selector } from './selectors.js';
+export { podAttributes, type PodAttributeOptions } from './pod-attributes.js';

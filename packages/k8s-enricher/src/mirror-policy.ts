@@ -43,8 +43,11 @@ export type DecisionReason =
 
 /** The policy's answer for one pod. */
 export interface PodDecision {
+  /** Whether the pod's traffic is mirrored. */
   readonly enabled: boolean;
+  /** Which of its connections are captured (when enabled). */
   readonly mode: CaptureMode;
+  /** The rule that decided. */
   readonly reason: DecisionReason;
   /** An annotation's mode value that isn't one (the default was used instead). */
   readonly badMode?: string;

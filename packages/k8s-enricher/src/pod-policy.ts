@@ -15,6 +15,7 @@ import { serviceOfPod } from './pod-services.js';
 export interface CgroupSelection {
   /** The container's cgroup directory (absolute, under a cgroup v2 mount). */
   readonly cgroup: string;
+  /** Its pod's capture mode. */
   readonly mode: CaptureMode;
 }
 
@@ -23,12 +24,15 @@ export interface CgroupSelection {
  * pods' running containers.
  */
 export interface PodCapturePolicy {
+  /** Always empty: pods are selected by cgroup. */
   readonly processes: readonly never[];
+  /** One entry per running container of each mirrored pod. */
   readonly cgroups: readonly CgroupSelection[];
 }
 
 /** Options of {@link podCapturePolicy}. */
 export interface PodCapturePolicyOptions {
+  /** Which pods are mirrored, and in which mode. */
   readonly policy: MirrorPolicy;
   /**
    * cgroup v2 mounts the containers' directories are looked for in, in order (default
@@ -64,6 +68,28 @@ interface Logged {
  * first state, then whenever the selection changes. A mirrored container whose directory isn't
  * there yet is looked for again every `retryMs`. Each pod's decision is logged when first made
  * and when it changes; a pod that goes away is logged too.
+ *
+ * @example
+ * ```ts
+ * import { shareReplay } from 'rxjs';
+ * import { bpfSource } from '@traceable-ebpf/bpf-source';
+ * import {
+ *   MirrorPolicy,
+ *   cgroupRoots,
+ *   podCapturePolicy,
+ *   watchCluster,
+ * } from '@traceable-ebpf/k8s-enricher';
+ *
+ * // Capture the pods of namespace `shop`, each in its annotated mode.
+ * const cluster = watchCluster().pipe(shareReplay({ bufferSize: 1, refCount: true }));
+ * const policy$ = cluster.pipe(
+ *   podCapturePolicy({
+ *     policy: new MirrorPolicy({ matchSelectors: [{ field_selectors: ['metadata.namespace=shop'] }] }),
+ *     cgroupRoots: cgroupRoots('/sys/fs/cgroup'),
+ *   }),
+ * );
+ * bpfSource({ policy$ }).subscribe();
+ * ```
  */
 export function podCapturePolicy(
   options: PodCapturePolicyOptions,
