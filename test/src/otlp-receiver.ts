@@ -124,6 +124,8 @@ export interface OtlpReceiver {
   readonly contentTypes: string[];
   /** Status answered to each POST /v1/traces, in order of answering. */
   readonly statuses: number[];
+  /** TCP connections accepted so far. */
+  readonly connections: number;
   /**
    * Stops listening. By default waits for the requests being answered; `{ dropConnections:
    * true }` destroys every open connection at once (a collector that dies).
@@ -174,6 +176,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
   const contentTypes: string[] = [];
   const statuses: number[] = [];
   let index = 0;
+  let connections = 0;
   const pending: Array<{ type: string; body: Buffer }> = [];
   const decodeBody = (type: string, body: Buffer): ReceivedSpan[] =>
     type.includes('json')
@@ -246,6 +249,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
         );
     });
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => {
@@ -272,6 +276,9 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions = {}): Prom
     },
     contentTypes,
     statuses,
+    get connections() {
+      return connections;
+    },
     close: (opts = {}) =>
       new Promise((resolve) => {
         server.close(() => resolve());

@@ -117,6 +117,11 @@ async function capture(
   return { events, streams, transport: used, callStore: store };
 }
 
+/** Resolves once `done()` holds, checking every 20 ms, or after 2 s (the assertions then fail). */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 const policyOf = (...pids: number[]) =>
   of<CapturePolicy>({ processes: pids.map((pid) => ({ pid, mode: 'ingress_and_egress' })) });
 
@@ -234,7 +239,11 @@ for (const how of ['write', 'writev'] as const)
       ]),
     );
     assert.deepEqual(s.gaps, over ? [[head, sent - 65536, 'truncated']] : []);
-    assert.ok(writes.length >= Math.min(4, Math.ceil(sent / 16384)), `${writes.length} events`);
+    // One blocking write, so all of it (the peer reads only once it returned). Past the cap: three
+    // 16 KiB pieces of its head and one of its tail, a piece never spanning two iovecs (the
+    // writev's 9-byte first part is one more, and its tail spans the bulk and the 13-byte part).
+    assert.equal(sent, 100000);
+    assert.equal(writes.length, how === 'write' ? 3 + 1 : 1 + 3 + 2, `${writes.length} events`);
     assert.ok(writes.every((e) => e.kind === 'data' && e.data.length <= 16384));
     // The receiving side accounts for every byte too: data + gaps = what was sent.
     const server = connOf(events, peer.pid, Number(fds[1]));
@@ -373,7 +382,6 @@ test('a policy change applies while running; unselected processes produce nothin
       onPolicyApplied: () => (++applications === 2 ? appliedTwice() : undefined),
     }).pipe(toArray()),
   );
-  await new Promise((r) => setTimeout(r, 50));
   await a.cmd('open4');
   await never.cmd('open4');
   // Wait until the first policy is in the kernel: the source was loading meanwhile.
@@ -496,19 +504,18 @@ test('a connection that is not HTTP is disabled in the kernel: later bytes are n
   await peer.cmd('send HELLO-this-is-not-http');
   // The parser decides on the first bytes and tells the kernel; wait until it has. The peer
   // holds both ends of the connection, so both (client and server side) are disabled.
-  for (let i = 0; i < 100 && stats.get('ConnectionsDisabled') < 2; i++)
-    await new Promise((r) => setTimeout(r, 20));
+  await until(() => stats.get('ConnectionsDisabled') >= 2);
   assert.equal(stats.get('ConnectionsDisabled'), 2);
+  // The worker writes the disable map; nothing acknowledges it, so this one wait is fixed.
   await new Promise((r) => setTimeout(r, 50));
   await peer.cmd('send more-bytes-on-the-disabled-connection');
-  await new Promise((r) => setTimeout(r, 150)); // a counters read
+  const skipped = 2 * 'more-bytes-on-the-disabled-connection'.length;
+  // The kernel's counters are read every 50 ms.
+  await until(() => stats.get('BytesOnDisabledConnections') >= skipped);
   stop$.next();
   assert.deepEqual(await exchanges, []);
   // Both ends of the connection are the peer's: the sender's and the receiver's bytes are skipped.
-  assert.equal(
-    stats.get('BytesOnDisabledConnections'),
-    2 * 'more-bytes-on-the-disabled-connection'.length,
-  );
+  assert.equal(stats.get('BytesOnDisabledConnections'), skipped);
 });
 
 test('connections found already open: the mode applies once /proc tells the role (ingress only: the outgoing one is dropped and disabled)', async (t) => {
@@ -534,12 +541,13 @@ test('connections found already open: the mode applies once /proc tells the role
   );
   await ready;
   await peer.cmd('send first'); // the kernel finds both ends open, role unknown
-  for (let i = 0; i < 100 && stats.get('ConnectionsDisabled') < 1; i++)
-    await new Promise((r) => setTimeout(r, 20));
+  await until(() => stats.get('ConnectionsDisabled') >= 1);
   assert.equal(stats.get('ConnectionsOutsideMode'), 1);
-  await new Promise((r) => setTimeout(r, 50)); // the worker writes the disable map
+  // The worker writes the disable map; nothing acknowledges it, so this one wait is fixed.
+  await new Promise((r) => setTimeout(r, 50));
   await peer.cmd('send second');
-  await new Promise((r) => setTimeout(r, 150)); // a counters read
+  // The kernel's counters are read every 50 ms.
+  await until(() => stats.get('BytesOnDisabledConnections') >= 'second'.length);
   stop$.next();
   const out = await events;
   const accepted = connOf(out, peer.pid, sfd);

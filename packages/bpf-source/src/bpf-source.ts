@@ -63,19 +63,17 @@ export interface BpfSourceOptions {
   /**
    * Ring buffer: when > 0, the worker drains it every this many milliseconds and the kernel
    * wakes it early only once a quarter of the buffer waits, instead of whenever the reader had
-   * caught up (nearly every record under a fast reader). That halves the kernel's cost per
-   * captured event (the wakeup was ~300 ns), but on this 2-core machine, where nginx, wrk and
-   * the tracer share the cores, nginx kept less of its throughput with 10 ms drains than with
-   * wakeups (49.5% vs 61.0%, one run each): use it when the tracer has a core to itself.
-   * Default 0 (the kernel's adaptive wakeups).
+   * caught up (nearly every record under a fast reader). Fewer wakeups cost the kernel less per
+   * captured event, but events arrive in bursts, and a load sharing its cores with the tracer
+   * can keep less of its throughput: meant for a tracer with a core to itself. Default 0 (the
+   * kernel's adaptive wakeups).
    */
   readonly drainIntervalMs?: number;
   /**
    * When the kernel wakes the reader, wait this long before draining. The kernel wakes the reader
    * only for a record committed while the reader had caught up, so records arriving during the
-   * wait cost no wakeup each: under a small-write flood the kernel's cost per captured write fell
-   * from ~1200 to ~560 ns, and nginx kept as much throughput as without it (55.2–55.3% vs 53.5%).
-   * Events reach the pipeline at most this much later. Default 1 ms; 0 drains at once.
+   * wait cost no wakeup each. Events reach the pipeline at most this much later. Default 1 ms;
+   * 0 drains at once.
    */
   readonly coalesceMs?: number;
   /** The compiled BPF object (ring buffer build). Default: the one built into this package. */

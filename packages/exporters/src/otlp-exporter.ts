@@ -21,7 +21,7 @@ export interface OtlpExporterCoreOptions {
   readonly sender: Sender;
   /** Body encoding; must match what the sender declares. */
   readonly protocol: OtlpProtocol;
-  /** Spans per request. Default 1024. */
+  /** Spans per request. Default 4096. */
   readonly maxBatchSpans?: number;
   /** Encoded bytes per request (a larger single span still goes, alone). Default 4 MiB. */
   readonly maxBatchBytes?: number;
