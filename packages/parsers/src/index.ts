@@ -10,22 +10,22 @@ export {
   type Http1Message,
   type Http1MessageParserOptions,
   type FeedStatus,
-} from './http1-message.js';
-export { Http1Stitcher, type StitchResult } from './http1-stitch.js';
+} from './http1/message-parser.js';
+export { Http1Stitcher, type StitchResult } from './http1/stitcher.js';
 export {
   LlhttpRuntime,
   LlhttpType,
   LlhttpErrno,
   type LlhttpHandler,
   type ExecuteResult,
-} from './llhttp.js';
+} from './http1/llhttp.js';
 export {
   HpackDecoder,
   UNKNOWN_ENTRY,
   type HpackDecoderOptions,
   type HpackResult,
-} from './hpack.js';
-export { huffmanDecode } from './hpack-huffman.js';
+} from './http2/hpack.js';
+export { huffmanDecode } from './http2/hpack-huffman.js';
 export {
   Http2FrameParser,
   CLIENT_PREFACE,
@@ -35,5 +35,5 @@ export {
   type Http2Frame,
   type FrameFeedStatus,
   type Http2FrameParserOptions,
-} from './http2-frames.js';
-export { Http2Session, type Http2SessionOptions, type Http2Side } from './http2-session.js';
+} from './http2/frames.js';
+export { Http2Session, type Http2SessionOptions, type Http2Side } from './http2/session.js';

@@ -10,7 +10,7 @@ import {
   type HttpResponse,
   type Role,
 } from '@traceable-ebpf/core';
-import { LlhttpRuntime } from './llhttp.js';
+import { LlhttpRuntime } from './http1/llhttp.js';
 import {
   Http1MessageParser,
   detect,
@@ -18,8 +18,8 @@ import {
   looksLike,
   type FeedStatus,
   type Http1Message,
-} from './http1-message.js';
-import { Http1Stitcher, type BodyBudget } from './http1-stitch.js';
+} from './http1/message-parser.js';
+import { Http1Stitcher, type BodyBudget } from './http1/stitcher.js';
 import {
   Http2Connection,
   type Http2ConnectionOptions,
@@ -27,7 +27,7 @@ import {
   looksLikeFrames,
   looksLikeServerSettings,
   messagesInFrames,
-} from './http2-connection.js';
+} from './http2/connection.js';
 
 /** Options of {@link parseHttp1}. */
 export interface ParseHttp1Options {

@@ -17,10 +17,10 @@ import {
   Setting,
   frameLength,
   frameRun,
-} from './http2-frames.js';
-import { Http2Session, type Http2Side } from './http2-session.js';
+} from './frames.js';
+import { Http2Session, type Http2Side } from './session.js';
 import { HpackDecoder } from './hpack.js';
-import type { BodyBudget } from './http1-stitch.js';
+import type { BodyBudget } from '../http1/stitcher.js';
 
 /** Does `bytes` start with the client connection preface (`more`: a prefix of it so far)? */
 export function detectPreface(bytes: Uint8Array): 'yes' | 'no' | 'more' {

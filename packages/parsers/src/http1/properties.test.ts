@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Stats, type ApiExchange, type KernelEvent, type Role } from '@traceable-ebpf/core';
-import { chunks, close, open, run } from './testing/streams.js';
+import { chunks, close, open, run } from '../testing/streams.js';
 
 interface Model {
   method: string;

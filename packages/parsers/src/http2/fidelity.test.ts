@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { reassemble, Stats, type KernelEvent } from '@traceable-ebpf/core';
-import { parseHttp1 } from './parse-http1.js';
-import { CLIENT_PREFACE, FrameFlag, FrameType } from './http2-frames.js';
-import { chunks, close, h2frame, hpackBlock, open, run } from './testing/streams.js';
+import { parseHttp1 } from '../parse-http1.js';
+import { CLIENT_PREFACE, FrameFlag, FrameType } from './frames.js';
+import { chunks, close, h2frame, hpackBlock, open, run } from '../testing/streams.js';
 
 const SETTINGS = h2frame(FrameType.SETTINGS, 0, 0, '');
 const request = (id: number, path: string, end = true) =>

@@ -6,8 +6,8 @@ import {
   FrameType,
   Http2FrameParser,
   type Http2Frame,
-} from './http2-frames.js';
-import { h2frame } from './testing/streams.js';
+} from './frames.js';
+import { h2frame } from '../testing/streams.js';
 
 const frame = h2frame;
 

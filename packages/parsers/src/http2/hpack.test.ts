@@ -153,7 +153,7 @@ test('lenient (joined mid-stream): unknown indexes become placeholders, flagged;
 });
 
 const CORPUS = fileURLToPath(
-  new URL('../../../../shared/testdata/hpack-test-case', import.meta.url),
+  new URL('../../../../../shared/testdata/hpack-test-case', import.meta.url),
 );
 
 test('every story of the hpack-test-case corpus decodes to its headers', (t) => {

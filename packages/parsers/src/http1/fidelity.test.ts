@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { Stats, reassemble, type KernelEvent } from '@traceable-ebpf/core';
-import { parseHttp1 } from './parse-http1.js';
+import { parseHttp1 } from '../parse-http1.js';
 import {
   CONN,
   chunks,
@@ -17,7 +17,7 @@ import {
   sendfile,
   serverConnection,
   summary,
-} from './testing/streams.js';
+} from '../testing/streams.js';
 
 test('pipelining: several requests in one write, several responses in one write, paired in order', async () => {
   const stats = new Stats();

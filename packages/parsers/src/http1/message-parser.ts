@@ -5,8 +5,8 @@
  */
 import type { HttpRequest, HttpResponse } from '@traceable-ebpf/core';
 import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
-import { HeaderNameCache } from './header-names.js';
-import { FIELD_OVERHEAD_BYTES } from './header-caps.js';
+import { HeaderNameCache } from '../shared/header-names.js';
+import { FIELD_OVERHEAD_BYTES } from '../shared/header-caps.js';
 
 /**
  * One parsed HTTP/1 message: a request from a request parser, a response from a response

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stats, type ApiExchange, type ConnectionInfo } from '@traceable-ebpf/core';
-import type { Http2Frame } from './http2-frames.js';
-import { Http2Session, type Http2SessionOptions, type Http2Side } from './http2-session.js';
-import { hpackBlock } from './testing/streams.js';
+import type { Http2Frame } from './frames.js';
+import { Http2Session, type Http2SessionOptions, type Http2Side } from './session.js';
+import { hpackBlock } from '../testing/streams.js';
 
 const CONNECTION: ConnectionInfo = {
   id: '9:4:1',

@@ -17,8 +17,8 @@ import type {
   Stats,
 } from '@traceable-ebpf/core';
 import { HpackDecoder } from './hpack.js';
-import { Setting, type Http2Frame } from './http2-frames.js';
-import type { BodyBudget } from './http1-stitch.js';
+import { Setting, type Http2Frame } from './frames.js';
+import type { BodyBudget } from '../http1/stitcher.js';
 import { GRPC_MESSAGES_KEPT } from '@traceable-ebpf/core';
 
 /** Which way a frame travelled: client to server, or server to client. */

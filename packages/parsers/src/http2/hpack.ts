@@ -7,7 +7,7 @@
  * table's earlier entries were never seen, so an index past what is known becomes a marked
  * placeholder and decoding goes on; the block is flagged partial.
  */
-import { FIELD_OVERHEAD_BYTES } from './header-caps.js';
+import { FIELD_OVERHEAD_BYTES } from '../shared/header-caps.js';
 import type { HeaderList } from '@traceable-ebpf/core';
 import { huffmanDecode } from './hpack-huffman.js';
 
