@@ -11,13 +11,7 @@ import type {
   Role,
   Stats,
 } from '@traceable-ebpf/core';
-import {
-  CLIENT_PREFACE,
-  Http2FrameParser,
-  Setting,
-  frameLength,
-  frameRun,
-} from './frames.js';
+import { CLIENT_PREFACE, Http2FrameParser, Setting, frameLength, frameRun } from './frames.js';
 import { Http2Session, type Http2Side } from './session.js';
 import { HpackDecoder } from './hpack.js';
 import type { BodyBudget } from '../http1/stitcher.js';
