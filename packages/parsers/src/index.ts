@@ -3,10 +3,9 @@
  * @packageDocumentation
  */
 export { parseHttp1, type ParseHttp1Options } from './parse-http1.js';
+export { findMessageStart, looksLike } from './http1/start-line.js';
 export {
   Http1MessageParser,
-  findMessageStart,
-  looksLike,
   type Http1Message,
   type Http1MessageParserOptions,
   type FeedStatus,

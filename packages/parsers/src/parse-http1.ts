@@ -11,15 +11,17 @@ import {
   type Role,
 } from '@traceable-ebpf/core';
 import { LlhttpRuntime } from './http1/llhttp.js';
+import { Http1MessageParser, type FeedStatus, type Http1Message } from './http1/message-parser.js';
+import { detect, locateStart } from './http1/start-line.js';
+import { Http1Stitcher } from './http1/stitcher.js';
+import type { BodyBudget } from './shared/body-budget.js';
+import { firstHeader, namesToken } from './shared/headers.js';
 import {
-  Http1MessageParser,
-  detect,
-  findMessageStart,
-  looksLike,
-  type FeedStatus,
-  type Http1Message,
-} from './http1/message-parser.js';
-import { Http1Stitcher, type BodyBudget } from './http1/stitcher.js';
+  MID_STREAM_SEARCH_BYTES,
+  SEARCH_CARRY_BYTES,
+  carryTail,
+  withCarry,
+} from './shared/carried-search.js';
 import {
   Http2Connection,
   type Http2ConnectionOptions,
@@ -107,41 +109,7 @@ interface PendingUpgrade {
 /** Request-direction bytes held while an upgrade waits for its answer. */
 const UPGRADE_HELD_BYTES = 64 * 1024;
 
-/** Does an `Upgrade` header value name `h2c` (RFC 7540 §3.2: a comma-separated token list)? */
-function namesH2c(headers: HttpRequest['headers'] | undefined): boolean {
-  for (const [k, v] of headers ?? [])
-    if (k.length === 7 && k.toLowerCase() === 'upgrade')
-      for (const token of v.split(',')) if (token.trim().toLowerCase() === 'h2c') return true;
-  return false;
-}
-
-/** The first value of a header, matched case-insensitively. */
-function header(headers: HttpRequest['headers'], name: string): string | undefined {
-  for (const [k, v] of headers) if (k.toLowerCase() === name) return v;
-  return undefined;
-}
-
 const EMPTY = new Uint8Array(0);
-/** Bytes of a connection joined mid-stream searched for a message start before giving up. */
-const MID_STREAM_SEARCH_BYTES = 1024 * 1024;
-/** Bytes kept between events while searching (a start line can straddle two events). */
-const SEARCH_CARRY_BYTES = 4096;
-
-/** Where the first HTTP/1 message starts in `bytes` seen in `direction`, and the role it implies. */
-function locateStart(
-  direction: Direction,
-  bytes: Uint8Array,
-): { at: number; role: Role } | undefined {
-  const recv = direction === 'recv';
-  if (looksLike('request', bytes)) return { at: 0, role: recv ? 'server' : 'client' };
-  if (looksLike('response', bytes)) return { at: 0, role: recv ? 'client' : 'server' };
-  const rq = findMessageStart('request', bytes);
-  const rs = findMessageStart('response', bytes);
-  if (rq >= 0 && (rs < 0 || rq <= rs)) return { at: rq, role: recv ? 'server' : 'client' };
-  if (rs >= 0) return { at: rs, role: recv ? 'client' : 'server' };
-  return undefined;
-}
-
 /** The direction requests travel in, seen from the captured process. */
 const requestDirection = (role: Role): Direction => (role === 'client' ? 'send' : 'recv');
 
@@ -211,7 +179,12 @@ export function parseHttp1(
           const up = c.upgrade;
           if (up && !up.answer && c.stitcher.next() === up.request) {
             const status = (m as HttpResponse).status;
-            if (status === 101 && http2 && namesH2c(up.request?.headers) && namesH2c(m.headers)) {
+            if (
+              status === 101 &&
+              http2 &&
+              namesToken(up.request?.headers, 'upgrade', 'h2c') &&
+              namesToken(m.headers, 'upgrade', 'h2c')
+            ) {
               // Switching to HTTP/2: the request is answered on stream 1.
               up.answer = 'h2c';
               up.h2cRequest = c.stitcher.take();
@@ -378,8 +351,7 @@ export function parseHttp1(
       ): Uint8Array | undefined => {
         // Joined mid-stream: an event of whole HTTP/2 frames (held bytes would misalign it).
         if (http2 && c.midStream && joinHttp2(c, direction, data, tsNs)) return undefined;
-        const held = c.head[direction];
-        const bytes = held.length ? Buffer.concat([held, data]) : data;
+        const bytes = withCarry(c.head[direction], data);
         if (http2) {
           const h2 = detectHttp2(c, direction, bytes, tsNs);
           if (h2 === 'started') return undefined;
@@ -397,10 +369,10 @@ export function parseHttp1(
         if (role === 'unknown') {
           const found = locateStart(direction, bytes);
           if (!found) {
-            const keep = Math.min(bytes.length, SEARCH_CARRY_BYTES);
-            c.head[direction] = bytes.slice(bytes.length - keep);
-            stats.inc('TotalEventsDroppedAtParsing', bytes.length - keep);
-            searchedPast(c, bytes.length - keep);
+            const tail = carryTail(bytes);
+            c.head[direction] = tail.carry;
+            stats.inc('TotalEventsDroppedAtParsing', tail.skipped);
+            searchedPast(c, tail.skipped);
             return undefined;
           }
           const other = direction === 'send' ? 'recv' : 'send';
@@ -476,7 +448,7 @@ export function parseHttp1(
         c.upgrade = undefined;
         dropHttp1Parsers(c);
         const request = up.h2cRequest;
-        const settings = request && header(request.headers, 'http2-settings');
+        const settings = request && firstHeader(request.headers, 'http2-settings');
         startHttp2(
           c,
           c.role as 'client' | 'server',

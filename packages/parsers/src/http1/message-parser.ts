@@ -7,6 +7,8 @@ import type { HttpRequest, HttpResponse } from '@traceable-ebpf/core';
 import { LlhttpErrno, LlhttpType, type LlhttpHandler, type LlhttpRuntime } from './llhttp.js';
 import { HeaderNameCache } from '../shared/header-names.js';
 import { FIELD_OVERHEAD_BYTES } from '../shared/header-caps.js';
+import { carryTail, withCarry } from '../shared/carried-search.js';
+import { findMessageStart } from './start-line.js';
 
 /**
  * One parsed HTTP/1 message: a request from a request parser, a response from a response
@@ -46,53 +48,6 @@ const NO_BODY = new Uint8Array(0);
 
 /** The usual outcome of a feed, one object for all. */
 const NEED_MORE: FeedStatus = { status: 'need-more', skipped: 0 };
-
-/** Bytes kept from one feed to the next while looking for a message start, so a start line
- * split across events is still found. */
-const CARRY_BYTES = 4096;
-
-/** A message start at offset 0 (detection: the rest of the line may not have arrived yet). */
-const REQUEST_HEAD = /^(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]/;
-const RESPONSE_HEAD = /^HTTP\/1\.[01] [1-5]\d\d/;
-/** A whole request or status line anywhere (resynchronisation: after a gap the next message can
- * follow the end of a body directly, so no line start is required; the full line keeps false
- * matches rare). */
-const REQUEST_LINE =
-  /(?:GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) [!-~]+ HTTP\/1\.[01]\r?\n/;
-const RESPONSE_LINE = /HTTP\/1\.[01] [1-5]\d\d[ \r]/;
-
-const latin1 = (data: Uint8Array) =>
-  Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
-
-/** Where the next whole request (or status) line starts in `data`, or -1. */
-export function findMessageStart(type: 'request' | 'response', data: Uint8Array): number {
-  const m = (type === 'request' ? REQUEST_LINE : RESPONSE_LINE).exec(latin1(data));
-  return m ? m.index : -1;
-}
-
-/** Does `data` start like an HTTP/1 request or response? */
-export function looksLike(type: 'request' | 'response', data: Uint8Array): boolean {
-  return (type === 'request' ? REQUEST_HEAD : RESPONSE_HEAD).test(latin1(data.subarray(0, 16)));
-}
-
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE'];
-/** Bytes after which {@link detect} always decides. */
-export const DETECT_BYTES = 16;
-
-/**
- * Protocol detection on a stream's first bytes: `yes` when they start an HTTP/1 request (or
- * response), `no` when they can't, `more` when they are a too-short prefix of one.
- */
-export function detect(type: 'request' | 'response', data: Uint8Array): 'yes' | 'no' | 'more' {
-  if (looksLike(type, data)) return 'yes';
-  if (data.length >= DETECT_BYTES) return 'no';
-  const text = latin1(data);
-  const prefix =
-    type === 'request'
-      ? METHODS.some((m) => `${m} `.startsWith(text) || text === `${m} `)
-      : /^(H(T(T(P(\/(1(\.([01]( (\d\d?)?)?)?)?)?)?)?)?)?)?$/.test(text);
-  return prefix ? 'more' : 'no';
-}
 
 /** Stands in for body bytes the kernel never copied (sendfile, truncated writes). */
 const FILLER = new Uint8Array(64 * 1024);
@@ -225,13 +180,12 @@ export class Http1MessageParser {
     this.tsNs = tsNs;
     let skipped = 0;
     if (!this.inSync) {
-      const carried = this.carry.length;
-      const bytes = carried ? Buffer.concat([this.carry, data]) : data;
+      const bytes = withCarry(this.carry, data);
       const at = findMessageStart(this.type, bytes);
       if (at < 0) {
-        const keep = Math.min(bytes.length, CARRY_BYTES);
-        this.carry = bytes.slice(bytes.length - keep);
-        return { status: 'need-more', skipped: bytes.length - keep };
+        const tail = carryTail(bytes);
+        this.carry = tail.carry;
+        return { status: 'need-more', skipped: tail.skipped };
       }
       this.carry = new Uint8Array(0);
       skipped = at;

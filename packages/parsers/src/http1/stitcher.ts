@@ -6,6 +6,7 @@
  * the next request.
  */
 import type { ApiExchange, ConnectionInfo, HttpRequest, HttpResponse } from '@traceable-ebpf/core';
+import { unlimitedBudget, type BodyBudget } from '../shared/body-budget.js';
 
 /** What happened when a response was added. */
 export type StitchResult =
@@ -19,18 +20,6 @@ export type StitchResult =
 const LOST = Symbol('lost request');
 /** Stands in the queue for a request reported as timed out: its late response pairs with this. */
 const TIMED_OUT = Symbol('timed-out request');
-
-/**
- * Body bytes held until their exchange is reported (HTTP/1 requests waiting for responses,
- * HTTP/2 streams still open), shared by every connection of one parser stage: past `max`, bytes
- * are counted in the sizes but not kept.
- */
-export interface BodyBudget {
-  held: number;
-  readonly max: number;
-  /** Called when a request's body is not kept for the budget. */
-  readonly onDrop: () => void;
-}
 
 const NO_BODY = new Uint8Array(0);
 
@@ -49,7 +38,7 @@ export class Http1Stitcher {
   constructor(
     private readonly connection: () => ConnectionInfo,
     private readonly maxPending = 256,
-    private readonly budget: BodyBudget = { held: 0, max: Infinity, onDrop: () => {} },
+    private readonly budget: BodyBudget = unlimitedBudget(),
   ) {}
 
   /** Takes the oldest queued entry, returning its body bytes to the budget. */

@@ -14,7 +14,7 @@ import type {
 import { CLIENT_PREFACE, Http2FrameParser, Setting, frameLength, frameRun } from './frames.js';
 import { Http2Session, type Http2Side } from './session.js';
 import { HpackDecoder } from './hpack.js';
-import type { BodyBudget } from '../http1/stitcher.js';
+import type { BodyBudget } from '../shared/body-budget.js';
 
 /** Does `bytes` start with the client connection preface (`more`: a prefix of it so far)? */
 export function detectPreface(bytes: Uint8Array): 'yes' | 'no' | 'more' {

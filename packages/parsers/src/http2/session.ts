@@ -18,7 +18,7 @@ import type {
 } from '@traceable-ebpf/core';
 import { HpackDecoder } from './hpack.js';
 import { Setting, type Http2Frame } from './frames.js';
-import type { BodyBudget } from '../http1/stitcher.js';
+import type { BodyBudget } from '../shared/body-budget.js';
 import { GRPC_MESSAGES_KEPT } from '@traceable-ebpf/core';
 
 /** Which way a frame travelled: client to server, or server to client. */
