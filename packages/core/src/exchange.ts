@@ -7,6 +7,10 @@ export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
 export interface HttpMessage {
   /** `1.0`, `1.1` or `2`; another protocol's version, or empty when it has none. */
   readonly version: string;
+  /**
+   * The header fields, in wire order as {@link HeaderList} keeps them; for HTTP/2 the regular
+   * fields only (pseudo-headers such as `:method` and `:status` are in their own fields).
+   */
   readonly headers: HeaderList;
   /** Trailer fields after a chunked body (HTTP/1) or the trailing HEADERS frame (HTTP/2). */
   readonly trailers?: HeaderList;
@@ -22,6 +26,10 @@ export interface HttpMessage {
 
 /** An HTTP request. */
 export interface HttpRequest extends HttpMessage {
+  /**
+   * The method as sent (`GET`, `POST`, …); `_OTHER` (OpenTelemetry's name for a method not known)
+   * when an HTTP/2 request carried no `:method` or one that is not a valid token.
+   */
   readonly method: string;
   /** The request target as sent: path and query (or an absolute URI, or `*`). */
   readonly target: string;
@@ -31,6 +39,7 @@ export interface HttpRequest extends HttpMessage {
 
 /** An HTTP response. */
 export interface HttpResponse extends HttpMessage {
+  /** The status code (`200`, `404`, …): from the status line (HTTP/1) or `:status` (HTTP/2). */
   readonly status: number;
 }
 
@@ -51,16 +60,25 @@ export interface ConnectionInfo
 export interface GrpcCall {
   /** From `:path` `/package.Service/Method`. */
   readonly service: string;
+  /** The method name from `:path` (`Method` of `/package.Service/Method`); empty if it had none. */
   readonly method: string;
   /** `grpc-status` of the trailers (or of a trailers-only response); absent when none came. */
   readonly statusCode?: number;
-  /** Length-prefixed messages seen in each direction. */
+  /** Length-prefixed messages seen from the client to the server. */
   readonly requestMessages: number;
+  /** Length-prefixed messages seen from the server to the client. */
   readonly responseMessages: number;
-  /** Bytes of those messages (the sum of their length prefixes, compressed as sent). */
+  /**
+   * Bytes of the request messages, compressed as sent: the sum of their length prefixes (a
+   * message cut short counts the bytes that came).
+   */
   readonly requestMessageBytes: number;
+  /**
+   * Bytes of the response messages, compressed as sent: the sum of their length prefixes (a
+   * message cut short counts the bytes that came).
+   */
   readonly responseMessageBytes: number;
-  /** A message had the compressed flag set. */
+  /** A message in either direction had the compressed flag set. */
   readonly compressed: boolean;
   /** The first messages of each direction ({@link GRPC_MESSAGES_KEPT} at most each), in order. */
   readonly messages: readonly GrpcMessage[];
@@ -75,6 +93,7 @@ export interface GrpcMessage {
   readonly direction: 'request' | 'response';
   /** Its length prefix: bytes as sent (compressed when `compressed`). */
   readonly size: number;
+  /** Its compressed flag was set: the payload is compressed (with the call's `grpc-encoding`). */
   readonly compressed: boolean;
   /** When the kernel saw its length prefix complete (monotonic ns). */
   readonly tsNs: number;
@@ -90,8 +109,14 @@ export type ExchangeProtocol = 'http1' | 'http2' | (string & {});
 
 /** A request paired with its response: what parsers emit and exporters turn into spans. */
 export interface ApiExchange {
+  /** The protocol it was spoken in: `http1`, `http2`, or another protocol's name. */
   readonly protocol: ExchangeProtocol;
+  /** The connection it travelled on. */
   readonly connection: ConnectionInfo;
+  /**
+   * The request. Every exchange has one: a response without a request is dropped (counted as
+   * `ResponsesWithoutRequest`).
+   */
   readonly request: HttpRequest;
   /** Missing when no response came: see `unanswered`. */
   readonly response?: HttpResponse;
