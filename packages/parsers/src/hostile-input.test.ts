@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stats } from '@traceable-ebpf/core';
-import { FrameFlag, FrameType, Http2FrameParser, findFrameBoundary } from './http2/frames.js';
+import { FrameFlag, FrameType, findFrameBoundary } from './http2/frame-layout.js';
+import { Http2FrameParser } from './http2/frames.js';
 import { HpackDecoder, UNKNOWN_ENTRY } from './http2/hpack.js';
 import { parseStatus } from './http2/session.js';
 import {

@@ -27,12 +27,9 @@ export {
 export { huffmanDecode } from './http2/hpack-huffman.js';
 export {
   Http2FrameParser,
-  CLIENT_PREFACE,
-  FrameType,
-  FrameFlag,
-  Setting,
-  type Http2Frame,
   type FrameFeedStatus,
   type Http2FrameParserOptions,
 } from './http2/frames.js';
+export { CLIENT_PREFACE, FrameType, FrameFlag, Setting } from './http2/frame-layout.js';
+export type { Http2Frame } from './http2/frame-payloads.js';
 export { Http2Session, type Http2SessionOptions, type Http2Side } from './http2/session.js';

@@ -11,7 +11,9 @@ import type {
   Role,
   Stats,
 } from '@traceable-ebpf/core';
-import { CLIENT_PREFACE, Http2FrameParser, Setting, frameLength, frameRun } from './frames.js';
+import { CLIENT_PREFACE, Setting, frameLength, frameRun } from './frame-layout.js';
+import { parseSettings } from './frame-payloads.js';
+import { Http2FrameParser } from './frames.js';
 import { Http2Session, type Http2Side } from './session.js';
 import { HpackDecoder } from './hpack.js';
 import type { BodyBudget } from '../shared/body-budget.js';
@@ -135,7 +137,7 @@ export class Http2Connection {
     this.parsers = { send: parser('send'), recv: parser('recv') };
     if (options.upgrade) {
       this.session.upgraded(options.upgrade.request);
-      const settings = parseSettingsPayload(options.upgrade.settings);
+      const settings = parseSettings(options.upgrade.settings);
       this.frameSizeSettings(this.requestDirection, settings);
       this.session.frame('request', { type: 'settings', settings }, 0);
     }
@@ -203,20 +205,4 @@ export class Http2Connection {
     }
     this.session.close(tsNs);
   }
-}
-
-/** SETTINGS identifier/value pairs from a payload (6 bytes each; a trailing remainder is ignored). */
-function parseSettingsPayload(payload: Uint8Array | undefined): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  if (!payload) return out;
-  for (let i = 0; i + 6 <= payload.length; i += 6)
-    out.push([
-      (payload[i]! << 8) | payload[i + 1]!,
-      ((payload[i + 2]! << 24) |
-        (payload[i + 3]! << 16) |
-        (payload[i + 4]! << 8) |
-        payload[i + 5]!) >>>
-        0,
-    ]);
-  return out;
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { reassemble, Stats, type KernelEvent } from '@traceable-ebpf/core';
 import { parseHttp1 } from '../parse-http1.js';
-import { CLIENT_PREFACE, FrameFlag, FrameType } from './frames.js';
+import { CLIENT_PREFACE, FrameFlag, FrameType } from './frame-layout.js';
 import { chunks, close, h2frame, hpackBlock, open, run } from '../testing/streams.js';
 
 const SETTINGS = h2frame(FrameType.SETTINGS, 0, 0, '');

@@ -1,12 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CLIENT_PREFACE,
-  FrameFlag,
-  FrameType,
-  Http2FrameParser,
-  type Http2Frame,
-} from './frames.js';
+import { CLIENT_PREFACE, FrameFlag, FrameType } from './frame-layout.js';
+import type { Http2Frame } from './frame-payloads.js';
+import { Http2FrameParser } from './frames.js';
 import { h2frame } from '../testing/streams.js';
 
 const frame = h2frame;

@@ -4,71 +4,17 @@
  * fields of HEADERS, and header blocks reassembled from HEADERS or PUSH_PROMISE plus their
  * CONTINUATION frames. Returns a status for every feed instead of throwing.
  */
-
-/** Frame types (RFC 9113 §6). */
-export const FrameType = {
-  DATA: 0x0,
-  HEADERS: 0x1,
-  PRIORITY: 0x2,
-  RST_STREAM: 0x3,
-  SETTINGS: 0x4,
-  PUSH_PROMISE: 0x5,
-  PING: 0x6,
-  GOAWAY: 0x7,
-  WINDOW_UPDATE: 0x8,
-  CONTINUATION: 0x9,
-} as const;
-
-/** Frame flags used here. */
-export const FrameFlag = {
-  END_STREAM: 0x1,
-  ACK: 0x1,
-  END_HEADERS: 0x4,
-  PADDED: 0x8,
-  PRIORITY: 0x20,
-} as const;
-
-/** SETTINGS identifiers used here. */
-export const Setting = {
-  HEADER_TABLE_SIZE: 0x1,
-  MAX_FRAME_SIZE: 0x5,
-} as const;
-
-/** The client connection preface (RFC 9113 §3.4). */
-export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADER_BYTES = 9;
-
-/** What the frame parser delivers. */
-export type Http2Frame =
-  /**
-   * DATA: the payload without padding, delivered as it arrives (a frame may come in several
-   * pieces; END_STREAM on the last), so a large frame is never held.
-   */
-  | {
-      readonly type: 'data';
-      readonly streamId: number;
-      readonly data: Uint8Array;
-      readonly endStream: boolean;
-      /** Payload bytes lost to a gap just before `data`; see {@link Http2FrameParser.skip}. */
-      readonly lost?: number;
-    }
-  /**
-   * A complete header block: HEADERS (or PUSH_PROMISE, with the promised stream) and its
-   * CONTINUATIONs, padding and priority fields removed.
-   */
-  | {
-      readonly type: 'headers';
-      readonly streamId: number;
-      readonly block: Uint8Array;
-      readonly endStream: boolean;
-      readonly promisedStreamId?: number;
-    }
-  | { readonly type: 'rst-stream'; readonly streamId: number; readonly errorCode: number }
-  /** SETTINGS (not ACKs): identifier/value pairs in order. */
-  | { readonly type: 'settings'; readonly settings: ReadonlyArray<readonly [number, number]> }
-  | { readonly type: 'goaway'; readonly lastStreamId: number; readonly errorCode: number }
-  /** PING, PRIORITY, WINDOW_UPDATE, SETTINGS ACK and unknown types: seen, nothing to act on. */
-  | { readonly type: 'other'; readonly frameType: number; readonly streamId: number };
+import {
+  CLIENT_PREFACE,
+  FRAME_HEADER_BYTES,
+  FrameFlag,
+  FrameType,
+  findFrameBoundary,
+  frameLayoutProblem,
+  frameLength,
+  readU31,
+} from './frame-layout.js';
+import { readWholeFrame, type Http2Frame, type WholeFrameReader } from './frame-payloads.js';
 
 /** The outcome of {@link Http2FrameParser.feed}. */
 export type FrameFeedStatus =
@@ -96,177 +42,6 @@ export interface Http2FrameParserOptions {
 const NEED_MORE: FrameFeedStatus = { status: 'need-more' };
 /** Bytes searched for a frame boundary after a gap before giving up on the direction. */
 const RESYNC_SEARCH_BYTES = 1024 * 1024;
-/** Positions of one event tried as a frame boundary (the first is the likeliest). */
-const RESYNC_POSITIONS = 16 * 1024;
-
-/**
- * Per frame type (RFC 9113 §6): the flags it defines, whether it lives on stream 0 (`true`),
- * never does (`false`) or either (`undefined`), and its payload size rule.
- */
-const FRAME_RULES: ReadonlyArray<{
-  readonly flags: number;
-  readonly stream0: boolean | undefined;
-  readonly size: (length: number, flags: number) => boolean;
-}> = [
-  // DATA: END_STREAM, PADDED (the pad length byte must fit)
-  { flags: 0x09, stream0: false, size: (n, f) => !(f & 0x08) || n >= 1 },
-  // HEADERS: END_STREAM, END_HEADERS, PADDED, PRIORITY
-  { flags: 0x2d, stream0: false, size: (n, f) => n >= (f & 0x08 ? 1 : 0) + (f & 0x20 ? 5 : 0) },
-  { flags: 0, stream0: false, size: (n) => n === 5 }, // PRIORITY
-  { flags: 0, stream0: false, size: (n) => n === 4 }, // RST_STREAM
-  { flags: 0x01, stream0: true, size: (n, f) => (f & 1 ? n === 0 : n % 6 === 0) }, // SETTINGS
-  { flags: 0x0c, stream0: false, size: (n, f) => n >= (f & 0x08 ? 5 : 4) }, // PUSH_PROMISE
-  { flags: 0x01, stream0: true, size: (n) => n === 8 }, // PING
-  { flags: 0, stream0: true, size: (n) => n >= 8 }, // GOAWAY
-  { flags: 0, stream0: undefined, size: (n) => n === 4 }, // WINDOW_UPDATE
-  { flags: 0x04, stream0: false, size: () => true }, // CONTINUATION
-];
-
-/** The payload length the frame header at `pos` declares (24 bits). */
-export function frameLength(bytes: Uint8Array, pos: number): number {
-  return (bytes[pos]! << 16) | (bytes[pos + 1]! << 8) | bytes[pos + 2]!;
-}
-
-/** Whether a frame of `rule`'s type may be on `streamId` (stream 0, another, or either). */
-function onItsStream(rule: (typeof FRAME_RULES)[number], streamId: number): boolean {
-  return rule.stream0 === undefined || rule.stream0 === (streamId === 0);
-}
-
-/** Frame type names, by type. */
-const FRAME_NAMES = Object.fromEntries(Object.entries(FrameType).map(([k, v]) => [v, k])) as Record<
-  number,
-  string
->;
-
-/**
- * Could a frame header start at `pos`? A known type with only its own flags, on the right kind
- * of stream (below `maxStreamId`), a payload within `maxLength` that fits the type's size rule,
- * the reserved bit clear. Real stacks always pass; random bytes rarely do. Returns the payload
- * length, or -1.
- */
-export function plausibleFrameHeader(
-  bytes: Uint8Array,
-  pos: number,
-  maxLength: number,
-  maxStreamId = 0x7fffffff,
-): number {
-  const length = frameLength(bytes, pos);
-  const rule = FRAME_RULES[bytes[pos + 3]!];
-  const flags = bytes[pos + 4]!;
-  if (!rule || length > maxLength || flags & ~rule.flags || bytes[pos + 5]! & 0x80) return -1;
-  const stream = readU31(bytes, pos + 5);
-  if (stream > maxStreamId) return -1;
-  if (!onItsStream(rule, stream)) return -1;
-  return rule.size(length, flags) ? length : -1;
-}
-
-/**
- * Why a frame of a known type can't be what its header declares (RFC 9113 §6: a payload size
- * its type doesn't allow, a padded frame too short for its pad length, a stream it can't be
- * on), or undefined. Flags a type doesn't define are ignored, as the RFC says; unknown types
- * are passed over whatever their header says.
- */
-export function frameLayoutProblem(
-  type: number,
-  flags: number,
-  length: number,
-  streamId: number,
-): string | undefined {
-  const rule = FRAME_RULES[type];
-  if (!rule) return undefined;
-  const name = FRAME_NAMES[type]!;
-  if (!rule.size(length, flags & rule.flags)) {
-    return type === FrameType.DATA || type === FrameType.HEADERS
-      ? `${name} of ${length} bytes too short for its padding or priority fields`
-      : `${name} size ${length}`;
-  }
-  if (!onItsStream(rule, streamId)) return `${name} on stream ${streamId}`;
-  return undefined;
-}
-
-/**
- * The run of plausible frame headers from `start` in `bytes`: how many whole frames it holds and
- * where it ends (`-1`: in a frame that goes on past `bytes`; else where the next header would
- * start, or the first implausible one).
- */
-export function frameRun(
-  bytes: Uint8Array,
-  start: number,
-  maxLength: number,
-  maxStreamId = 0x7fffffff,
-): { readonly frames: number; readonly end: number } {
-  let pos = start;
-  let frames = 0;
-  while (pos + FRAME_HEADER_BYTES <= bytes.length) {
-    const length = plausibleFrameHeader(bytes, pos, maxLength, maxStreamId);
-    if (length < 0) break;
-    if (pos + FRAME_HEADER_BYTES + length > bytes.length) return { frames, end: -1 };
-    pos += FRAME_HEADER_BYTES + length;
-    frames++;
-  }
-  return { frames, end: pos };
-}
-
-/**
- * Where frames start again in `bytes` after lost ones: the first position from which a run of
- * plausible frame headers ends exactly at the end of `bytes`, or holds two whole frames and a
- * started one. -1 when none is found. Linear in `bytes`: a run from `p` is one frame plus the
- * run after it, so each position's run is worked out once and reused by every start reaching it.
- */
-export function findFrameBoundary(
-  bytes: Uint8Array,
-  maxLength: number,
-  maxStreamId: number,
-  /** Counts the frame headers checked (how tests see the work done). */
-  work?: { checks: number },
-): number {
-  const n = bytes.length;
-  const last = Math.min(n - FRAME_HEADER_BYTES, RESYNC_POSITIONS);
-  if (last < 0) return -1;
-  // Per position, once known: the whole frames of its run (counted up to 2) and how the run
-  // ends: 1 exactly at the end of `bytes`, 2 in a frame that goes on past it, 0 elsewhere.
-  const known = new Uint8Array(n + 1);
-  const frames = new Uint8Array(n + 1);
-  const ends = new Uint8Array(n + 1);
-  known[n] = 1;
-  ends[n] = 1;
-  const chain: number[] = [];
-  for (let start = 0; start <= last; start++) {
-    let p = start;
-    while (!known[p]) {
-      if (p + FRAME_HEADER_BYTES > n) {
-        known[p] = 1; // a cut header: ends 0
-        break;
-      }
-      if (work) work.checks++;
-      const length = plausibleFrameHeader(bytes, p, maxLength, maxStreamId);
-      if (length < 0) {
-        known[p] = 1; // ends 0
-        break;
-      }
-      const next = p + FRAME_HEADER_BYTES + length;
-      if (next > n) {
-        known[p] = 1;
-        ends[p] = 2;
-        break;
-      }
-      chain.push(p);
-      p = next;
-    }
-    // Back along the frames walked: each one's run is it plus the run after it.
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const q = chain[i]!;
-      const next = i + 1 < chain.length ? chain[i + 1]! : p;
-      frames[q] = Math.min(2, 1 + frames[next]!);
-      ends[q] = ends[next]!;
-      known[q] = 1;
-    }
-    chain.length = 0;
-    if (frames[start]! > 0 && ends[start] === 1) return start;
-    if (frames[start]! >= 2 && ends[start] === 2) return start;
-  }
-  return -1;
-}
 
 /** A frame whose payload is passed on as it arrives (DATA) or passed over (unknown types). */
 interface Streamed {
@@ -298,17 +73,8 @@ export class Http2FrameParser {
   private prefaceLeft: number;
   private prefaceOptional: boolean;
   private maxFrameSize: number;
-  private readonly maxHeaderBlockBytes: number;
-  /** A header block waiting for CONTINUATION frames. */
-  private pending:
-    | {
-        streamId: number;
-        endStream: boolean;
-        promised?: number;
-        parts: Uint8Array[];
-        bytes: number;
-      }
-    | undefined;
+  /** Header blocks waiting for CONTINUATIONs, and where whole frames go. */
+  private readonly whole: WholeFrameReader;
   private failed: string | undefined;
   /** The DATA (or unknown-type) frame whose payload is being read, if any. */
   private streamed: Streamed | undefined;
@@ -323,7 +89,11 @@ export class Http2FrameParser {
     this.prefaceLeft = options.expectPreface ? CLIENT_PREFACE.length : 0;
     this.prefaceOptional = options.expectPreface === 'optional';
     this.maxFrameSize = options.maxFrameSize ?? 16384;
-    this.maxHeaderBlockBytes = options.maxHeaderBlockBytes ?? 256 * 1024;
+    this.whole = {
+      pending: undefined,
+      maxHeaderBlockBytes: options.maxHeaderBlockBytes ?? 256 * 1024,
+      onFrame: options.onFrame,
+    };
   }
 
   /**
@@ -336,7 +106,7 @@ export class Http2FrameParser {
 
   /** Bytes held for a frame not complete yet. */
   get buffered(): number {
-    return this.heldBytes + (this.pending?.bytes ?? 0);
+    return this.heldBytes + (this.whole.pending?.bytes ?? 0);
   }
 
   /**
@@ -347,7 +117,7 @@ export class Http2FrameParser {
   get midFrame(): boolean {
     return (
       this.heldBytes > 0 ||
-      this.pending !== undefined ||
+      this.whole.pending !== undefined ||
       this.streamed !== undefined ||
       (this.prefaceLeft > 0 && this.prefaceLeft < CLIENT_PREFACE.length)
     );
@@ -371,7 +141,7 @@ export class Http2FrameParser {
     }
     if (this.failed) return 'resync';
     this.drop();
-    this.pending = undefined;
+    this.whole.pending = undefined;
     this.streamed = undefined;
     this.prefaceLeft = 0;
     this.prefaceOptional = false;
@@ -442,7 +212,7 @@ export class Http2FrameParser {
       if (layout) return this.fail(layout);
       if (streamId > this.highestStreamId) this.highestStreamId = streamId;
       if (type === FrameType.DATA || type > FrameType.CONTINUATION) {
-        if (this.pending) return this.fail('header block interrupted');
+        if (this.whole.pending) return this.fail('header block interrupted');
         pos += FRAME_HEADER_BYTES;
         const padded = type === FrameType.DATA && (flags & FrameFlag.PADDED) !== 0;
         this.streamed = {
@@ -460,11 +230,11 @@ export class Http2FrameParser {
         continue;
       }
       // Other frames are whole before they are read: small by nature, header blocks capped.
-      if (length > this.maxHeaderBlockBytes) return this.fail('frame too large to hold');
+      if (length > this.whole.maxHeaderBlockBytes) return this.fail('frame too large to hold');
       if (bytes.length - pos < FRAME_HEADER_BYTES + length) break;
       const payload = bytes.subarray(pos + FRAME_HEADER_BYTES, pos + FRAME_HEADER_BYTES + length);
       pos += FRAME_HEADER_BYTES + length;
-      const problem = this.frame(type, flags, streamId, payload);
+      const problem = readWholeFrame(this.whole, type, flags, streamId, payload);
       if (problem) return this.fail(problem);
     }
     // Keep an incomplete frame header or control frame (a copy: the caller's bytes may be reused).
@@ -546,115 +316,8 @@ export class Http2FrameParser {
   private fail(reason: string): FrameFeedStatus {
     this.failed = reason;
     this.drop();
-    this.pending = undefined;
+    this.whole.pending = undefined;
     this.streamed = undefined;
     return { status: 'invalid', reason };
   }
-
-  /** Handles one whole frame; returns a problem, if any. */
-  private frame(
-    type: number,
-    flags: number,
-    streamId: number,
-    payload: Uint8Array,
-  ): string | undefined {
-    const emit = this.options.onFrame;
-    if (this.pending && type !== FrameType.CONTINUATION) return 'header block interrupted';
-    switch (type) {
-      case FrameType.HEADERS:
-      case FrameType.PUSH_PROMISE: {
-        let fragment = unpad(flags, payload);
-        if (!fragment) return 'bad padding';
-        let promised: number | undefined;
-        if (type === FrameType.HEADERS && flags & FrameFlag.PRIORITY) {
-          if (fragment.length < 5) return 'short PRIORITY fields';
-          fragment = fragment.subarray(5);
-        }
-        if (type === FrameType.PUSH_PROMISE) {
-          if (fragment.length < 4) return 'short PUSH_PROMISE';
-          promised = readU31(fragment, 0);
-          fragment = fragment.subarray(4);
-        }
-        // END_STREAM belongs to HEADERS only (§6.2).
-        const endStream = type === FrameType.HEADERS && (flags & FrameFlag.END_STREAM) !== 0;
-        if (flags & FrameFlag.END_HEADERS) {
-          emit({
-            type: 'headers',
-            streamId,
-            block: fragment.slice(),
-            endStream,
-            ...(promised !== undefined ? { promisedStreamId: promised } : {}),
-          });
-        } else {
-          this.pending = {
-            streamId,
-            endStream,
-            promised,
-            parts: [fragment.slice()],
-            bytes: fragment.length,
-          };
-        }
-        return undefined;
-      }
-      case FrameType.CONTINUATION: {
-        const p = this.pending;
-        if (!p || p.streamId !== streamId) return 'CONTINUATION without its header block';
-        p.parts.push(payload.slice());
-        p.bytes += payload.length;
-        if (p.bytes > this.maxHeaderBlockBytes) return 'header block too large';
-        if (flags & FrameFlag.END_HEADERS) {
-          this.pending = undefined;
-          emit({
-            type: 'headers',
-            streamId,
-            block: Buffer.concat(p.parts),
-            endStream: p.endStream,
-            ...(p.promised !== undefined ? { promisedStreamId: p.promised } : {}),
-          });
-        }
-        return undefined;
-      }
-      case FrameType.RST_STREAM:
-        if (payload.length !== 4) return 'RST_STREAM size';
-        emit({ type: 'rst-stream', streamId, errorCode: readU32(payload, 0) });
-        return undefined;
-      case FrameType.SETTINGS: {
-        if (payload.length % 6 !== 0) return 'SETTINGS size';
-        if (flags & FrameFlag.ACK) {
-          emit({ type: 'other', frameType: type, streamId });
-          return undefined;
-        }
-        const settings: Array<[number, number]> = [];
-        for (let i = 0; i < payload.length; i += 6)
-          settings.push([(payload[i]! << 8) | payload[i + 1]!, readU32(payload, i + 2)]);
-        emit({ type: 'settings', settings });
-        return undefined;
-      }
-      case FrameType.GOAWAY:
-        if (payload.length < 8) return 'GOAWAY size';
-        emit({ type: 'goaway', lastStreamId: readU31(payload, 0), errorCode: readU32(payload, 4) });
-        return undefined;
-      default:
-        // PING, PRIORITY, WINDOW_UPDATE (types this version doesn't know are streamed past).
-        emit({ type: 'other', frameType: type, streamId });
-        return undefined;
-    }
-  }
-}
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) >>> 0) + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
-}
-
-function readU31(b: Uint8Array, at: number): number {
-  return readU32(b, at) & 0x7fffffff;
-}
-
-/** The payload without its padding (PADDED flag), or undefined when the padding doesn't fit. */
-function unpad(flags: number, payload: Uint8Array): Uint8Array | undefined {
-  if (!(flags & FrameFlag.PADDED)) return payload;
-  if (payload.length < 1) return undefined;
-  const pad = payload[0]!;
-  if (pad >= payload.length) return undefined;
-  return payload.subarray(1, payload.length - pad);
 }

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Stats, type KernelEvent } from '@traceable-ebpf/core';
-import { CLIENT_PREFACE, FrameFlag, FrameType } from './frames.js';
+import { CLIENT_PREFACE, FrameFlag, FrameType } from './frame-layout.js';
 import { chunks, close, h2frame, open, run } from '../testing/streams.js';
 
 interface StreamModel {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Stats, type ApiExchange, type ConnectionInfo } from '@traceable-ebpf/core';
-import type { Http2Frame } from './frames.js';
+import type { Http2Frame } from './frame-payloads.js';
 import { Http2Session, type Http2SessionOptions, type Http2Side } from './session.js';
 import { hpackBlock } from '../testing/streams.js';
 

@@ -17,7 +17,8 @@ import type {
   Stats,
 } from '@traceable-ebpf/core';
 import { HpackDecoder } from './hpack.js';
-import { Setting, type Http2Frame } from './frames.js';
+import { Setting } from './frame-layout.js';
+import type { Http2Frame } from './frame-payloads.js';
 import type { BodyBudget } from '../shared/body-budget.js';
 import { GRPC_MESSAGES_KEPT } from '@traceable-ebpf/core';
 
