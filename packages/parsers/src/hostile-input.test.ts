@@ -8,7 +8,7 @@ import { Stats } from '@traceable-ebpf/core';
 import { FrameFlag, FrameType, findFrameBoundary } from './http2/frame-layout.js';
 import { Http2FrameParser } from './http2/frames.js';
 import { HpackDecoder, UNKNOWN_ENTRY } from './http2/hpack.js';
-import { parseStatus } from './http2/session.js';
+import { parseStatus } from './http2/fields.js';
 import {
   chunks,
   close,

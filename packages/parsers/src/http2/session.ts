@@ -9,18 +9,25 @@
 import type {
   ApiExchange,
   ConnectionInfo,
-  GrpcCall,
-  GrpcMessage,
   HeaderList,
   HttpRequest,
-  HttpResponse,
   Stats,
 } from '@traceable-ebpf/core';
 import { HpackDecoder } from './hpack.js';
 import { Setting } from './frame-layout.js';
 import type { Http2Frame } from './frame-payloads.js';
 import type { BodyBudget } from '../shared/body-budget.js';
-import { GRPC_MESSAGES_KEPT } from '@traceable-ebpf/core';
+import { headerValue } from '../shared/headers.js';
+import { countGrpcMessages, skipGrpcBytes } from './grpc.js';
+import { parseStatus } from './fields.js';
+import {
+  badMethod,
+  newHalf,
+  streamExchange,
+  type Half,
+  type Stream,
+  type StreamEnd,
+} from './streams.js';
 
 /** Which way a frame travelled: client to server, or server to client. */
 export type Http2Side = 'request' | 'response';
@@ -52,92 +59,8 @@ export interface Http2SessionOptions {
   readonly onExchange: (ex: ApiExchange) => void;
 }
 
-/** Length-prefixed message framing of one gRPC direction (RFC-less: gRPC over HTTP/2 spec). */
-interface GrpcFraming {
-  /** Bytes of the 5-byte prefix seen so far (0 between messages). */
-  prefix: number;
-  length: number;
-  /** The compressed flag of the message whose prefix is being read. */
-  flag: boolean;
-  /** Message bytes still to skip. */
-  remaining: number;
-  messages: number;
-  /** The sum of the messages' lengths. */
-  bytes: number;
-  compressed: boolean;
-  /** The first messages, up to GRPC_MESSAGES_KEPT. */
-  kept: GrpcMessage[];
-}
-
-interface Half {
-  headers?: HeaderList;
-  trailers?: HeaderList;
-  pseudo: Map<string, string>;
-  body: Uint8Array[];
-  kept: number;
-  size: number;
-  startNs: number;
-  endNs: number;
-  ended: boolean;
-  /** The shared body budget refused bytes of this message (counted once). */
-  budgetHit: boolean;
-  /** Bytes of this message were lost: no body is kept past the hole. */
-  bodyCut: boolean;
-  /** The gRPC framing was lost with them: messages are no longer counted. */
-  grpcLost: boolean;
-  /** A gap came before this message started: if its header block never shows, it was lost. */
-  gapBefore: boolean;
-  grpc: GrpcFraming;
-}
-
-interface Stream {
-  readonly id: number;
-  readonly request: Half;
-  readonly response: Half;
-  /** The request's first header block was not seen (joined mid-stream). */
-  partial: boolean;
-  /** Stream 1 of a connection upgraded from HTTP/1 (`Upgrade: h2c`): its request, in HTTP/1.1. */
-  upgradedFrom?: HttpRequest;
-  /** When its request ended (ms, wall clock; 0: not yet): the response timeout runs from it. */
-  requestEndedAt: number;
-  /** Its response's header block was malformed (no valid `:status`): counted, not reported. */
-  responseInvalid?: boolean;
-  /** The response's status, parsed from `:status` when its header block came. */
-  status?: number;
-}
-
-/** How a stream is reported: complete, or why not. */
-type StreamEnd = 'done' | 'closed' | 'reset' | 'timeout' | 'goaway';
-
 /** Ids of streams reported as timed out, kept so their late answers are dropped (counted). */
 const TIMED_OUT_KEPT = 1024;
-
-const newHalf = (): Half => ({
-  pseudo: new Map(),
-  body: [],
-  kept: 0,
-  size: 0,
-  startNs: 0,
-  endNs: 0,
-  ended: false,
-  budgetHit: false,
-  bodyCut: false,
-  grpcLost: false,
-  gapBefore: false,
-  grpc: {
-    prefix: 0,
-    length: 0,
-    flag: false,
-    remaining: 0,
-    messages: 0,
-    bytes: 0,
-    compressed: false,
-    kept: [],
-  },
-});
-
-const EMPTY = new Uint8Array(0);
-const GRPC_PREFIX_BYTES = 5;
 
 /** The stream layer of one HTTP/2 connection. */
 export class Http2Session {
@@ -386,172 +309,17 @@ export class Http2Session {
 
   /** Reports a stream and forgets it: complete (`done`), or why it ended without. */
   private emit(s: Stream, tsNs: number, end: StreamEnd): void {
-    const reset = end === 'reset';
     this.streams.delete(s.id);
-    const req = s.request;
-    const res = s.response;
-    if (this.options.budget) this.options.budget.held -= req.kept + res.kept;
-    if (!req.headers && !s.upgradedFrom) {
+    if (this.options.budget) this.options.budget.held -= s.request.kept + s.response.kept;
+    if (!s.request.headers && !s.upgradedFrom) {
       // A response whose request was never seen (joined mid-stream, or a stream the client
       // never opened): nothing to pair it with, counted and dropped as HTTP/1 does.
       this.options.stats?.inc('ResponsesWithoutRequest');
       return;
     }
-    // A method is a token (RFC 9110 §9.1). One the block didn't carry, or not a token, is named
-    // `_OTHER` (OpenTelemetry's name for a method not known) and the exchange is partial; on a
-    // connection followed from its start that is a malformed request (RFC 9113 §8.3.1), counted.
-    const method = req.pseudo.get(':method');
-    const badMethod = !s.upgradedFrom && (method === undefined || !TOKEN.test(method));
-    if (badMethod && !s.partial) this.options.stats?.inc('ReqParsingErrors');
-    const request: HttpRequest = s.upgradedFrom ?? {
-      method: badMethod || method === undefined ? OTHER_METHOD : method,
-      target: req.pseudo.get(':path') ?? '',
-      authority: req.pseudo.get(':authority'),
-      version: '2',
-      headers: req.headers ?? [],
-      trailers: req.trailers,
-      body: join(req.body),
-      bodySize: req.size,
-      startNs: req.headers ? req.startNs : res.startNs,
-      // Never before its start, whatever timestamps the events carry.
-      endNs: req.headers ? Math.max(req.endNs, req.startNs) : res.startNs,
-    };
-    const response: HttpResponse | undefined =
-      res.headers && s.status !== undefined
-        ? {
-            status: s.status,
-            version: '2',
-            headers: res.headers,
-            trailers: res.trailers,
-            body: join(res.body),
-            bodySize: res.size,
-            startNs: res.startNs,
-            endNs: Math.max(res.ended ? res.endNs : Math.max(res.endNs, tsNs), res.startNs),
-          }
-        : undefined;
-    const grpc = grpcCall(request, req, res);
-    this.options.onExchange({
-      protocol: 'http2',
-      connection: this.options.connection(),
-      request,
-      ...(response
-        ? { response }
-        : { unanswered: s.responseInvalid ? 'invalid' : end === 'done' ? 'closed' : end }),
-      ...(reset ? { aborted: true } : {}),
-      ...(grpc ? { grpc } : {}),
-      // The response didn't finish, or it did (or the connection ended) before the request
-      // did (the rest of the request is not in the exchange), or the request's start was never
-      // seen, or a gap took the response's header block, or a gRPC message was cut short.
-      partial:
-        s.partial ||
-        badMethod ||
-        (!req.ended && (end === 'done' || end === 'closed')) ||
-        (response !== undefined && !res.ended && !reset) ||
-        (res.gapBefore && !res.headers) ||
-        (grpc !== undefined && (grpcCut(req.grpc) || grpcCut(res.grpc))),
-    });
+    // A malformed request (RFC 9113 §8.3.1) on a connection followed from its start: counted.
+    const bad = badMethod(s);
+    if (bad && !s.partial) this.options.stats?.inc('ReqParsingErrors');
+    this.options.onExchange(streamExchange(s, tsNs, end, this.options.connection(), bad));
   }
-}
-
-/** An HTTP token (RFC 9110 §5.6.2): what a method must be. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** The method of a request whose own is not known (OpenTelemetry's HTTP conventions). */
-export const OTHER_METHOD = '_OTHER';
-
-/**
- * A status code as RFC 9110 §15 defines it: three digits, 100–599. Anything else (`abc`, `-5`,
- * `0x1F`, `1e3`, `99999`, missing) is undefined.
- */
-export function parseStatus(text: string | undefined): number | undefined {
-  if (text === undefined || text.length !== 3) return undefined;
-  const a = text.charCodeAt(0) - 48;
-  const b = text.charCodeAt(1) - 48;
-  const c = text.charCodeAt(2) - 48;
-  if (a < 1 || a > 5 || b < 0 || b > 9 || c < 0 || c > 9) return undefined;
-  return a * 100 + b * 10 + c;
-}
-
-/** The first value of a header (names as HTTP/2 sends them: lower case). */
-function headerValue(headers: HeaderList, name: string): string | undefined {
-  for (const [k, v] of headers) if (k === name) return v;
-  return undefined;
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  return parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-/**
- * `n` bytes of a gRPC direction were lost: true when they fell inside one message (the framing
- * is still followed), false when a prefix was among them.
- */
-/** The direction ended inside a gRPC message (its prefix or its bytes). */
-function grpcCut(g: GrpcFraming): boolean {
-  return g.prefix > 0 || g.remaining > 0;
-}
-
-function skipGrpcBytes(g: GrpcFraming, n: number): boolean {
-  if (g.prefix !== 0 || g.remaining < n) return false;
-  g.remaining -= n;
-  return true;
-}
-
-/**
- * Follows gRPC's length-prefixed messages (1 flag byte, 4 length bytes, message) across DATA
- * frames of one direction: counts them, sums their sizes, keeps the first ones.
- */
-function countGrpcMessages(
-  g: GrpcFraming,
-  data: Uint8Array,
-  direction: GrpcMessage['direction'],
-  tsNs: number,
-): void {
-  let i = 0;
-  while (i < data.length) {
-    if (g.remaining > 0) {
-      const n = Math.min(g.remaining, data.length - i);
-      g.remaining -= n;
-      i += n;
-      continue;
-    }
-    const b = data[i++]!;
-    if (g.prefix === 0) {
-      g.flag = (b & 1) !== 0;
-      if (g.flag) g.compressed = true;
-      g.length = 0;
-    } else {
-      g.length = g.length * 256 + b;
-    }
-    g.prefix++;
-    if (g.prefix === GRPC_PREFIX_BYTES) {
-      g.prefix = 0;
-      g.messages++;
-      g.bytes += g.length;
-      g.remaining = g.length;
-      if (g.kept.length < GRPC_MESSAGES_KEPT)
-        g.kept.push({ direction, size: g.length, compressed: g.flag, tsNs });
-    }
-  }
-}
-
-/** gRPC details, when the request is a gRPC call. */
-function grpcCall(request: HttpRequest, req: Half, res: Half): GrpcCall | undefined {
-  const type = headerValue(request.headers, 'content-type');
-  if (!type?.startsWith('application/grpc')) return undefined;
-  const [, service = '', method = ''] = /^\/([^/]+)\/([^/?]+)/.exec(request.target) ?? [];
-  // grpc-status is in the trailers, or in the only header block of a trailers-only response.
-  const status =
-    headerValue(res.trailers ?? [], 'grpc-status') ?? headerValue(res.headers ?? [], 'grpc-status');
-  return {
-    service,
-    method,
-    ...(status !== undefined && /^\d+$/.test(status) ? { statusCode: Number(status) } : {}),
-    requestMessages: req.grpc.messages,
-    responseMessages: res.grpc.messages,
-    // A message cut short counts the bytes that came, not what its prefix announced.
-    requestMessageBytes: req.grpc.bytes - req.grpc.remaining,
-    responseMessageBytes: res.grpc.bytes - res.grpc.remaining,
-    compressed: req.grpc.compressed || res.grpc.compressed,
-    messages: [...req.grpc.kept, ...res.grpc.kept],
-  };
 }

@@ -26,3 +26,9 @@ export function listedTokens(headers: HeaderList | undefined, name: string): str
 export function namesToken(headers: HeaderList | undefined, name: string, token: string): boolean {
   return listedTokens(headers, name).includes(token);
 }
+
+/** The first value of a field named exactly `name` (HTTP/2 sends names in lower case). */
+export function headerValue(headers: HeaderList, name: string): string | undefined {
+  for (const [k, v] of headers) if (k === name) return v;
+  return undefined;
+}
