@@ -14,6 +14,7 @@ import type {
   SendOutcome,
   Sender,
 } from './delivery-types.js';
+import { Fifo } from './fifo.js';
 import { RateLimitedLog } from './rate-limited-log.js';
 import { retryDelayMs, type RandomSource, type RetryPolicy } from './retry-policy.js';
 
@@ -53,37 +54,6 @@ interface Entry {
   attempts: number;
   controller: AbortController | undefined;
   settled: boolean;
-}
-
-/** A first-in first-out list with O(1) shift. */
-class Fifo<T> {
-  private items: T[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(item: T): void {
-    this.items.push(item);
-  }
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined as T;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-  drainAll(): T[] {
-    const out = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
 }
 
 /** The real clock. */
