@@ -63,7 +63,7 @@ function lastStats(stderr: string): Record<string, number> {
 const linesStarting = (stderr: string, prefix: string) =>
   logLines(stderr).filter((l) => typeof l.msg === 'string' && l.msg.startsWith(prefix));
 
-/** The outage lines of packages/exporters/src/delivery-queue.ts. */
+/** Log lines of packages/exporters/src/delivery-outage.ts (outages) and delivery-queue.ts. */
 const OUTAGE_START = 'OTLP export failing';
 const OUTAGE_END = 'OTLP export recovered';
 const REFUSED = 'the collector refused spans';

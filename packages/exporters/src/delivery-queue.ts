@@ -7,6 +7,7 @@
  * counted by reason.
  */
 import type { Stats } from '@traceable-ebpf/core';
+import { DeliveryOutage } from './delivery-outage.js';
 import type {
   DeliveryClock,
   DeliveryLog,
@@ -14,8 +15,9 @@ import type {
   SendOutcome,
   Sender,
 } from './delivery-types.js';
+import { Fifo } from './fifo.js';
 import { RateLimitedLog } from './rate-limited-log.js';
-import { retryDelayMs, type RandomSource, type RetryPolicy } from './retry-policy.js';
+import type { RandomSource, RetryPolicy } from './retry-policy.js';
 
 /** Options of {@link DeliveryQueue}. */
 export interface DeliveryQueueOptions {
@@ -55,37 +57,6 @@ interface Entry {
   settled: boolean;
 }
 
-/** A first-in first-out list with O(1) shift. */
-class Fifo<T> {
-  private items: T[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(item: T): void {
-    this.items.push(item);
-  }
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined as T;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-  drainAll(): T[] {
-    const out = this.items.slice(this.head);
-    this.items = [];
-    this.head = 0;
-    return out;
-  }
-}
-
 /** The real clock. */
 const realClock: DeliveryClock = {
   now: () => performance.now(),
@@ -101,9 +72,8 @@ export class DeliveryQueue {
   private readonly stats: Stats;
   private readonly log: DeliveryLog | undefined;
   private readonly clock: DeliveryClock;
-  private readonly random: RandomSource;
-  private readonly retry: RetryPolicy | undefined;
   private readonly warnings: RateLimitedLog;
+  private readonly outage: DeliveryOutage;
 
   /** Never sent yet, in order. */
   private readonly waiting = new Fifo<Entry>();
@@ -113,13 +83,6 @@ export class DeliveryQueue {
   private queuedBytes = 0;
   private queuedSpans = 0;
   private nextSeq = 0;
-
-  private failing = false;
-  private failures = 0;
-  private outageStartedAt = 0;
-  private outageRetries = 0;
-  private retryTimer: unknown = undefined;
-  private retryDue = 0;
 
   private state: 'open' | 'draining' | 'closed' = 'open';
   private drainPromise: Promise<DrainResult> | undefined;
@@ -135,12 +98,17 @@ export class DeliveryQueue {
     this.stats = options.stats;
     this.log = options.log;
     this.clock = options.clock ?? realClock;
-    this.random = options.random ?? Math.random;
-    this.retry = options.retry;
     this.warnings = new RateLimitedLog({
       ...(options.log ? { log: options.log } : {}),
       clock: this.clock,
       ...(options.logIntervalMs !== undefined ? { intervalMs: options.logIntervalMs } : {}),
+    });
+    this.outage = new DeliveryOutage({
+      clock: this.clock,
+      log: options.log,
+      random: options.random ?? Math.random,
+      retry: options.retry,
+      onRetryDue: () => this.pump(),
     });
   }
 
@@ -230,9 +198,9 @@ export class DeliveryQueue {
   /** Starts as many requests as the state allows: FIFO, retries first. */
   private pump(): void {
     while (this.state !== 'closed') {
-      const limit = this.failing ? 1 : this.maxInFlight;
+      const limit = this.outage.failing ? 1 : this.maxInFlight;
       if (this.inFlight.size >= limit) return;
-      if (this.failing && this.retryTimer !== undefined) return;
+      if (this.outage.failing && this.outage.retryPending) return;
       const entry = this.retrying.shift() ?? this.waiting.shift();
       if (!entry) return;
       this.start(entry);
@@ -240,11 +208,11 @@ export class DeliveryQueue {
   }
 
   private start(entry: Entry): void {
-    const probe = this.failing;
+    const probe = this.outage.failing;
     if (entry.attempts > 0) {
       this.stats.inc('ExportRetries');
       this.stats.inc('SpansRetried', entry.batch.spans);
-      if (this.failing) this.outageRetries++;
+      this.outage.countRetry();
     }
     entry.attempts++;
     this.stats.inc('ExportRequests');
@@ -279,7 +247,7 @@ export class DeliveryQueue {
         const latency = Math.round(Math.max(0, this.clock.now() - startedAt) * 1000) / 1000;
         this.stats.set('ExportLatencyMsLast', latency);
         this.stats.max('ExportLatencyMsMax', latency);
-        this.endOutage();
+        this.outage.end();
         this.settle(entry, true);
         break;
       }
@@ -290,12 +258,12 @@ export class DeliveryQueue {
           { status: outcome.status, message: outcome.message, spans },
           'the collector refused spans: dropped, not retried (SpansRejectedByCollector)',
         );
-        this.endOutage(); // it answers: not an outage
+        this.outage.end(); // it answers: not an outage
         this.settle(entry, false);
         break;
       case 'retryable':
         this.requeue(entry);
-        this.onRetryable(outcome, probe);
+        this.outage.onRetryable(outcome, probe, this.queuedSpans);
         break;
     }
     this.afterChange();
@@ -305,69 +273,6 @@ export class DeliveryQueue {
     let i = this.retrying.length;
     while (i > 0 && this.retrying[i - 1]!.seq > entry.seq) i--;
     this.retrying.splice(i, 0, entry);
-  }
-
-  private onRetryable(outcome: Extract<SendOutcome, { kind: 'retryable' }>, probe: boolean): void {
-    if (!this.failing) {
-      this.failing = true;
-      this.failures = 1;
-      this.outageStartedAt = this.clock.now();
-      this.outageRetries = 0;
-      this.log?.warn(
-        {
-          ...(outcome.status !== undefined ? { status: outcome.status } : {}),
-          message: outcome.message,
-          queuedSpans: this.queuedSpans,
-        },
-        'OTLP export failing: retrying with backoff, one request at a time, until the collector answers',
-      );
-      this.scheduleRetry(retryDelayMs(1, outcome.retryAfterMs, this.retry, this.random));
-    } else if (probe) {
-      this.failures++;
-      this.scheduleRetry(
-        retryDelayMs(this.failures, outcome.retryAfterMs, this.retry, this.random),
-      );
-    } else if (outcome.retryAfterMs !== undefined) {
-      // Sent before the outage began; only a longer Retry-After changes the plan.
-      this.scheduleRetry(
-        retryDelayMs(this.failures, outcome.retryAfterMs, this.retry, this.random),
-      );
-    }
-  }
-
-  /** Arms the retry timer `ms` from now, or keeps the pending one if it is due later. */
-  private scheduleRetry(ms: number): void {
-    const due = this.clock.now() + ms;
-    if (this.retryTimer !== undefined) {
-      if (due <= this.retryDue) return;
-      this.clock.clearTimeout(this.retryTimer);
-    }
-    this.retryDue = due;
-    this.retryTimer = this.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.pump();
-    }, ms);
-  }
-
-  private clearRetryTimer(): void {
-    if (this.retryTimer === undefined) return;
-    this.clock.clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-  }
-
-  private endOutage(): void {
-    if (!this.failing) return;
-    this.failing = false;
-    this.clearRetryTimer();
-    this.log?.info(
-      {
-        durationMs: Math.round(this.clock.now() - this.outageStartedAt),
-        requestsRetried: this.outageRetries,
-        failedRequests: this.failures,
-      },
-      'OTLP export recovered: the collector answers again',
-    );
-    this.failures = 0;
   }
 
   /** Takes a batch off the books and tells its owner. */
@@ -428,7 +333,7 @@ export class DeliveryQueue {
   private onDeadline(): void {
     this.deadlineTimer = undefined;
     this.state = 'closed';
-    this.clearRetryTimer();
+    this.outage.clearTimer();
     const left = [...this.inFlight, ...this.retrying, ...this.waiting.drainAll()];
     this.inFlight.clear();
     this.retrying.length = 0;
@@ -451,7 +356,7 @@ export class DeliveryQueue {
 
   private finishDrain(undelivered: number): void {
     this.state = 'closed';
-    this.clearRetryTimer();
+    this.outage.clearTimer();
     if (this.deadlineTimer !== undefined) {
       this.clock.clearTimeout(this.deadlineTimer);
       this.deadlineTimer = undefined;
