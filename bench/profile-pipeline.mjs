@@ -3,7 +3,7 @@
 import { from, lastValueFrom, count } from 'rxjs';
 import { reassemble, clockFromOffset } from '@traceable-ebpf/core';
 import { replaySource, readRecordingInfo } from '@traceable-ebpf/bpf-source';
-import { parseHttp1 } from '@traceable-ebpf/parsers';
+import { parseHttp } from '@traceable-ebpf/parsers';
 import { toSpans } from '@traceable-ebpf/exporters';
 
 const rec = process.argv[2] ?? new URL('../.tmp/bench/nginx.rec', import.meta.url).pathname;
@@ -17,7 +17,7 @@ for (let i = 0; i < 3; i++) {
   const n = await lastValueFrom(
     from(events).pipe(
       reassemble(),
-      parseHttp1(),
+      parseHttp(),
       toSpans({ clock: clockFromOffset(BigInt(info.epochOffsetNs)) }),
       count(),
     ),

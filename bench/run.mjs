@@ -14,7 +14,7 @@ import { Observable, Subject, from, lastValueFrom, count, toArray } from 'rxjs';
 import { FlowControl, Stats, reassemble, clockFromOffset } from '@traceable-ebpf/core';
 import { bpfSource, replaySource, readRecordingInfo } from '@traceable-ebpf/bpf-source';
 import { loadLibbpf } from '../packages/bpf-source/dist/libbpf.js';
-import { parseHttp1 } from '@traceable-ebpf/parsers';
+import { parseHttp } from '@traceable-ebpf/parsers';
 import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/exporters';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -410,7 +410,7 @@ async function pipelineRate(rec) {
     exchanges = await lastValueFrom(
       from(events).pipe(
         reassemble(),
-        parseHttp1(),
+        parseHttp(),
         toSpans({ clock: clockFromOffset(BigInt(info.epochOffsetNs)) }),
         count(),
       ),
@@ -506,7 +506,7 @@ async function benchExport() {
     lastValueFrom(
       replaySource(rec).pipe(
         reassemble(),
-        parseHttp1(),
+        parseHttp(),
         toSpans({ clock: clockFromOffset(BigInt(info.epochOffsetNs)) }),
         toArray(),
       ),

@@ -11,7 +11,7 @@ import { runRange, makeCase } from './runner.js';
 import { TARGET_NAMES } from './targets.js';
 import type { FindingRecord } from './findings.js';
 import { huffmanEncode } from './huffman-code.js';
-import { huffmanDecode } from '@traceable-ebpf/parsers';
+import { huffmanDecode } from '@traceable-ebpf/parsers/internals';
 
 const INPUTS = 1000;
 const FIXED_SEED = 20261202;

@@ -1,11 +1,11 @@
 /**
- * Runs an input through the real pipeline, `reassemble()` then `parseHttp1()`, with one Stats
+ * Runs an input through the real pipeline, `reassemble()` then `parseHttp()`, with one Stats
  * set, synchronously (the events come from an array, so the whole run happens inside subscribe;
  * the stage's response timer is off so nothing depends on the clock).
  */
 import { config, from } from 'rxjs';
 import { Stats, reassemble, type ApiExchange } from '@traceable-ebpf/core';
-import { parseHttp1 } from '@traceable-ebpf/parsers';
+import { parseHttp } from '@traceable-ebpf/parsers';
 import { kernelEvents } from './events.js';
 import type { FuzzInput } from './input.js';
 import type { StageCaps } from './invariants.js';
@@ -40,7 +40,7 @@ export function runStage(input: FuzzInput, caps: StageCaps = CAPS): StageRun {
     const subscription = from(kernelEvents(input))
       .pipe(
         reassemble({ stats }),
-        parseHttp1({
+        parseHttp({
           stats,
           maxBodyBytes: caps.maxBodyBytes,
           maxHeaderBytes: caps.maxHeaderBytes,

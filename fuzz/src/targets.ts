@@ -1,10 +1,10 @@
 /**
  * The fuzz targets: what each generates, how it runs an input through the real parser code, and
  * which invariants and oracle checks it applies. `http1`, `h2c` and `grpc` drive the whole
- * `parseHttp1()` stage; `hpack` and `frames` drive one lower-level parser alone.
+ * `parseHttp()` stage; `hpack` and `frames` drive one lower-level parser alone.
  */
 import type { ApiExchange } from '@traceable-ebpf/core';
-import { Http2FrameParser, HpackDecoder, type Http2Frame } from '@traceable-ebpf/parsers';
+import { Http2FrameParser, HpackDecoder, type Http2Frame } from '@traceable-ebpf/parsers/internals';
 import type { Rng } from './rng.js';
 import type { FuzzInput } from './input.js';
 import type { Expected } from './expected.js';

@@ -18,7 +18,7 @@ import {
   type ConnectionOpenEvent,
   type KernelEvent,
 } from '@traceable-ebpf/core';
-import { parseHttp1 } from '@traceable-ebpf/parsers';
+import { parseHttp } from '@traceable-ebpf/parsers';
 import {
   bpfSource,
   inferRoles,
@@ -495,7 +495,7 @@ test('a connection that is not HTTP is disabled in the kernel: later bytes are n
       onPolicyApplied: () => applied(),
     }).pipe(
       reassemble({ stats }),
-      parseHttp1({ stats, onUnsupported: (id) => disable$.next(id) }),
+      parseHttp({ stats, onUnsupported: (id) => disable$.next(id) }),
       toArray(),
     ),
   );

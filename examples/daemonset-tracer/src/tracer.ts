@@ -41,7 +41,7 @@ import {
   type CaptureMode,
   type CapturePolicy,
 } from '@traceable-ebpf/bpf-source';
-import { parseHttp1 } from '@traceable-ebpf/parsers';
+import { parseHttp } from '@traceable-ebpf/parsers';
 import { exportSpans, toSpans } from '@traceable-ebpf/exporters';
 import { startHealthServer } from './health.js';
 import { createExporter, loggedConfig } from './exporter-choice.js';
@@ -273,7 +273,7 @@ export async function startTracer(opts: TracerOptions): Promise<RunningTracer> {
   const pipeline = failOnHealthError(source).pipe(
     reassemble({ stats }),
     // Connections that turn out not to be HTTP/1 stop being copied in the kernel.
-    parseHttp1({
+    parseHttp({
       stats,
       maxBodyBytes: config.max_body_size,
       maxHeaderBytes: config.max_header_size,

@@ -179,14 +179,14 @@ export interface ReplaySourceOptions {
  * ```ts
  * import { Stats, clockFromOffset, reassemble } from '@traceable-ebpf/core';
  * import { readRecordingInfo, replaySource } from '@traceable-ebpf/bpf-source';
- * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { parseHttp } from '@traceable-ebpf/parsers';
  * import { toSpans } from '@traceable-ebpf/exporters';
  *
  * // No privileges needed; spans keep the times of the recording.
  * const stats = new Stats();
  * const clock = clockFromOffset(BigInt(readRecordingInfo('session.rec').epochOffsetNs));
  * replaySource('session.rec')
- *   .pipe(reassemble({ stats }), parseHttp1({ stats }), toSpans({ clock }))
+ *   .pipe(reassemble({ stats }), parseHttp({ stats }), toSpans({ clock }))
  *   .subscribe((span) => console.log(span.name, span.attributes['http.response.status_code']));
  * ```
  */

@@ -12,14 +12,14 @@ import { isStreamingExporter, type StreamingSpanExporter } from './streaming-exp
  * ```ts
  * import { Stats, reassemble } from '@traceable-ebpf/core';
  * import { replaySource } from '@traceable-ebpf/bpf-source';
- * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { parseHttp } from '@traceable-ebpf/parsers';
  * import { toSpans } from '@traceable-ebpf/exporters';
  *
  * const stats = new Stats();
  * replaySource('session.rec')
  *   .pipe(
  *     reassemble({ stats }),
- *     parseHttp1({ stats }),
+ *     parseHttp({ stats }),
  *     toSpans({ serviceName: 'shop', captureBodies: true }),
  *   )
  *   .subscribe((span) => console.log(span.name, span.attributes['url.path']));
@@ -90,7 +90,7 @@ export interface ExportSummary {
  * ```ts
  * import { FlowControl, Stats, reassemble } from '@traceable-ebpf/core';
  * import { replaySource } from '@traceable-ebpf/bpf-source';
- * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { parseHttp } from '@traceable-ebpf/parsers';
  * import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/exporters';
  *
  * // A replay to a collector: the file is read as fast as the collector takes the spans.
@@ -100,7 +100,7 @@ export interface ExportSummary {
  * replaySource('session.rec', { flow })
  *   .pipe(
  *     reassemble({ stats }),
- *     parseHttp1({ stats }),
+ *     parseHttp({ stats }),
  *     toSpans(),
  *     exportSpans(exporter, { stats, flow }),
  *   )

@@ -73,7 +73,7 @@ function containerName(pod: V1Pod, id: string | undefined): string | undefined {
  * import { shareReplay } from 'rxjs';
  * import { Stats, reassemble } from '@traceable-ebpf/core';
  * import { bpfSource } from '@traceable-ebpf/bpf-source';
- * import { parseHttp1 } from '@traceable-ebpf/parsers';
+ * import { parseHttp } from '@traceable-ebpf/parsers';
  * import { toSpans } from '@traceable-ebpf/exporters';
  * import { enrichPods, watchCluster } from '@traceable-ebpf/k8s-enricher';
  *
@@ -82,7 +82,7 @@ function containerName(pod: V1Pod, id: string | undefined): string | undefined {
  * bpfSource({ pids: [1234], stats })
  *   .pipe(
  *     reassemble({ stats }),
- *     parseHttp1({ stats }),
+ *     parseHttp({ stats }),
  *     enrichPods({ cluster, procFsPath: '/proc', podLabels: ['app.kubernetes.io/name'], stats }),
  *     toSpans(),
  *   )

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { Stats, reassemble, type KernelEvent } from '@traceable-ebpf/core';
-import { parseHttp1 } from '../parse-http1.js';
+import { parseHttp } from '../parse-http.js';
 import {
   CONN,
   chunks,
@@ -172,7 +172,7 @@ test('a request unanswered for the response timeout is reported, marked; its lat
   const stats = new Stats();
   const input = new Subject<KernelEvent>();
   const out = lastValueFrom(
-    input.pipe(reassemble({ stats }), parseHttp1({ stats, responseTimeoutMs: 40 }), toArray()),
+    input.pipe(reassemble({ stats }), parseHttp({ stats, responseTimeoutMs: 40 }), toArray()),
   );
   const req1 = 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n';
   const req2 = 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n';

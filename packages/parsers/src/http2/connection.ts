@@ -1,133 +1,64 @@
 /**
  * One HTTP/2 connection seen from a captured process: a frame parser per direction and the
  * stream layer, wired together (each side's SETTINGS_MAX_FRAME_SIZE bounds the frames the other
- * side sends).
+ * side sends), behind the stage's {@link ConnectionParser} seam.
  */
-import type {
-  ApiExchange,
-  ConnectionInfo,
-  Direction,
-  HttpRequest,
-  Role,
-  Stats,
-} from '@traceable-ebpf/core';
-import { CLIENT_PREFACE, Setting, frameLength, frameRun } from './frame-layout.js';
+import type { ApiExchange, Direction, HttpRequest } from '@traceable-ebpf/core';
+import type { ConnectionParser, ParserContext, ParserOutcome, ParserStart } from '../protocol.js';
+import { Setting } from './frame-layout.js';
 import { parseSettings } from './frame-payloads.js';
 import { Http2FrameParser } from './frames.js';
 import { Http2Session, type Http2Side } from './session.js';
-import { HpackDecoder } from './hpack.js';
-import type { BodyBudget } from '../shared/body-budget.js';
-
-/** Does `bytes` start with the client connection preface (`more`: a prefix of it so far)? */
-export function detectPreface(bytes: Uint8Array): 'yes' | 'no' | 'more' {
-  const n = Math.min(bytes.length, CLIENT_PREFACE.length);
-  for (let i = 0; i < n; i++) if (bytes[i] !== CLIENT_PREFACE[i]) return 'no';
-  return n === CLIENT_PREFACE.length ? 'yes' : 'more';
-}
 
 /**
- * Does `bytes` start like the SETTINGS frame a server sends first (stream 0, no flags, a multiple
- * of 6 bytes)? Lets a server's first bytes wait for the client's preface instead of failing
- * HTTP/1 detection.
+ * A connection that switched from HTTP/1 (`Upgrade: h2c`, RFC 7540 §3.2): the upgrading request
+ * (stream 1's) and the client's settings from its `HTTP2-Settings` header.
  */
-export function looksLikeServerSettings(bytes: Uint8Array): 'yes' | 'no' | 'more' {
-  if (bytes.length >= 9) {
-    const length = frameLength(bytes, 0);
-    const stream = bytes[5]! | bytes[6]! | bytes[7]! | bytes[8]!;
-    return bytes[3] === 4 && bytes[4] === 0 && stream === 0 && length % 6 === 0 ? 'yes' : 'no';
-  }
-  if (bytes.length > 3 && bytes[3] !== 4) return 'no';
-  return 'more';
+export interface H2cUpgrade {
+  /** The HTTP/1.1 request that asked for the upgrade. */
+  readonly request?: HttpRequest | undefined;
+  /** The SETTINGS payload the `HTTP2-Settings` header carried (base64url-decoded). */
+  readonly settings?: Uint8Array | undefined;
 }
 
-/** Frame payloads above this are not believed (max SETTINGS_MAX_FRAME_SIZE is 2^24 − 1). */
-const PLAUSIBLE_FRAME_BYTES = 1 << 20;
-
-/**
- * Frame-shape check for a connection joined mid-stream: `bytes` (one event: HTTP/2 stacks write
- * whole frames) is a run of one or more well-formed frame headers whose lengths end exactly at
- * its end. Type, flags, sizes, stream-0 rules and the reserved bit are checked; random bytes
- * pass rarely.
- */
-export function looksLikeFrames(bytes: Uint8Array): boolean {
-  const run = frameRun(bytes, 0, PLAUSIBLE_FRAME_BYTES);
-  return run.frames > 0 && run.end === bytes.length;
-}
-
-/**
- * Which messages a run of frames (see {@link looksLikeFrames}) carries, for a connection whose
- * role is unknown: PUSH_PROMISE comes from servers; a header block naming `:status` is a
- * response's, one naming another pseudo-header a request's. The blocks are decoded by a
- * throwaway lenient decoder: pseudo-headers come from the static table or literal names, so this
- * works joined mid-stream. Undefined when the frames don't tell (DATA, WINDOW_UPDATE, fields
- * only from the dynamic table).
- */
-export function messagesInFrames(bytes: Uint8Array): 'requests' | 'responses' | undefined {
-  let carries: 'requests' | 'responses' | undefined;
-  const decoder = new HpackDecoder({ lenient: true });
-  const parser = new Http2FrameParser({
-    expectPreface: false,
-    maxFrameSize: PLAUSIBLE_FRAME_BYTES,
-    onFrame: (f) => {
-      if (carries || f.type !== 'headers') return;
-      if (f.promisedStreamId !== undefined) {
-        carries = 'responses';
-        return;
-      }
-      const r = decoder.decode(f.block);
-      const pseudo = r.status === 'ok' ? r.headers.find(([k]) => k.startsWith(':')) : undefined;
-      if (pseudo) carries = pseudo[0] === ':status' ? 'responses' : 'requests';
-    },
-  });
-  parser.feed(bytes);
-  return carries;
-}
-
-/** Options of {@link Http2Connection}. */
-export interface Http2ConnectionOptions {
-  /** The captured process's side: a server receives requests, a client sends them. */
-  readonly role: Exclude<Role, 'unknown'>;
-  readonly connection: () => ConnectionInfo;
-  readonly maxBodyBytes?: number;
-  /** Header bytes kept per header block (see Http2Session). */
-  readonly maxHeaderBytes?: number;
-  readonly stats?: Stats;
-  /** Body bytes held by open streams, shared across the stage's connections. */
-  readonly budget?: BodyBudget;
-  /** Joined mid-stream: no preface expected, HPACK lenient, exchanges flagged partial as needed. */
-  readonly midStream?: boolean;
-  /**
-   * The connection switched from HTTP/1 (`Upgrade: h2c`): the upgrading request (stream 1's) and
-   * the client's settings from its `HTTP2-Settings` header.
-   */
-  readonly upgrade?: { readonly request: HttpRequest; readonly settings?: Uint8Array };
-  readonly onExchange: (ex: ApiExchange) => void;
-}
+const STOP: ParserOutcome = { stop: 'unsupported' };
 
 /** Frames of both directions and the streams they carry. */
-export class Http2Connection {
+export class Http2Connection implements ConnectionParser {
   private readonly parsers: Record<Direction, Http2FrameParser>;
   private readonly session: Http2Session;
   private readonly requestDirection: Direction;
   private tsNs = 0;
   private problem: string | undefined;
+  private closed = false;
+  /** HTTP/2 is known from its first bytes: nobody else claims the connection. */
+  readonly tentative = false;
 
-  constructor(private readonly options: Http2ConnectionOptions) {
-    this.requestDirection = options.role === 'client' ? 'send' : 'recv';
+  constructor(
+    start: ParserStart,
+    private readonly ctx: ParserContext,
+    upgrade?: H2cUpgrade,
+  ) {
+    const { stats } = ctx;
+    this.requestDirection = start.role === 'client' ? 'send' : 'recv';
     this.session = new Http2Session({
-      connection: options.connection,
-      midStream: options.midStream ?? false,
-      ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
-      ...(options.maxHeaderBytes !== undefined ? { maxHeaderBytes: options.maxHeaderBytes } : {}),
-      ...(options.stats ? { stats: options.stats } : {}),
-      ...(options.budget ? { budget: options.budget } : {}),
-      onExchange: options.onExchange,
+      connection: start.connection,
+      midStream: start.midStream,
+      maxBodyBytes: ctx.maxBodyBytes,
+      maxHeaderBytes: ctx.maxHeaderBytes,
+      stats,
+      budget: ctx.budget,
+      onExchange: (ex: ApiExchange) => {
+        stats.inc('TotalRequestsParsed');
+        if (ex.response) stats.inc('TotalResponsesParsed');
+        ctx.emit(ex);
+      },
     });
     const parser = (direction: Direction) =>
       new Http2FrameParser({
         // Joined mid-stream, the client's preface may still come (its accept was missed).
         expectPreface:
-          direction !== this.requestDirection ? false : options.midStream ? 'optional' : true,
+          direction !== this.requestDirection ? false : start.midStream ? 'optional' : true,
         onFrame: (f) => {
           const side: Http2Side = direction === this.requestDirection ? 'request' : 'response';
           if (f.type === 'settings') this.frameSizeSettings(direction, f.settings);
@@ -135,9 +66,9 @@ export class Http2Connection {
         },
       });
     this.parsers = { send: parser('send'), recv: parser('recv') };
-    if (options.upgrade) {
-      this.session.upgraded(options.upgrade.request);
-      const settings = parseSettings(options.upgrade.settings);
+    if (upgrade?.request) {
+      this.session.upgraded(upgrade.request);
+      const settings = parseSettings(upgrade.settings);
       this.frameSizeSettings(this.requestDirection, settings);
       this.session.frame('request', { type: 'settings', settings }, 0);
     }
@@ -154,40 +85,39 @@ export class Http2Connection {
   }
 
   /**
-   * The next bytes of one direction; returns a problem when the connection can't be followed.
-   * Bytes passed over looking for frames after a gap are counted in `skipped`.
+   * The next bytes of one direction. Bytes passed over looking for frames after a gap are
+   * counted as dropped. When the connection can't be followed (not HTTP/2 framing, a header
+   * block that can't be decoded), what is open is reported and the parser stops.
    */
-  feed(
-    direction: Direction,
-    data: Uint8Array,
-    tsNs: number,
-    skipped?: (n: number) => void,
-  ): string | undefined {
-    if (this.problem) return this.problem;
+  feed(direction: Direction, data: Uint8Array, tsNs: number): ParserOutcome {
+    if (this.problem) return STOP;
     this.tsNs = tsNs;
     const r = this.parsers[direction].feed(data);
     if (r.status === 'invalid') this.problem = r.reason;
-    else if (r.skipped) skipped?.(r.skipped);
-    return this.problem;
+    else if (r.skipped) this.ctx.stats.inc('TotalEventsDroppedAtParsing', r.skipped);
+    if (!this.problem) return undefined;
+    this.ctx.stats.inc('Http2ConnectionsAbandoned');
+    this.close(tsNs);
+    return STOP;
   }
 
   /**
-   * `length` bytes of one direction were lost. Inside a DATA frame's payload they are
-   * `absorbed` (that stream's message is partial); elsewhere the direction `resync`s at the
-   * next frame boundary, its HPACK table is forgotten (lenient from then on) and every open
-   * stream is flagged partial.
+   * `length` bytes of one direction were lost. Inside a DATA frame's payload they are absorbed
+   * (that stream's message is partial: `GapsAbsorbedInBodies`); elsewhere the direction
+   * resynchronises at the next frame boundary (`Http2GapsResynced`), its HPACK table is
+   * forgotten (lenient from then on) and every open stream is flagged partial.
    */
-  gap(direction: Direction, length: number, tsNs: number): 'absorbed' | 'resync' {
+  gap(direction: Direction, length: number, tsNs: number): void {
     this.tsNs = tsNs;
     const outcome = this.parsers[direction].skip(length);
     if (outcome === 'resync')
       this.session.lost(direction === this.requestDirection ? 'request' : 'response');
-    return outcome;
+    this.ctx.stats.inc(outcome === 'absorbed' ? 'GapsAbsorbedInBodies' : 'Http2GapsResynced');
   }
 
   /** Reports streams unanswered `timeoutMs` after their request ended (see Http2Session). */
-  expire(now: number, timeoutMs: number): void {
-    this.session.expire(now, timeoutMs);
+  expire(nowMs: number, timeoutMs: number): void {
+    this.session.expire(nowMs, timeoutMs);
   }
 
   /**
@@ -196,13 +126,25 @@ export class Http2Connection {
    * followed): counted as that side's parsing error, its held bytes as dropped.
    */
   close(tsNs: number): void {
-    const stats = this.options.stats;
+    if (this.closed) return;
+    this.closed = true;
+    const stats = this.ctx.stats;
     for (const direction of ['send', 'recv'] as const) {
       const p = this.parsers[direction];
       if (!p.midFrame || this.problem) continue;
-      stats?.inc(direction === this.requestDirection ? 'ReqParsingErrors' : 'ResParsingErrors');
-      if (p.buffered > 0) stats?.inc('TotalEventsDroppedAtParsing', p.buffered);
+      stats.inc(direction === this.requestDirection ? 'ReqParsingErrors' : 'ResParsingErrors');
+      if (p.buffered > 0) stats.inc('TotalEventsDroppedAtParsing', p.buffered);
     }
     this.session.close(tsNs);
+  }
+
+  /** Never tentative, so never abandoned; nothing to free beyond what the collector takes. */
+  abandon(): void {
+    this.closed = true;
+  }
+
+  /** Nothing to free beyond what the garbage collector takes. */
+  dispose(): void {
+    this.closed = true;
   }
 }

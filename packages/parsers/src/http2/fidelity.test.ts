@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lastValueFrom, Subject, toArray } from 'rxjs';
 import { reassemble, Stats, type KernelEvent } from '@traceable-ebpf/core';
-import { parseHttp1 } from '../parse-http1.js';
+import { parseHttp } from '../parse-http.js';
 import { CLIENT_PREFACE, FrameFlag, FrameType } from './frame-layout.js';
 import { chunks, close, h2frame, hpackBlock, open, run } from '../testing/streams.js';
 
@@ -398,7 +398,7 @@ test('an HTTP/2 stream unanswered for the response timeout is reported while the
   const stats = new Stats();
   const input = new Subject<KernelEvent>();
   const out = lastValueFrom(
-    input.pipe(reassemble({ stats }), parseHttp1({ stats, responseTimeoutMs: 40 }), toArray()),
+    input.pipe(reassemble({ stats }), parseHttp({ stats, responseTimeoutMs: 40 }), toArray()),
   );
   const client = Buffer.concat([CLIENT_PREFACE, SETTINGS, request(1, '/slow')]);
   input.next(open('server'));

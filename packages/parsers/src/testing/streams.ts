@@ -1,6 +1,6 @@
 /**
  * Test support (not part of the package's API, not published): kernel events for one connection
- * built from text, and the reassemble → parseHttp1 pipeline they run through.
+ * built from text, and the reassemble → parseHttp pipeline they run through.
  */
 import { from, lastValueFrom, toArray } from 'rxjs';
 import {
@@ -12,7 +12,7 @@ import {
   type ReassembleOptions,
   type Role,
 } from '@traceable-ebpf/core';
-import { parseHttp1, type ParseHttp1Options } from '../parse-http1.js';
+import { parseHttp, type ParseHttpOptions } from '../parse-http.js';
 
 /** The test connection's id. */
 export const CONN = '7:5:100';
@@ -112,18 +112,18 @@ export function serverConnection(
   ];
 }
 
-/** Runs events through reassemble and parseHttp1; resolves with the exchanges. */
+/** Runs events through reassemble and parseHttp; resolves with the exchanges. */
 export async function run(
   events: KernelEvent[],
   stats = new Stats(),
   maxBodyBytes?: number,
   reassembly: ReassembleOptions = {},
-  parsing: ParseHttp1Options = {},
+  parsing: ParseHttpOptions = {},
 ): Promise<ApiExchange[]> {
   return lastValueFrom(
     from(events).pipe(
       reassemble({ stats, ...reassembly }),
-      parseHttp1({ stats, maxBodyBytes, ...parsing }),
+      parseHttp({ stats, maxBodyBytes, ...parsing }),
       toArray(),
     ),
   );
