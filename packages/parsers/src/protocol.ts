@@ -30,12 +30,16 @@ export interface DetectInput {
 
 /** A detector's answer. */
 export type Detection =
-  /** Not this protocol. */
-  | { readonly verdict: 'no' }
-  /** Could be, the bytes are too few to tell: hold them and ask again with the next ones. */
-  | { readonly verdict: 'more' }
-  /** This protocol: the stage creates its parser. */
   | {
+      /** Not this protocol. */
+      readonly verdict: 'no';
+    }
+  | {
+      /** Could be, the bytes are too few to tell: hold them and ask again with the next ones. */
+      readonly verdict: 'more';
+    }
+  | {
+      /** This protocol: the stage creates its parser. */
       readonly verdict: 'yes';
       /** The captured process's side (inferred from the bytes when it was unknown). */
       readonly role: Exclude<Role, 'unknown'>;
@@ -95,8 +99,11 @@ export interface ProtocolUpgrade {
   readonly request?: HttpRequest;
   /** Bytes that came after the switch, in order, for the new protocol's parser. */
   readonly pending: ReadonlyArray<{
+    /** Which way they travelled. */
     readonly direction: Direction;
+    /** The bytes. */
     readonly bytes: Uint8Array;
+    /** When the kernel saw them (ns). */
     readonly tsNs: number;
   }>;
 }
@@ -110,9 +117,14 @@ export type ParserOutcome =
    * (`unsupported`), or it switched to a protocol nobody parses (`upgraded`). The rest of its
    * bytes are counted and dropped, and the source is told to stop copying them.
    */
-  | { readonly stop: 'unsupported' | 'upgraded' }
-  /** Hand the connection to the protocol registered for `upgrade.token`. */
-  | { readonly upgrade: ProtocolUpgrade };
+  | {
+      /** Why: not this protocol or can't be followed (`unsupported`), or switched (`upgraded`). */
+      readonly stop: 'unsupported' | 'upgraded';
+    }
+  | {
+      /** Hand the connection to the protocol registered for `upgrade.token`. */
+      readonly upgrade: ProtocolUpgrade;
+    };
 
 /** One connection followed by one protocol: bytes in, exchanges out through the context. */
 export interface ConnectionParser {
