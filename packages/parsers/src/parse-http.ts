@@ -327,10 +327,13 @@ export function parseHttp(
             case 'data': {
               const c = conns.get(ev.conn);
               if (!c) return;
+              const parser = c.parser;
               if (c.stopped) stats.inc('TotalEventsDroppedAtParsing', ev.data.length);
-              else if (!c.parser) detect(c, ev.direction, ev.data, ev.tsNs);
-              else if (!c.parser.tentative || !join(c, ev.direction, ev.data, ev.tsNs))
-                act(c, c.parser.feed(ev.direction, ev.data, ev.tsNs), ev.tsNs);
+              else if (parser === undefined) detect(c, ev.direction, ev.data, ev.tsNs);
+              else if (!parser.tentative || !join(c, ev.direction, ev.data, ev.tsNs)) {
+                const outcome = parser.feed(ev.direction, ev.data, ev.tsNs);
+                if (outcome !== undefined) act(c, outcome, ev.tsNs);
+              }
               break;
             }
             case 'gap': {

@@ -109,7 +109,15 @@ export class Http1Connection implements ConnectionParser {
 
   feed(direction: Direction, data: Uint8Array, tsNs: number): ParserOutcome {
     this.outcome = undefined;
-    this.feedDirection(direction, data, tsNs);
+    const parser = direction === this.requestDirection ? this.requests : this.responses;
+    if (parser === undefined) return undefined;
+    if (this.upgrade === undefined && !this.searching) {
+      // The usual case, kept small: in step, nothing skipped, nothing to act on.
+      const r = parser.feed(data, tsNs);
+      if (r.status !== 'need-more' || r.skipped > 0) this.afterFeed(parser, r, data, tsNs);
+    } else {
+      this.feedDirection(direction, data, tsNs);
+    }
     return this.outcome;
   }
 
@@ -157,7 +165,11 @@ export class Http1Connection implements ConnectionParser {
     const parser = this.parserOf(direction);
     if (!parser || this.outcome) return;
     if (this.upgrade && parser === this.requests) return this.hold(this.upgrade, data, tsNs);
-    const r = parser.feed(data, tsNs);
+    this.afterFeed(parser, parser.feed(data, tsNs), data, tsNs);
+  }
+
+  /** Acts on what a parser's feed of `data` said. */
+  private afterFeed(parser: Http1MessageParser, r: FeedStatus, data: Uint8Array, tsNs: number) {
     this.onFeed(parser, r);
     if (r.status !== 'upgrade' || this.outcome) return;
     const rest = data.subarray(data.length - r.rest);
