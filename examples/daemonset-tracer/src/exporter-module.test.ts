@@ -114,6 +114,25 @@ test('a package is looked up from the config directory', async () => {
   await refused('rxjs', sub, /exports no factory/);
 });
 
+test('a package is resolved as import resolves it: an ESM-only exports map loads, a require-only one is refused', async () => {
+  const dir = dirWith({
+    'node_modules/esm-only/package.json': JSON.stringify({
+      name: 'esm-only',
+      type: 'module',
+      exports: { '.': { import: './esm.js' } },
+    }),
+    'node_modules/esm-only/esm.js': GOOD,
+    'node_modules/cjs-only/package.json': JSON.stringify({
+      name: 'cjs-only',
+      exports: { '.': { require: './index.cjs' } },
+    }),
+    'node_modules/cjs-only/index.cjs': 'exports.createExporter = () => ({});',
+  });
+  assert.equal(resolveExporterModule('esm-only', dir), join(dir, 'node_modules/esm-only/esm.js'));
+  assert.ok((await load('esm-only', dir)) instanceof ModuleExporter);
+  await refused('cjs-only', dir, /^exporter\.module 'cjs-only': .*(exports|export)/);
+});
+
 test('a module that cannot be found or loaded is one line', async () => {
   const dir = dirWith({
     'broken.mjs': 'export const createExporter = (;',

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { resolve as resolveModule } from 'import-meta-resolve';
 import { ErrorCode, TracerError } from '@traceable-ebpf/core';
 import type { ReadableSpan, SpanExporter } from '@traceable-ebpf/exporters';
 
@@ -86,7 +87,8 @@ function isPath(spec: string): boolean {
 
 /**
  * The file `spec` names: a path from `baseDir` (a directory by its package.json's `main` or its
- * index.js), or a package by Node's resolution from `baseDir`, then from the tracer's directory.
+ * index.js), or a package as `import` finds it (ES module resolution: its `exports` map with the
+ * `node` and `import` conditions, else `main`) from `baseDir`, then from the tracer's directory.
  */
 export function resolveExporterModule(spec: string, baseDir: string): string {
   if (isPath(spec)) {
@@ -100,14 +102,18 @@ export function resolveExporterModule(spec: string, baseDir: string): string {
   }
   let lastError: unknown;
   for (const from of [baseDir, TRACER_DIR]) {
+    let url: string;
     try {
-      return createRequire(join(from, 'noop.js')).resolve(spec);
+      url = resolveModule(spec, pathToFileURL(join(from, 'noop.js')).href);
     } catch (err) {
       lastError = err;
       // Found but unusable (its exports refuse the entry point): say so rather than look further.
-      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND')
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND')
         throw moduleError(spec, firstLine(err), err);
+      continue;
     }
+    if (!url.startsWith('file:')) throw moduleError(spec, `not a module file: ${url}`);
+    return fileURLToPath(url);
   }
   throw moduleError(
     spec,
