@@ -18,10 +18,8 @@ import {
   startNginx,
   startTracer,
 } from './harness.js';
-import {
-  startWebhook,
-  type TestWebhook,
-} from '../../examples/custom-exporter/dist/testing/webhook-server.js';
+// The plugin's own test webhook (a workspace-only subpath: the packed plugin leaves it out).
+import { startWebhook, type TestWebhook } from '@traceable-ebpf/webhook-exporter/testing';
 
 const PLUGIN_DIR = join(ROOT, 'examples', 'custom-exporter');
 
