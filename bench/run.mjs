@@ -3,7 +3,7 @@
 //   node bench/run.mjs [source] [kernel] [nginx] [pipeline] [export] [http2]     (default: all)
 // Prints rates and ratios measured side by side in this one run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -306,6 +306,56 @@ function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
 }
 
+/**
+ * CPU seconds per thread group of process `pid`: its main thread, the `bpf-source` worker (it
+ * names its thread), and every other thread (V8's GC and compiler threads, libuv's pool).
+ */
+function threadCpuSeconds(pid) {
+  const out = { main: 0, worker: 0, other: 0 };
+  let tids = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const secs = (Number(f[11]) + Number(f[12])) / 100;
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out[tid === String(pid) ? 'main' : comm === 'bpf-source' ? 'worker' : 'other'] += secs;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Run time and run count of every BPF program loaded now (kernel.bpf_stats_enabled must be 1),
+ * summed: { ns, runs }. The tracer's programs are the only ones the benchmark loads.
+ */
+function bpfRunTime() {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show']).toString());
+  let ns = 0;
+  let runs = 0;
+  for (const p of progs) {
+    ns += p.run_time_ns ?? 0;
+    runs += p.run_cnt ?? 0;
+  }
+  return { ns, runs };
+}
+
+/** Turns the kernel's BPF run-time statistics on for this process's lifetime (restored at exit). */
+function enableBpfStats() {
+  const path = '/proc/sys/kernel/bpf_stats_enabled';
+  const before = readFileSync(path, 'utf8').trim();
+  if (before === '1') return;
+  writeFileSync(path, '1');
+  process.on('exit', () => writeFileSync(path, before));
+}
+
 /** The tracer CLI on `pid`, exporting over OTLP to the null collector unless `extra` says otherwise. */
 async function tracer(pid, extra) {
   await startNullSink();
@@ -328,6 +378,8 @@ async function tracer(pid, extra) {
   return {
     /** CPU seconds (user + system, all threads) the tracer has used so far. */
     cpuSeconds: () => cpuSeconds(child.pid),
+    /** The same per thread group (see threadCpuSeconds). */
+    threadCpuSeconds: () => threadCpuSeconds(child.pid),
     async stop() {
       child.kill('SIGTERM');
       const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
@@ -348,20 +400,33 @@ async function benchNginx() {
     '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, 4 s rounds, alternating; the tracer exports over OTLP (protobuf, the default) to a null collector',
   );
   const pid = nginxPid();
+  enableBpfStats();
   const without = [];
   const withTracer = [];
   let completeness = '';
+  const us = (seconds, requests) => ((1e6 * seconds) / (requests || 1)).toFixed(1);
   for (let round = 0; round < 3; round++) {
     without.push(wrk(4).rps);
     const rec = round === 0 ? ['--record', join(work, 'nginx.rec')] : [];
     const t = await tracer(pid, rec);
     const cpu0 = t.cpuSeconds();
+    const threads0 = t.threadCpuSeconds();
+    const bpf0 = bpfRunTime();
     const w = wrk(4);
+    const bpf = bpfRunTime();
     await new Promise((r) => setTimeout(r, 500));
     const cpu = t.cpuSeconds() - cpu0;
+    const threads1 = t.threadCpuSeconds();
+    const split = Object.fromEntries(
+      Object.keys(threads1).map((k) => [k, threads1[k] - threads0[k]]),
+    );
     const stats = await t.stop();
     withTracer.push(w.rps);
-    completeness += `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}; tracer process CPU ${cpu.toFixed(2)} s over the 4 s run (${((1e6 * cpu) / (w.requests || 1)).toFixed(1)} µs per request)${rec.length ? ', recording' : ''}\n`;
+    const bpfNs = bpf.ns - bpf0.ns;
+    completeness +=
+      `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
+      `  tracer CPU per request: ${us(cpu, w.requests)} µs (main thread ${us(split.main, w.requests)}, bpf-source worker ${us(split.worker, w.requests)}, other threads ${us(split.other, w.requests)}); ` +
+      `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n`;
   }
   console.log(
     `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s`,
