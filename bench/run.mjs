@@ -20,7 +20,12 @@ import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/export
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, '.tmp', 'bench');
 mkdirSync(work, { recursive: true });
-const wanted = new Set(process.argv.slice(2));
+// `--against <checkout>`: the nginx benchmark also runs that checkout's tracer (built) in the
+// same alternating rounds, so a change is measured side by side with what it changes.
+const argv = process.argv.slice(2);
+const againstAt = argv.indexOf('--against');
+const against = againstAt >= 0 ? argv.splice(againstAt, 2)[1] : undefined;
+const wanted = new Set(argv);
 const want = (name) => wanted.size === 0 || wanted.has(name);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
@@ -357,11 +362,11 @@ function enableBpfStats() {
 }
 
 /** The tracer CLI on `pid`, exporting over OTLP to the null collector unless `extra` says otherwise. */
-async function tracer(pid, extra) {
+async function tracer(pid, extra, tree = root) {
   await startNullSink();
   const child = spawn(
     process.execPath,
-    [join(root, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid), ...extra],
+    [join(tree, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid), ...extra],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${NULL_SINK_PORT}` },
@@ -402,39 +407,42 @@ async function benchNginx() {
   const pid = nginxPid();
   enableBpfStats();
   const without = [];
-  const withTracer = [];
-  let completeness = '';
+  const trees = [{ label: 'this checkout', dir: root, rps: [], lines: '' }];
+  if (against) trees.push({ label: against, dir: against, rps: [], lines: '' });
   const us = (seconds, requests) => ((1e6 * seconds) / (requests || 1)).toFixed(1);
   for (let round = 0; round < 3; round++) {
     without.push(wrk(4).rps);
-    const rec = round === 0 ? ['--record', join(work, 'nginx.rec')] : [];
-    const t = await tracer(pid, rec);
-    const cpu0 = t.cpuSeconds();
-    const threads0 = t.threadCpuSeconds();
-    const bpf0 = bpfRunTime();
-    const w = wrk(4);
-    const bpf = bpfRunTime();
-    await new Promise((r) => setTimeout(r, 500));
-    const cpu = t.cpuSeconds() - cpu0;
-    const threads1 = t.threadCpuSeconds();
-    const split = Object.fromEntries(
-      Object.keys(threads1).map((k) => [k, threads1[k] - threads0[k]]),
-    );
-    const stats = await t.stop();
-    withTracer.push(w.rps);
-    const bpfNs = bpf.ns - bpf0.ns;
-    completeness +=
-      `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
-      `  tracer CPU per request: ${us(cpu, w.requests)} µs (main thread ${us(split.main, w.requests)}, bpf-source worker ${us(split.worker, w.requests)}, other threads ${us(split.other, w.requests)}); ` +
-      `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n`;
+    // Alternating which tracer goes first, so neither always follows the run without one.
+    for (const tree of round % 2 ? [...trees].reverse() : trees) {
+      const rec = round === 0 && tree.dir === root ? ['--record', join(work, 'nginx.rec')] : [];
+      const t = await tracer(pid, rec, tree.dir);
+      const cpu0 = t.cpuSeconds();
+      const threads0 = t.threadCpuSeconds();
+      const bpf0 = bpfRunTime();
+      const w = wrk(4);
+      const bpf = bpfRunTime();
+      await new Promise((r) => setTimeout(r, 500));
+      const cpu = t.cpuSeconds() - cpu0;
+      const threads1 = t.threadCpuSeconds();
+      const split = Object.fromEntries(
+        Object.keys(threads1).map((k) => [k, threads1[k] - threads0[k]]),
+      );
+      const stats = await t.stop();
+      tree.rps.push(w.rps);
+      const bpfNs = bpf.ns - bpf0.ns;
+      tree.lines +=
+        `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
+        `  tracer CPU per request: ${us(cpu, w.requests)} µs (main thread ${us(split.main, w.requests)}, bpf-source worker ${us(split.worker, w.requests)}, other threads ${us(split.other, w.requests)}); ` +
+        `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n`;
+    }
   }
-  console.log(
-    `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s`,
-  );
-  console.log(
-    `ratio (median with / median without): ${((100 * median(withTracer)) / median(without)).toFixed(1)}%`,
-  );
-  process.stdout.write(completeness);
+  console.log(`without tracer: ${without.map(fmt).join(', ')} req/s`);
+  for (const tree of trees) {
+    console.log(
+      `with the tracer of ${tree.label}: ${tree.rps.map(fmt).join(', ')} req/s; ratio (median with / median without): ${((100 * median(tree.rps)) / median(without)).toFixed(1)}%`,
+    );
+    process.stdout.write(tree.lines);
+  }
 }
 
 async function benchPipeline() {

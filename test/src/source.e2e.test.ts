@@ -251,6 +251,62 @@ for (const how of ['write', 'writev'] as const)
     assert.equal(r.bytes.length + r.gaps.reduce((n, g) => n + g[1], 0), sent);
   });
 
+test('a main thread that falls behind pauses the worker (one batch in flight); the worker resumes once it catches up, before any stop', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  const stop$ = new Subject<void>();
+  const events: KernelEvent[] = [];
+  let blocked = false;
+  let applied!: () => void;
+  const ready = new Promise<void>((resolve) => (applied = resolve));
+  const done = new Promise<void>((resolve, reject) =>
+    bpfSource({
+      policy$: policyOf(peer.pid),
+      transport: 'ringbuf',
+      maxBatchesInFlight: 1,
+      coalesceMs: 1,
+      stopOn: stop$,
+      onPolicyApplied: () => applied(),
+    }).subscribe({
+      next(e) {
+        events.push(e);
+        if (blocked || e.kind !== 'data') return;
+        // The first data event holds the main thread for 300 ms: the worker posts what comes
+        // meanwhile only once this batch is done, so it pauses and must be woken.
+        blocked = true;
+        const until = Date.now() + 300;
+        while (Date.now() < until);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
+  await ready;
+  let sent = 0;
+  let sfd = -1;
+  try {
+    sfd = Number((await peer.cmd('open4')).split(' ')[1]);
+    sent = Number(await peer.cmd('burst 60 100'));
+    const received = () =>
+      events.reduce(
+        (n, e) =>
+          e.kind === 'data' && e.tgid === peer.pid && e.fd === sfd && e.direction === 'recv'
+            ? n + e.data.length
+            : n,
+        0,
+      );
+    // Everything arrives while the source runs (a stop would flush it regardless).
+    await until(() => received() >= sent);
+    assert.ok(blocked, 'the main thread was held');
+    assert.equal(received(), sent, 'every byte of the burst, before the capture stopped');
+  } finally {
+    stop$.next();
+  }
+  await done;
+  assert.equal(sent, 6000);
+});
+
 test('sendfile: sizes only, a sendfile gap of the exact length; the reader sees the bytes', async (t) => {
   if (!kernelTestsPossible(t)) return;
   const peer = new Peer();

@@ -21,6 +21,7 @@ import type {
   ToWorker,
   WorkerConfig,
 } from './protocol.js';
+import { CREDIT_HANDLED, CREDIT_PAUSED } from './protocol.js';
 import { preflight, type SystemInfo } from './system.js';
 
 /** Options of {@link bpfSource}. */
@@ -185,6 +186,8 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       subscriber.error(err);
       return;
     }
+    const credit = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
+    const creditView = new Int32Array(credit);
     const config: WorkerConfig = {
       objects: {
         ringbuf: options.objectPath ?? DEFAULT_OBJECT_PATH,
@@ -197,6 +200,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       drainIntervalMs: options.drainIntervalMs ?? 0,
       coalesceMs: options.coalesceMs ?? 1,
       maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
+      credit,
       maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
       ...(options.recordPath ? { recordPath: options.recordPath } : {}),
       epochOffsetNs: String(options.clock?.offsetNs ?? sampleEpochOffsetNs()),
@@ -230,7 +234,9 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
         b.next = r.next;
         if (b.next >= b.length) {
           batches.shift();
-          if (!stopped) send({ type: 'ack' });
+          // Credit back in shared memory; a message only to wake a worker that paused.
+          Atomics.add(creditView, CREDIT_HANDLED, 1);
+          if (!stopped && Atomics.load(creditView, CREDIT_PAUSED) === 1) send({ type: 'ack' });
         }
         if (batches.length > 0 && performance.now() - sliceStart >= YIELD_AFTER_MS) {
           setImmediate(() => {

@@ -42,6 +42,11 @@ export type EventTransport = 'ringbuf' | 'perfbuf';
  */
 export type CallStore = 'task-storage' | 'hash';
 
+/** Int32 slot of {@link WorkerConfig.credit}: batches the main thread has finished (it adds). */
+export const CREDIT_HANDLED = 0;
+/** Int32 slot of {@link WorkerConfig.credit}: 1 while the worker waits for credit (it sets). */
+export const CREDIT_PAUSED = 1;
+
 /** Start-up parameters of the worker. */
 export interface WorkerConfig {
   /** The compiled objects: the ring buffer build and the perf buffer build. */
@@ -58,6 +63,12 @@ export interface WorkerConfig {
   readonly coalesceMs: number;
   /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
   readonly maxBatchesInFlight: number;
+  /**
+   * Flow control without a message per batch ({@link CREDIT_HANDLED}, {@link CREDIT_PAUSED}):
+   * the main thread counts the batches it finished here; it posts `ack` only to wake a worker
+   * that paused.
+   */
+  readonly credit: SharedArrayBuffer;
   /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */
   readonly maxCaptureBytes: number;
   /** BTF file for CO-RE when the kernel has none of its own. */
@@ -71,7 +82,7 @@ export interface WorkerConfig {
 /** Main → worker. */
 export type ToWorker =
   | { type: 'policy'; policy: CapturePolicy }
-  /** The main thread finished one batch. */
+  /** The main thread finished batches while the worker was paused: look at the credit again. */
   | { type: 'ack' }
   /** Stop copying this connection's bytes (a protocol nobody parses). */
   | { type: 'disable'; tgid: number; fd: number; gen: number }

@@ -11,7 +11,13 @@ import { LoadedObject } from './loader.js';
 import { RingbufReader, type EventReader } from './ringbuf-reader.js';
 import { PerfbufReader } from './perfbuf-reader.js';
 import { RecordingWriter } from './recording.js';
-import type { FromWorker, ToWorker, WorkerConfig } from './protocol.js';
+import {
+  CREDIT_HANDLED,
+  CREDIT_PAUSED,
+  type FromWorker,
+  type ToWorker,
+  type WorkerConfig,
+} from './protocol.js';
 
 const port = parentPort!;
 const config = workerData as WorkerConfig;
@@ -45,8 +51,11 @@ const BATCH_ROUND_BYTES = 4096;
 let batch = new Uint8Array(BATCH_ROUND_BYTES);
 let batchPos = 0;
 let batchRecords = 0;
-/** Batches posted and not yet acknowledged: bounds the memory between kernel and pipeline. */
-let inFlight = 0;
+/** Batches posted, and (in shared memory) batches the main thread has finished. */
+let posted = 0;
+const credit = new Int32Array(config.credit);
+/** Batches posted and not yet handled: bounds the memory between kernel and pipeline. */
+const inFlight = () => posted - Atomics.load(credit, CREDIT_HANDLED);
 let paused = false;
 
 let recorder: RecordingWriter | undefined;
@@ -56,7 +65,7 @@ function flush() {
   recorder?.write(batch, batchPos, batchRecords);
   const buffer = batch.buffer as ArrayBuffer;
   post({ type: 'batch', buffer, length: batchPos, records: batchRecords }, [buffer]);
-  inFlight++;
+  posted++;
   batch = new Uint8Array(0);
   batchPos = 0;
   batchRecords = 0;
@@ -75,7 +84,14 @@ interface Running {
  * kernel counts what it can't store (EventLost) instead of memory growing here. */
 function drain(r: Running, force = false) {
   for (;;) {
-    if (!force && inFlight >= config.maxBatchesInFlight) {
+    if (!force && inFlight() >= config.maxBatchesInFlight) {
+      // Say so, then look again: the main thread either sees the flag (and posts an ack) or
+      // finished a batch before it was set, which this second look sees.
+      Atomics.store(credit, CREDIT_PAUSED, 1);
+      if (inFlight() < config.maxBatchesInFlight) {
+        Atomics.store(credit, CREDIT_PAUSED, 0);
+        continue;
+      }
       if (!paused) r.poll.stop();
       paused = true;
       break;
@@ -120,9 +136,9 @@ function onReadable(r: Running) {
 }
 
 function onAck(r: Running) {
-  inFlight--;
-  if (paused && inFlight < config.maxBatchesInFlight && !closing) {
+  if (paused && inFlight() < config.maxBatchesInFlight && !closing) {
     paused = false;
+    Atomics.store(credit, CREDIT_PAUSED, 0);
     if (!coalescing) r.poll.start({ readable: true }, () => onReadable(r));
     drain(r);
   }
