@@ -4,7 +4,7 @@
 // Prints rates and ratios measured side by side in this one run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { connect } from 'node:net';
@@ -25,6 +25,10 @@ mkdirSync(work, { recursive: true });
 const argv = process.argv.slice(2);
 const againstAt = argv.indexOf('--against');
 const against = againstAt >= 0 ? argv.splice(againstAt, 2)[1] : undefined;
+// `--against-node-args "<flags>"`: Node flags for that tracer (`--against . --against-node-args
+// --single-threaded-gc` compares a flag on this checkout).
+const flagsAt = argv.indexOf('--against-node-args');
+const againstNodeArgs = flagsAt >= 0 ? argv.splice(flagsAt, 2)[1].split(' ') : [];
 const wanted = new Set(argv);
 const want = (name) => wanted.size === 0 || wanted.has(name);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -362,11 +366,17 @@ function enableBpfStats() {
 }
 
 /** The tracer CLI on `pid`, exporting over OTLP to the null collector unless `extra` says otherwise. */
-async function tracer(pid, extra, tree = root) {
+async function tracer(pid, extra, tree = root, nodeArgs = []) {
   await startNullSink();
   const child = spawn(
     process.execPath,
-    [join(tree, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid), ...extra],
+    [
+      ...nodeArgs,
+      join(tree, 'examples/daemonset-tracer/bin/ebpf-tracer.js'),
+      '--pid',
+      String(pid),
+      ...extra,
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${NULL_SINK_PORT}` },
@@ -407,15 +417,18 @@ async function benchNginx() {
   const pid = nginxPid();
   enableBpfStats();
   const without = [];
-  const trees = [{ label: 'this checkout', dir: root, rps: [], lines: '' }];
-  if (against) trees.push({ label: against, dir: against, rps: [], lines: '' });
+  const trees = [{ label: 'this checkout', dir: root, nodeArgs: [], rps: [], lines: '' }];
+  if (against) {
+    const label = `${against}${againstNodeArgs.length ? ` with node ${againstNodeArgs.join(' ')}` : ''}`;
+    trees.push({ label, dir: resolve(against), nodeArgs: againstNodeArgs, rps: [], lines: '' });
+  }
   const us = (seconds, requests) => ((1e6 * seconds) / (requests || 1)).toFixed(1);
   for (let round = 0; round < 3; round++) {
     without.push(wrk(4).rps);
     // Alternating which tracer goes first, so neither always follows the run without one.
     for (const tree of round % 2 ? [...trees].reverse() : trees) {
-      const rec = round === 0 && tree.dir === root ? ['--record', join(work, 'nginx.rec')] : [];
-      const t = await tracer(pid, rec, tree.dir);
+      const rec = round === 0 && tree === trees[0] ? ['--record', join(work, 'nginx.rec')] : [];
+      const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
       const cpu0 = t.cpuSeconds();
       const threads0 = t.threadCpuSeconds();
       const bpf0 = bpfRunTime();
