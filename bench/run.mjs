@@ -655,17 +655,14 @@ async function benchExport() {
 async function benchHttp2() {
   const requests = 100_000;
   console.log(
-    `\n## HTTP/2: h2load -n ${requests} -c 10 -m 10 against nghttpd --no-tls, tracer attached (OTLP to a null collector)`,
+    `\n## HTTP/2: h2load -n ${requests} -c 10 -m 10 against nghttpd --no-tls, alternating without and with the tracer (OTLP protobuf to a null collector), 3 rounds`,
   );
   const dir = join(work, 'h2www');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'a.txt'), 'hello from nghttpd');
   const port = 18443;
   const server = spawn('nghttpd', ['--no-tls', '-d', dir, String(port)], { stdio: 'ignore' });
-  try {
-    await new Promise((r) => setTimeout(r, 500));
-    const rec = join(work, 'h2.rec');
-    const t = await tracer(server.pid, ['--record', rec]);
+  const h2load = () => {
     const out = execFileSync('h2load', [
       '-n',
       String(requests),
@@ -675,14 +672,42 @@ async function benchHttp2() {
       '10',
       `http://127.0.0.1:${port}/a.txt`,
     ]).toString();
+    return {
+      rps: Number(/finished in [^,]*, ([\d.]+) req\/s/.exec(out)[1]),
+      done: Number(/(\d+) succeeded/.exec(out)[1]),
+    };
+  };
+  const us = (seconds, n) => ((1e6 * seconds) / (n || 1)).toFixed(1);
+  const rec = join(work, 'h2.rec');
+  try {
     await new Promise((r) => setTimeout(r, 500));
-    const stats = await t.stop();
-    const done = Number(/(\d+) succeeded/.exec(out)[1]);
+    enableBpfStats();
+    const without = [];
+    const withTracer = [];
+    let lines = '';
+    for (let round = 0; round < 3; round++) {
+      without.push(h2load().rps);
+      const t = await tracer(server.pid, round === 0 ? ['--record', rec] : []);
+      const cpu0 = t.cpuSeconds();
+      const threads0 = t.threadCpuSeconds();
+      const bpf0 = bpfRunTime();
+      const h = h2load();
+      const bpf = bpfRunTime();
+      await new Promise((r) => setTimeout(r, 500));
+      const cpu = t.cpuSeconds() - cpu0;
+      const threads1 = t.threadCpuSeconds();
+      const stats = await t.stop();
+      withTracer.push(h.rps);
+      lines +=
+        `round ${round + 1}: h2load ${fmt(h.done)} succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / h.done).toFixed(2)}%), EventLost ${stats.EventLost}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
+        `  tracer CPU per request: ${us(cpu, h.done)} µs (main thread ${us(threads1.main - threads0.main, h.done)}, bpf-source worker ${us(threads1.worker - threads0.worker, h.done)}, other threads ${us(threads1.other - threads0.other, h.done)}); BPF programs ${((bpf.ns - bpf0.ns) / (h.done || 1) / 1000).toFixed(2)} µs per request\n`;
+    }
     console.log(
-      `h2load: ${/finished in [^\n]*/.exec(out)[0]}; ${fmt(done)} succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / done).toFixed(2)}%), EventLost ${stats.EventLost}, abandoned connections ${stats.Http2ConnectionsAbandoned}`,
+      `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s; ratio (median with / median without): ${((100 * median(withTracer)) / median(without)).toFixed(1)}%`,
     );
+    process.stdout.write(lines);
     console.log(
-      '\n## HTTP/2 pipeline from that recording: reassemble + frames + HPACK + streams + span mapping, one core',
+      "\n## HTTP/2 pipeline from the first round's recording: reassemble + frames + HPACK + streams + span mapping, one core",
     );
     await pipelineRate(rec);
   } finally {
