@@ -341,6 +341,13 @@ function threadCpuSeconds(pid) {
   return out;
 }
 
+/** VmRSS and VmHWM of process `pid`, in MiB. */
+function memoryMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+}
+
 /**
  * Run time and run count of every BPF program loaded now (kernel.bpf_stats_enabled must be 1),
  * summed: { ns, runs }. The tracer's programs are the only ones the benchmark loads.
@@ -395,6 +402,8 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
     cpuSeconds: () => cpuSeconds(child.pid),
     /** The same per thread group (see threadCpuSeconds). */
     threadCpuSeconds: () => threadCpuSeconds(child.pid),
+    /** Resident memory now and its peak (VmRSS, VmHWM), in MiB. */
+    memory: () => memoryMiB(child.pid),
     async stop() {
       child.kill('SIGTERM');
       const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
@@ -429,6 +438,7 @@ async function benchNginx() {
     for (const tree of round % 2 ? [...trees].reverse() : trees) {
       const rec = round === 0 && tree === trees[0] ? ['--record', join(work, 'nginx.rec')] : [];
       const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
+      const idle = t.memory();
       const cpu0 = t.cpuSeconds();
       const threads0 = t.threadCpuSeconds();
       const bpf0 = bpfRunTime();
@@ -437,6 +447,7 @@ async function benchNginx() {
       await new Promise((r) => setTimeout(r, 500));
       const cpu = t.cpuSeconds() - cpu0;
       const threads1 = t.threadCpuSeconds();
+      const loaded = t.memory();
       const split = Object.fromEntries(
         Object.keys(threads1).map((k) => [k, threads1[k] - threads0[k]]),
       );
@@ -446,7 +457,8 @@ async function benchNginx() {
       tree.lines +=
         `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
         `  tracer CPU per request: ${us(cpu, w.requests)} µs (main thread ${us(split.main, w.requests)}, bpf-source worker ${us(split.worker, w.requests)}, other threads ${us(split.other, w.requests)}); ` +
-        `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n`;
+        `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n` +
+        `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready, ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
     }
   }
   console.log(`without tracer: ${without.map(fmt).join(', ')} req/s`);

@@ -4,17 +4,17 @@
  * timeouts, 410 Gone and outages.
  */
 import { hostname } from 'node:os';
-import {
-  CoreV1Api,
+import type {
   KubeConfig,
-  ListWatch,
-  Watch,
-  type KubernetesObject,
-  type V1Namespace,
-  type V1Pod,
-  type V1Service,
+  KubernetesObject,
+  V1Namespace,
+  V1Pod,
+  V1Service,
 } from '@kubernetes/client-node';
-import { Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
+
+/** The client library, loaded when a cluster is first watched (see {@link watchCluster}). */
+type KubernetesClient = typeof import('@kubernetes/client-node');
 
 /** What the tracer knows of the cluster at one moment. Maps are not changed after emission. */
 export interface ClusterState {
@@ -104,187 +104,214 @@ interface Resource<T extends KubernetesObject> {
  */
 export function watchCluster(options: WatchClusterOptions = {}): Observable<ClusterState> {
   return new Observable<ClusterState>((subscriber) => {
-    let kc = options.kubeConfig;
-    if (!kc) {
-      kc = new KubeConfig();
-      kc.loadFromDefault();
-    }
-    const nodeName = options.nodeName ?? defaultNodeName();
-    const api = kc.makeApiClient(CoreV1Api);
-    const watch = new Watch(kc);
-    const log: ClusterLog = options.log ?? (() => {});
-    const coalesceMs = options.coalesceMs ?? 50;
-    const retryMs = options.retryMs ?? 500;
-    const maxRetryMs = options.maxRetryMs ?? 30_000;
-    const fieldSelector = `spec.nodeName=${nodeName}`;
-
-    const resources = {
-      pods: {
-        name: 'pods',
-        path: '/api/v1/pods',
-        list: () => api.listPodForAllNamespaces({ fieldSelector }),
-        fieldSelector,
-      } satisfies Resource<V1Pod>,
-      namespaces: {
-        name: 'namespaces',
-        path: '/api/v1/namespaces',
-        list: () => api.listNamespace(),
-      } satisfies Resource<V1Namespace>,
-      services: {
-        name: 'services',
-        path: '/api/v1/services',
-        list: () => api.listServiceForAllNamespaces(),
-      } satisfies Resource<V1Service>,
-    };
-
-    const pods = new Map<string, V1Pod>();
-    const namespaces = new Map<string, V1Namespace>();
-    const services = new Map<string, Map<string, V1Service>>();
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const synced = new Set<string>();
-    const emit = () => {
-      timer = undefined;
-      if (stopped || synced.size < 3) return;
-      subscriber.next({
-        nodeName,
-        pods: new Map(pods),
-        namespaces: new Map(namespaces),
-        services: new Map([...services].map(([ns, m]) => [ns, [...m.values()]])),
-      });
-    };
-    const changed = () => {
-      if (!timer && !stopped) timer = setTimeout(emit, coalesceMs);
-    };
-
-    const informers: Array<{ stop(): Promise<void> }> = [];
-    const retries = new Set<NodeJS.Timeout>();
-
-    const run = <T extends KubernetesObject>(
-      r: Resource<T>,
-      onAdd: (o: T) => void,
-      onDelete: (o: T) => void,
-    ) => {
-      const informer = new ListWatch<T>(r.path, watch, r.list, false, undefined, r.fieldSelector);
-      informers.push(informer);
-      let delay = retryMs;
-      let down: string | undefined;
-      const upsert = (o: T) => {
-        onAdd(o);
-        changed();
-      };
-      informer.on('add', upsert);
-      informer.on('update', upsert);
-      informer.on('delete', (o) => {
-        onDelete(o);
-        changed();
-      });
-      /** Its first list is in: the state can be emitted once every resource's is. */
-      const markListed = () => {
-        if (synced.has(r.name) || informer.latestResourceVersion() === '') return;
-        synced.add(r.name);
-        changed();
-      };
-      let errored = false;
-      const start = async () => {
-        errored = false;
-        await informer.start(); // resolves once listed and watching, or after an error
-        // Stopped while the list or the watch was being set up: stop() had nothing to abort then.
-        if (stopped) {
-          void informer.stop();
-          return;
+    let teardown: (() => void) | undefined;
+    let closed = false;
+    // Loaded on the first subscription, not with this package: the client takes ~80 MiB of
+    // RSS, and a tracer outside Kubernetes never needs it.
+    import('@kubernetes/client-node').then(
+      (k8s) => {
+        if (closed) return;
+        try {
+          teardown = followCluster(k8s, options, subscriber);
+        } catch (err) {
+          subscriber.error(err);
         }
-        if (errored || informer.latestResourceVersion() === '') return;
-        if (down !== undefined) {
-          log('info', `Kubernetes API: watching ${r.name} again`);
-          down = undefined;
-        }
-        delay = retryMs;
-        markListed();
-      };
-      informer.on('error', (err?: unknown) => {
-        errored = true;
-        if (stopped) return;
-        const why = describe(err);
-        const status = statusOf(err);
-        if (down !== why) {
-          // One line per outage (and per change of reason), never one per retry.
-          down = why;
-          if (status === 401 || status === 403)
-            log(
-              'error',
-              `Kubernetes API refused to list and watch ${r.name} (${why}): the tracer's service account needs get, list and watch on ${r.name}`,
-            );
-          else
-            log(
-              'warn',
-              `Kubernetes API: watching ${r.name} failed (${why}); retrying, the last known ${r.name} stay in force`,
-            );
-        }
-        // A list that worked before the watch failed still counts: its objects are known.
-        markListed();
-        const t = setTimeout(
-          () => {
-            retries.delete(t);
-            if (!stopped) void start();
-          },
-          delay * (0.75 + Math.random() * 0.5),
-        );
-        retries.add(t);
-        delay = Math.min(delay * 2, maxRetryMs);
-      });
-      void start();
-      return informer;
-    };
-
-    // The informer knows pods by namespace/name: a pod recreated under its name while no watch
-    // ran comes back as an update with another UID, and the old UID must go.
-    const podUids = new Map<string, string>();
-    const podKey = (p: V1Pod) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
-    run(
-      resources.pods,
-      (p) => {
-        const uid = p.metadata?.uid;
-        if (!uid) return;
-        const before = podUids.get(podKey(p));
-        if (before !== undefined && before !== uid) pods.delete(before);
-        podUids.set(podKey(p), uid);
-        pods.set(uid, p);
       },
-      (p) => {
-        const uid = podUids.get(podKey(p)) ?? p.metadata?.uid;
-        podUids.delete(podKey(p));
-        if (uid) pods.delete(uid);
-      },
+      (err: unknown) => subscriber.error(err),
     );
-    run(
-      resources.namespaces,
-      (n) => {
-        const name = n.metadata?.name;
-        if (name) namespaces.set(name, n);
-      },
-      (n) => {
-        const name = n.metadata?.name;
-        if (name) namespaces.delete(name);
-      },
-    );
-    run(
-      resources.services,
-      (s) => {
-        const ns = s.metadata?.namespace ?? '';
-        const name = s.metadata?.name ?? '';
-        let m = services.get(ns);
-        if (!m) services.set(ns, (m = new Map()));
-        m.set(name, s);
-      },
-      (s) => services.get(s.metadata?.namespace ?? '')?.delete(s.metadata?.name ?? ''),
-    );
-
     return () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      for (const t of retries) clearTimeout(t);
-      for (const i of informers) void i.stop();
+      closed = true;
+      teardown?.();
     };
   });
+}
+
+/** Starts the informers of {@link watchCluster}; returns what stops them. */
+function followCluster(
+  k8s: KubernetesClient,
+  options: WatchClusterOptions,
+  subscriber: Subscriber<ClusterState>,
+): () => void {
+  let kc = options.kubeConfig;
+  if (!kc) {
+    kc = new k8s.KubeConfig();
+    kc.loadFromDefault();
+  }
+  const nodeName = options.nodeName ?? defaultNodeName();
+  const api = kc.makeApiClient(k8s.CoreV1Api);
+  const watch = new k8s.Watch(kc);
+  const log: ClusterLog = options.log ?? (() => {});
+  const coalesceMs = options.coalesceMs ?? 50;
+  const retryMs = options.retryMs ?? 500;
+  const maxRetryMs = options.maxRetryMs ?? 30_000;
+  const fieldSelector = `spec.nodeName=${nodeName}`;
+
+  const resources = {
+    pods: {
+      name: 'pods',
+      path: '/api/v1/pods',
+      list: () => api.listPodForAllNamespaces({ fieldSelector }),
+      fieldSelector,
+    } satisfies Resource<V1Pod>,
+    namespaces: {
+      name: 'namespaces',
+      path: '/api/v1/namespaces',
+      list: () => api.listNamespace(),
+    } satisfies Resource<V1Namespace>,
+    services: {
+      name: 'services',
+      path: '/api/v1/services',
+      list: () => api.listServiceForAllNamespaces(),
+    } satisfies Resource<V1Service>,
+  };
+
+  const pods = new Map<string, V1Pod>();
+  const namespaces = new Map<string, V1Namespace>();
+  const services = new Map<string, Map<string, V1Service>>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const synced = new Set<string>();
+  const emit = () => {
+    timer = undefined;
+    if (stopped || synced.size < 3) return;
+    subscriber.next({
+      nodeName,
+      pods: new Map(pods),
+      namespaces: new Map(namespaces),
+      services: new Map([...services].map(([ns, m]) => [ns, [...m.values()]])),
+    });
+  };
+  const changed = () => {
+    if (!timer && !stopped) timer = setTimeout(emit, coalesceMs);
+  };
+
+  const informers: Array<{ stop(): Promise<void> }> = [];
+  const retries = new Set<NodeJS.Timeout>();
+
+  const run = <T extends KubernetesObject>(
+    r: Resource<T>,
+    onAdd: (o: T) => void,
+    onDelete: (o: T) => void,
+  ) => {
+    const informer = new k8s.ListWatch<T>(r.path, watch, r.list, false, undefined, r.fieldSelector);
+    informers.push(informer);
+    let delay = retryMs;
+    let down: string | undefined;
+    const upsert = (o: T) => {
+      onAdd(o);
+      changed();
+    };
+    informer.on('add', upsert);
+    informer.on('update', upsert);
+    informer.on('delete', (o) => {
+      onDelete(o);
+      changed();
+    });
+    /** Its first list is in: the state can be emitted once every resource's is. */
+    const markListed = () => {
+      if (synced.has(r.name) || informer.latestResourceVersion() === '') return;
+      synced.add(r.name);
+      changed();
+    };
+    let errored = false;
+    const start = async () => {
+      errored = false;
+      await informer.start(); // resolves once listed and watching, or after an error
+      // Stopped while the list or the watch was being set up: stop() had nothing to abort then.
+      if (stopped) {
+        void informer.stop();
+        return;
+      }
+      if (errored || informer.latestResourceVersion() === '') return;
+      if (down !== undefined) {
+        log('info', `Kubernetes API: watching ${r.name} again`);
+        down = undefined;
+      }
+      delay = retryMs;
+      markListed();
+    };
+    informer.on('error', (err?: unknown) => {
+      errored = true;
+      if (stopped) return;
+      const why = describe(err);
+      const status = statusOf(err);
+      if (down !== why) {
+        // One line per outage (and per change of reason), never one per retry.
+        down = why;
+        if (status === 401 || status === 403)
+          log(
+            'error',
+            `Kubernetes API refused to list and watch ${r.name} (${why}): the tracer's service account needs get, list and watch on ${r.name}`,
+          );
+        else
+          log(
+            'warn',
+            `Kubernetes API: watching ${r.name} failed (${why}); retrying, the last known ${r.name} stay in force`,
+          );
+      }
+      // A list that worked before the watch failed still counts: its objects are known.
+      markListed();
+      const t = setTimeout(
+        () => {
+          retries.delete(t);
+          if (!stopped) void start();
+        },
+        delay * (0.75 + Math.random() * 0.5),
+      );
+      retries.add(t);
+      delay = Math.min(delay * 2, maxRetryMs);
+    });
+    void start();
+    return informer;
+  };
+
+  // The informer knows pods by namespace/name: a pod recreated under its name while no watch
+  // ran comes back as an update with another UID, and the old UID must go.
+  const podUids = new Map<string, string>();
+  const podKey = (p: V1Pod) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
+  run(
+    resources.pods,
+    (p) => {
+      const uid = p.metadata?.uid;
+      if (!uid) return;
+      const before = podUids.get(podKey(p));
+      if (before !== undefined && before !== uid) pods.delete(before);
+      podUids.set(podKey(p), uid);
+      pods.set(uid, p);
+    },
+    (p) => {
+      const uid = podUids.get(podKey(p)) ?? p.metadata?.uid;
+      podUids.delete(podKey(p));
+      if (uid) pods.delete(uid);
+    },
+  );
+  run(
+    resources.namespaces,
+    (n) => {
+      const name = n.metadata?.name;
+      if (name) namespaces.set(name, n);
+    },
+    (n) => {
+      const name = n.metadata?.name;
+      if (name) namespaces.delete(name);
+    },
+  );
+  run(
+    resources.services,
+    (s) => {
+      const ns = s.metadata?.namespace ?? '';
+      const name = s.metadata?.name ?? '';
+      let m = services.get(ns);
+      if (!m) services.set(ns, (m = new Map()));
+      m.set(name, s);
+    },
+    (s) => services.get(s.metadata?.namespace ?? '')?.delete(s.metadata?.name ?? ''),
+  );
+
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    for (const t of retries) clearTimeout(t);
+    for (const i of informers) void i.stop();
+  };
 }
