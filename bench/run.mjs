@@ -341,6 +341,32 @@ function threadCpuSeconds(pid) {
   return out;
 }
 
+/**
+ * Where process `pid`'s resident memory is, from /proc/<pid>/smaps, in MiB: the node binary's
+ * pages (file-backed, shared with other Node processes), BPF maps (the ring buffer's data pages
+ * are mapped twice, so they count twice), malloc's heap, and anonymous mappings (V8's heaps of
+ * both threads, WebAssembly memory, Buffers).
+ */
+function memoryBreakdown(pid) {
+  const out = { node: 0, bpfMaps: 0, malloc: 0, anon: 0, other: 0 };
+  let name = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      name = m[1];
+      continue;
+    }
+    if (!line.startsWith('Rss:')) continue;
+    const mib = Number(line.split(/\s+/)[1]) / 1024;
+    if (name.endsWith('/node')) out.node += mib;
+    else if (name === 'anon_inode:bpf-map') out.bpfMaps += mib;
+    else if (name === '[heap]') out.malloc += mib;
+    else if (name === '' || name.startsWith('[anon')) out.anon += mib;
+    else out.other += mib;
+  }
+  return out;
+}
+
 /** VmRSS and VmHWM of process `pid`, in MiB. */
 function memoryMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -404,6 +430,8 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
     threadCpuSeconds: () => threadCpuSeconds(child.pid),
     /** Resident memory now and its peak (VmRSS, VmHWM), in MiB. */
     memory: () => memoryMiB(child.pid),
+    /** Resident memory by kind (see memoryBreakdown). */
+    memoryBreakdown: () => memoryBreakdown(child.pid),
     async stop() {
       child.kill('SIGTERM');
       const code = await new Promise((r) => child.once('exit', (c, sig) => r(c ?? sig)));
@@ -439,6 +467,7 @@ async function benchNginx() {
       const rec = round === 0 && tree === trees[0] ? ['--record', join(work, 'nginx.rec')] : [];
       const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
       const idle = t.memory();
+      const idleParts = t.memoryBreakdown();
       const cpu0 = t.cpuSeconds();
       const threads0 = t.threadCpuSeconds();
       const bpf0 = bpfRunTime();
@@ -458,7 +487,13 @@ async function benchNginx() {
         `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
         `  tracer CPU per request: ${us(cpu, w.requests)} µs (main thread ${us(split.main, w.requests)}, bpf-source worker ${us(split.worker, w.requests)}, other threads ${us(split.other, w.requests)}); ` +
         `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n` +
-        `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready, ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
+        `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${Object.entries(
+          idleParts,
+        )
+          .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+          .join(
+            ', ',
+          )}), ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
     }
   }
   console.log(`without tracer: ${without.map(fmt).join(', ')} req/s`);
