@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KernelEvent } from '@traceable-ebpf/core';
-import { RECORD_HEADER_BYTES, decodeBatch, formatAddress } from './decode.js';
+import { RECORD_HEADER_BYTES, decodeBatch, formatAddress, idOf } from './decode.js';
 import {
   CLOSE_EVENT_OFFSETS,
   DATA_EVENT_OFFSETS,
@@ -153,4 +153,19 @@ test('IPv6 addresses are formatted per RFC 5952', () => {
     formatAddress(10, v6([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2])),
     'fe80::1:0:0:2',
   );
+});
+
+test('connection ids: one string per connection, right across generations, fds and a full table', () => {
+  assert.equal(idOf(1, 3, 0), '1:3:0');
+  assert.equal(idOf(1, 3, 0), '1:3:0');
+  assert.equal(idOf(1, 3, 1), '1:3:1', 'the fd reused: a new generation');
+  assert.equal(idOf(1, 3, 0), '1:3:0', 'an older generation again');
+  assert.equal(idOf(1, -1, 0), '1:-1:0');
+  // The largest pid and fd keep their keys apart.
+  assert.equal(idOf(4194303, 2147483647, 7), '4194303:2147483647:7');
+  assert.equal(idOf(4194302, 2147483647, 7), '4194302:2147483647:7');
+  assert.equal(idOf(4194303, 0, 7), '4194303:0:7');
+  // Past the table's size it starts over and stays right.
+  for (let fd = 0; fd < 70000; fd++) assert.equal(idOf(9, fd, 2), `9:${fd}:2`);
+  assert.equal(idOf(1, 3, 1), '1:3:1');
 });

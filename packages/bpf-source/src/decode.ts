@@ -63,6 +63,32 @@ export function formatAddress(family: number, bytes: Uint8Array): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
 }
 
+/** Connection ids kept for {@link idOf}; past it the table starts over. */
+const MAX_IDS = 65536;
+const ids = new Map<number, { gen: number; id: string }>();
+
+/**
+ * The id string of a connection, the same string for every event of it: no string is built per
+ * event, and the stages' map lookups by it hit the hash the string already computed. Keyed by
+ * tgid and fd (a pid is below 2^22 and an fd below 2^31, so the number is exact), checked
+ * against the generation.
+ */
+export function idOf(tgid: number, fd: number, gen: number): string {
+  if (fd < 0) return connectionId(tgid, fd, gen);
+  const key = tgid * 2147483648 + fd;
+  const hit = ids.get(key);
+  if (hit !== undefined && hit.gen === gen) return hit.id;
+  const id = connectionId(tgid, fd, gen);
+  if (hit !== undefined) {
+    hit.gen = gen;
+    hit.id = id;
+  } else {
+    if (ids.size >= MAX_IDS) ids.clear();
+    ids.set(key, { gen, id });
+  }
+  return id;
+}
+
 const u64 = (v: DataView, o: number) =>
   v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
 
@@ -104,7 +130,7 @@ export function decodeBatch(
     const tgid = v.getUint32(idAt + CONN_ID_OFFSETS.tgid, true);
     const fd = v.getInt32(idAt + CONN_ID_OFFSETS.fd, true);
     const tsNs = u64(v, o + EVENT_HEADER_OFFSETS.ts_ns);
-    const conn = connectionId(tgid, fd, u64(v, idAt + CONN_ID_OFFSETS.gen));
+    const conn = idOf(tgid, fd, u64(v, idAt + CONN_ID_OFFSETS.gen));
     const tid = v.getUint32(o + EVENT_HEADER_OFFSETS.tid, true);
     switch (v.getUint8(o + EVENT_HEADER_OFFSETS.kind)) {
       case EventKind.TE_EV_DATA: {
