@@ -23,6 +23,7 @@ import type {
   ProtocolUpgrade,
 } from './protocol.js';
 import type { BodyBudget } from './shared/body-budget.js';
+import { otherDirection } from './shared/directions.js';
 import { MID_STREAM_SEARCH_BYTES, carryTail, withCarry } from './shared/carried-search.js';
 import { http1Protocol } from './http1/protocol.js';
 import { http2Protocol } from './http2/protocol.js';
@@ -90,7 +91,6 @@ interface ConnState {
 }
 
 const EMPTY = new Uint8Array(0);
-const other = (d: Direction): Direction => (d === 'send' ? 'recv' : 'send');
 
 /**
  * Parses HTTP/1.x and HTTP/2 (with gRPC) out of reassembled connection streams into
@@ -183,8 +183,12 @@ export function parseHttp(
       const upgrade = (c: ConnState, up: ProtocolUpgrade, tsNs: number): boolean => {
         c.parser!.close(tsNs);
         const target = upgradeTarget(up.token)!;
-        const start = { role: c.role as 'client' | 'server', connection: () => info(c) };
-        const parser = target.upgraded!(up, { ...start, midStream: false }, ctx);
+        const role = c.role as 'client' | 'server';
+        const parser = target.upgraded!(
+          up,
+          { role, connection: () => info(c), midStream: false },
+          ctx,
+        );
         c.protocol = target;
         c.parser = parser;
         for (const p of up.pending)
@@ -202,7 +206,7 @@ export function parseHttp(
         bytes: Uint8Array,
         tsNs: number,
       ) => {
-        const otherHeld = c.head[other(direction)];
+        const otherHeld = c.head[otherDirection(direction)];
         c.head = { send: EMPTY, recv: EMPTY };
         const skipped = d.at + (d.other === 'drop' ? otherHeld.length : 0);
         if (skipped > 0) stats.inc('TotalEventsDroppedAtParsing', skipped);
@@ -221,7 +225,7 @@ export function parseHttp(
         c.protocol = protocol;
         c.parser = parser;
         if (d.other === 'feed' && otherHeld.length > 0)
-          if (!act(c, parser.feed(other(direction), otherHeld, tsNs), tsNs)) return;
+          if (!act(c, parser.feed(otherDirection(direction), otherHeld, tsNs), tsNs)) return;
         act(c, parser.feed(direction, bytes.subarray(d.at), tsNs), tsNs);
       };
 

@@ -14,6 +14,7 @@ import type {
   ProtocolUpgrade,
 } from '../protocol.js';
 import { MID_STREAM_SEARCH_BYTES } from '../shared/carried-search.js';
+import { otherDirection, requestDirection } from '../shared/directions.js';
 import { listedTokens, namesToken } from '../shared/headers.js';
 import type { LlhttpRuntime } from './llhttp.js';
 import { Http1MessageParser, type FeedStatus } from './message-parser.js';
@@ -79,7 +80,7 @@ export class Http1Connection implements ConnectionParser {
     runtimes: Http1Runtimes,
   ) {
     const { midStream, synced } = start;
-    const reqDir: Direction = start.role === 'client' ? 'send' : 'recv';
+    const reqDir = requestDirection(start.role);
     this.requestDirection = reqDir;
     this.stitcher = new Http1Stitcher(start.connection, ctx.maxPendingRequests, ctx.budget);
     this.searching = midStream && synced === undefined;
@@ -241,13 +242,13 @@ export class Http1Connection implements ConnectionParser {
     this.upgrade = undefined;
     this.dropParsers(false);
     const reqDir = this.requestDirection;
-    const resDir: Direction = reqDir === 'send' ? 'recv' : 'send';
     const pending: Array<ProtocolUpgrade['pending'][number]> = up.held.map((h) => ({
       direction: reqDir,
       bytes: h.bytes,
       tsNs: h.tsNs,
     }));
-    if (responseRest.length) pending.push({ direction: resDir, bytes: responseRest, tsNs });
+    if (responseRest.length)
+      pending.push({ direction: otherDirection(reqDir), bytes: responseRest, tsNs });
     this.outcome = {
       upgrade: { token: up.agreed!, ...(up.taken ? { request: up.taken } : {}), pending },
     };

@@ -1,16 +1,12 @@
 /** HTTP/1.x (llhttp) as a {@link Protocol}. */
-import type { Direction, Role } from '@traceable-ebpf/core';
 import type { DetectInput, Detection, ParserContext, Protocol } from '../protocol.js';
+import { requestDirection } from '../shared/directions.js';
 import { Http1Connection, type Http1Runtimes } from './connection.js';
 import { LlhttpRuntime } from './llhttp.js';
 import { detect, locateStart } from './start-line.js';
 
 const NO: Detection = { verdict: 'no' };
 const MORE: Detection = { verdict: 'more' };
-
-/** The direction requests travel in, seen from the captured process. */
-const requestDirection = (role: Exclude<Role, 'unknown'>): Direction =>
-  role === 'client' ? 'send' : 'recv';
 
 /**
  * HTTP/1 detection: a connection whose role is unknown is searched for a request or status line

@@ -5,6 +5,7 @@
  */
 import type { ApiExchange, Direction, HttpRequest } from '@traceable-ebpf/core';
 import type { ConnectionParser, ParserContext, ParserOutcome, ParserStart } from '../protocol.js';
+import { otherDirection, requestDirection } from '../shared/directions.js';
 import { Setting } from './frame-layout.js';
 import { parseSettings } from './frame-payloads.js';
 import { Http2FrameParser } from './frames.js';
@@ -40,7 +41,7 @@ export class Http2Connection implements ConnectionParser {
     upgrade?: H2cUpgrade,
   ) {
     const { stats } = ctx;
-    this.requestDirection = start.role === 'client' ? 'send' : 'recv';
+    this.requestDirection = requestDirection(start.role);
     this.session = new Http2Session({
       connection: start.connection,
       midStream: start.midStream,
@@ -81,7 +82,7 @@ export class Http2Connection implements ConnectionParser {
   ) {
     for (const [id, value] of settings)
       if (id === Setting.MAX_FRAME_SIZE)
-        this.parsers[direction === 'send' ? 'recv' : 'send'].setMaxFrameSize(value);
+        this.parsers[otherDirection(direction)].setMaxFrameSize(value);
   }
 
   /**

@@ -3,9 +3,9 @@
  * server's first SETTINGS frame waiting for it, and, on a connection joined mid-stream, an event
  * that is a whole run of frames (HTTP/2 stacks write whole frames).
  */
-import type { Direction } from '@traceable-ebpf/core';
 import type { DetectInput, Detection } from '../protocol.js';
 import { SEARCH_CARRY_BYTES } from '../shared/carried-search.js';
+import { requestDirection } from '../shared/directions.js';
 import { CLIENT_PREFACE, frameLength, frameRun } from './frame-layout.js';
 import { Http2FrameParser } from './frames.js';
 import { HpackDecoder } from './hpack.js';
@@ -77,10 +77,6 @@ export function messagesInFrames(bytes: Uint8Array): 'requests' | 'responses' | 
 
 const NO: Detection = { verdict: 'no' };
 const MORE: Detection = { verdict: 'more' };
-
-/** The direction requests travel in, seen from the captured process. */
-const requestDirection = (role: 'client' | 'server'): Direction =>
-  role === 'client' ? 'send' : 'recv';
 
 /**
  * A connection joined mid-stream: an event that is a whole run of HTTP/2 frames makes it HTTP/2
