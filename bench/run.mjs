@@ -447,6 +447,39 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
   };
 }
 
+/**
+ * Runs `load()` (a load generator, synchronous; returns `{ requests }` and whatever else) against
+ * tracer `t`, and describes what the tracer spent on it: CPU per request split by thread, the BPF
+ * programs' time per request, and its memory. `who` names the processes whose syscalls the BPF
+ * programs ran for.
+ */
+async function underLoad(t, load, who) {
+  const idle = t.memory();
+  const idleParts = t.memoryBreakdown();
+  const cpu0 = t.cpuSeconds();
+  const threads0 = t.threadCpuSeconds();
+  const bpf0 = bpfRunTime();
+  const result = load();
+  const bpf = bpfRunTime();
+  await new Promise((r) => setTimeout(r, 500));
+  const cpu = t.cpuSeconds() - cpu0;
+  const threads1 = t.threadCpuSeconds();
+  const loaded = t.memory();
+  const n = result.requests || 1;
+  const us = (seconds) => ((1e6 * seconds) / n).toFixed(1);
+  const thread = (k) => us(threads1[k] - threads0[k]);
+  const bpfNs = bpf.ns - bpf0.ns;
+  const bpfRuns = bpf.runs - bpf0.runs;
+  const parts = Object.entries(idleParts)
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(', ');
+  const lines =
+    `  tracer CPU per request: ${us(cpu)} µs (main thread ${thread('main')}, bpf-source worker ${thread('worker')}, other threads ${thread('other')}); ` +
+    `BPF programs ${(bpfNs / n / 1000).toFixed(2)} µs per request (${fmt(bpfRuns / n)} runs of ${Math.round(bpfNs / Math.max(1, bpfRuns))} ns; every traced syscall of ${who})\n` +
+    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${parts}), ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
+  return { result, lines };
+}
+
 async function benchNginx() {
   console.log(
     '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, 4 s rounds, alternating; the tracer exports over OTLP (protobuf, the default) to a null collector',
@@ -459,41 +492,18 @@ async function benchNginx() {
     const label = `${against}${againstNodeArgs.length ? ` with node ${againstNodeArgs.join(' ')}` : ''}`;
     trees.push({ label, dir: resolve(against), nodeArgs: againstNodeArgs, rps: [], lines: '' });
   }
-  const us = (seconds, requests) => ((1e6 * seconds) / (requests || 1)).toFixed(1);
   for (let round = 0; round < 3; round++) {
     without.push(wrk(4).rps);
     // Alternating which tracer goes first, so neither always follows the run without one.
     for (const tree of round % 2 ? [...trees].reverse() : trees) {
       const rec = round === 0 && tree === trees[0] ? ['--record', join(work, 'nginx.rec')] : [];
       const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
-      const idle = t.memory();
-      const idleParts = t.memoryBreakdown();
-      const cpu0 = t.cpuSeconds();
-      const threads0 = t.threadCpuSeconds();
-      const bpf0 = bpfRunTime();
-      const w = wrk(4);
-      const bpf = bpfRunTime();
-      await new Promise((r) => setTimeout(r, 500));
-      const cpu = t.cpuSeconds() - cpu0;
-      const threads1 = t.threadCpuSeconds();
-      const loaded = t.memory();
-      const split = Object.fromEntries(
-        Object.keys(threads1).map((k) => [k, threads1[k] - threads0[k]]),
-      );
+      const { result: w, lines } = await underLoad(t, () => wrk(4), 'nginx and wrk');
       const stats = await t.stop();
       tree.rps.push(w.rps);
-      const bpfNs = bpf.ns - bpf0.ns;
       tree.lines +=
         `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
-        `  tracer CPU per request: ${us(cpu, w.requests)} µs (main thread ${us(split.main, w.requests)}, bpf-source worker ${us(split.worker, w.requests)}, other threads ${us(split.other, w.requests)}); ` +
-        `BPF programs ${(bpfNs / (w.requests || 1) / 1000).toFixed(2)} µs per request (${fmt((bpf.runs - bpf0.runs) / (w.requests || 1))} runs of ${Math.round(bpfNs / Math.max(1, bpf.runs - bpf0.runs))} ns; every traced syscall of nginx and wrk)\n` +
-        `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${Object.entries(
-          idleParts,
-        )
-          .map(([k, v]) => `${k} ${v.toFixed(0)}`)
-          .join(
-            ', ',
-          )}), ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
+        lines;
     }
   }
   console.log(`without tracer: ${without.map(fmt).join(', ')} req/s`);
@@ -721,10 +731,9 @@ async function benchHttp2() {
     ]).toString();
     return {
       rps: Number(/finished in [^,]*, ([\d.]+) req\/s/.exec(out)[1]),
-      done: Number(/(\d+) succeeded/.exec(out)[1]),
+      requests: Number(/(\d+) succeeded/.exec(out)[1]),
     };
   };
-  const us = (seconds, n) => ((1e6 * seconds) / (n || 1)).toFixed(1);
   const rec = join(work, 'h2.rec');
   try {
     await new Promise((r) => setTimeout(r, 500));
@@ -735,19 +744,12 @@ async function benchHttp2() {
     for (let round = 0; round < 3; round++) {
       without.push(h2load().rps);
       const t = await tracer(server.pid, round === 0 ? ['--record', rec] : []);
-      const cpu0 = t.cpuSeconds();
-      const threads0 = t.threadCpuSeconds();
-      const bpf0 = bpfRunTime();
-      const h = h2load();
-      const bpf = bpfRunTime();
-      await new Promise((r) => setTimeout(r, 500));
-      const cpu = t.cpuSeconds() - cpu0;
-      const threads1 = t.threadCpuSeconds();
+      const { result: h, lines: costs } = await underLoad(t, h2load, 'nghttpd and h2load');
       const stats = await t.stop();
       withTracer.push(h.rps);
       lines +=
-        `round ${round + 1}: h2load ${fmt(h.done)} succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / h.done).toFixed(2)}%), EventLost ${stats.EventLost}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
-        `  tracer CPU per request: ${us(cpu, h.done)} µs (main thread ${us(threads1.main - threads0.main, h.done)}, bpf-source worker ${us(threads1.worker - threads0.worker, h.done)}, other threads ${us(threads1.other - threads0.other, h.done)}); BPF programs ${((bpf.ns - bpf0.ns) / (h.done || 1) / 1000).toFixed(2)} µs per request\n`;
+        `round ${round + 1}: h2load ${fmt(h.requests)} succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / h.requests).toFixed(2)}%), EventLost ${stats.EventLost}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
+        costs;
     }
     console.log(
       `without tracer: ${without.map(fmt).join(', ')} req/s; with: ${withTracer.map(fmt).join(', ')} req/s; ratio (median with / median without): ${((100 * median(withTracer)) / median(without)).toFixed(1)}%`,
