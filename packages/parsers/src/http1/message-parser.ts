@@ -147,6 +147,15 @@ export class Http1MessageParser {
     if (!this.inSync || this.bodyRemaining === undefined || length > this.bodyRemaining) {
       return this.desync() ? 'lost-message' : 'desynced';
     }
+    if (length === this.bodyRemaining && length > 0) {
+      // The skipped bytes are exactly the rest of a Content-Length body (a sendfile after its
+      // head, say): the message ends with them, and the parser's next byte is the next
+      // message's first. Completed here rather than by feeding llhttp filler bytes to count.
+      this.bodySize += length;
+      this.complete();
+      this.runtime.reset(this.ptr);
+      return 'absorbed';
+    }
     this.filling = true;
     try {
       for (let left = length; left > 0; ) {
