@@ -334,6 +334,7 @@ function threadCpuSeconds(pid) {
       const secs = (Number(f[11]) + Number(f[12])) / 100;
       const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
       out[tid === String(pid) ? 'main' : comm === 'bpf-source' ? 'worker' : 'other'] += secs;
+      if (process.env.BENCH_THREADS) out[`comm:${comm}#${tid}`] = secs;
     } catch {
       // the thread ended between the listing and the read
     }
@@ -476,6 +477,12 @@ async function underLoad(t, load, who) {
   const lines =
     `  tracer CPU per request: ${us(cpu)} µs (main thread ${thread('main')}, bpf-source worker ${thread('worker')}, other threads ${thread('other')}); ` +
     `BPF programs ${(bpfNs / n / 1000).toFixed(2)} µs per request (${fmt(bpfRuns / n)} runs of ${Math.round(bpfNs / Math.max(1, bpfRuns))} ns; every traced syscall of ${who})\n` +
+    (process.env.BENCH_THREADS
+      ? `  threads: ${Object.keys(threads1)
+          .filter((k) => k.startsWith('comm:'))
+          .map((k) => `${k.slice(5)} ${us(threads1[k] - (threads0[k] ?? 0))}`)
+          .join(', ')}\n`
+      : '') +
     `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${parts}), ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
   return { result, lines };
 }
