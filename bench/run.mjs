@@ -55,6 +55,7 @@ const NEEDS = {
     ['nghttpd', 'nghttp2'],
     ['h2load', 'nghttp2'],
   ],
+  idle: [['nginx', 'nginx']],
 };
 const missing = new Set();
 for (const [bench, tools] of Object.entries(NEEDS))
@@ -771,6 +772,69 @@ async function benchHttp2() {
   }
 }
 
+/**
+ * The tracer's memory with many idle connections: a private nginx, 10,000 keep-alive
+ * connections each answered once and then left open, the tracer capturing nginx.
+ */
+async function benchIdle() {
+  const n = 10_000;
+  console.log(
+    `\n## ${fmt(n)} idle keep-alive connections to nginx, one request each, tracer RSS (OTLP protobuf to a null collector)`,
+  );
+  const dir = join(work, 'idle-nginx');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'bench.html'), '<p>bench</p>\n');
+  const port = 18090;
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1; daemon off; master_process on; pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 15000; }
+http {
+  access_log off; keepalive_timeout 600s; keepalive_requests 100000;
+  server { listen 127.0.0.1:${port} backlog=4096; root ${dir}; }
+}
+`,
+  );
+  const server = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const t = await tracer(server.pid, []);
+    await new Promise((r) => setTimeout(r, 2000));
+    const ready = t.memory();
+    // (10,000 sockets on each side: under this machine's hard limit of 20,000 open files.)
+    const client = spawn(
+      process.execPath,
+      [join(root, 'bench/load/idle-connections.mjs'), String(port), String(n)],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    await new Promise((resolve, reject) => {
+      let out = '';
+      client.stdout.on('data', (c) => {
+        out += c;
+        if (out.includes('open')) resolve();
+      });
+      client.once('exit', (code) =>
+        reject(new Error(`the client exited ${code} before opening every connection`)),
+      );
+    });
+    // Spans go out; the connections stay open and idle.
+    await new Promise((r) => setTimeout(r, 3000));
+    const open = t.memory();
+    const parts = Object.entries(t.memoryBreakdown())
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ');
+    client.stdin.end();
+    await new Promise((r) => client.once('exit', r));
+    const stats = await t.stop();
+    console.log(
+      `tracer RSS ${ready.rss.toFixed(0)} MiB idle after ready; ${open.rss.toFixed(0)} MiB with ${fmt(n)} connections open and idle (${parts}); peak (VmHWM) ${open.hwm.toFixed(0)} MiB; spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, ConnTableFull ${stats.ConnTableFull}`,
+    );
+  } finally {
+    server.kill();
+  }
+}
+
 console.log(
   `# traceable-ebpf benchmarks — ${new Date().toISOString()}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)[1]}, ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores`,
 );
@@ -780,3 +844,4 @@ if (want('nginx')) await benchNginx();
 if (want('pipeline')) await benchPipeline();
 if (want('export')) await benchExport();
 if (want('http2')) await benchHttp2();
+if (want('idle')) await benchIdle();

@@ -49,15 +49,24 @@ const NO_BODY = new Uint8Array(0);
 /** The usual outcome of a feed, one object for all. */
 const NEED_MORE: FeedStatus = { status: 'need-more', skipped: 0 };
 
+/** No bytes carried, no fields, no body parts: shared by every parser between messages. */
+const NOTHING_CARRIED = new Uint8Array(0);
+const NO_FIELDS: Array<[string, string]> = [];
+const NO_PARTS: Uint8Array[] = [];
+
 /** Stands in for body bytes the kernel never copied (sendfile, truncated writes). */
 const FILLER = new Uint8Array(64 * 1024);
 
-/** Parser of one direction of one connection. */
-export class Http1MessageParser {
+/**
+ * Parser of one direction of one connection. It is its llhttp parser's handler itself (no
+ * closures per parser: an idle connection costs its two parsers' fields and little more), and
+ * between messages it holds on to none of the last one's fields, headers or body.
+ */
+export class Http1MessageParser implements LlhttpHandler {
   private readonly ptr: number;
   private inSync: boolean;
   /** While out of sync: the tail of the bytes searched so far (a start line may straddle). */
-  private carry: Uint8Array = new Uint8Array(0);
+  private carry: Uint8Array = NOTHING_CARRIED;
   /** Body bytes still due in the current message when its length is known (Content-Length). */
   private bodyRemaining: number | undefined;
   /** True while feeding filler: bytes are counted, not kept. */
@@ -69,8 +78,9 @@ export class Http1MessageParser {
   private startNs = 0;
   private target = '';
   private statusCode = 0;
-  private headers: Array<[string, string]> = [];
-  private trailers: Array<[string, string]> = [];
+  private headers: Array<[string, string]> = NO_FIELDS;
+  /** Made when the first trailer comes (most messages have none). */
+  private trailers: Array<[string, string]> = NO_FIELDS;
   /** Past the header block: fields are trailers. */
   private headersDone = false;
   private headerBytes = 0;
@@ -80,7 +90,8 @@ export class Http1MessageParser {
   private inValue = false;
   /** The field being read went past the cap: it is dropped whole. */
   private fieldDropped = false;
-  private body: Uint8Array[] = [];
+  /** Made when the first kept body bytes come. */
+  private body: Uint8Array[] = NO_PARTS;
   private bodyKept = 0;
   private bodySize = 0;
   private method = '';
@@ -94,32 +105,51 @@ export class Http1MessageParser {
     readonly type: 'request' | 'response',
     private readonly options: Http1MessageParserOptions,
   ) {
-    const handler: LlhttpHandler = {
-      onMessageBegin: () => this.begin(),
-      onUrl: (s) => {
-        if (this.fits(s.length)) this.target += s;
-        else this.headersTruncated = true;
-      },
-      onStatus: () => {},
-      onHeaderField: (s) => {
-        if (this.inValue) this.commitHeader();
-        if (this.fits(s.length)) this.field += s;
-        else this.fieldDropped = this.headersTruncated = true;
-      },
-      onHeaderValue: (s) => {
-        this.inValue = true;
-        if (this.fits(s.length)) this.value += s;
-        else this.fieldDropped = this.headersTruncated = true;
-      },
-      onHeadersComplete: (status) => this.headersComplete(status),
-      onBody: (bytes) => this.onBody(bytes),
-      onMessageComplete: () => this.complete(),
-    };
     this.inSync = !options.midStream;
-    this.ptr = runtime.create(
-      type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE,
-      handler,
-    );
+    this.ptr = runtime.create(type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE, this);
+  }
+
+  /** llhttp: a message starts. */
+  onMessageBegin(): void {
+    this.begin();
+  }
+
+  /** llhttp: (part of) the request target. */
+  onUrl(s: string): void {
+    if (this.fits(s.length)) this.target += s;
+    else this.headersTruncated = true;
+  }
+
+  /** llhttp: the reason phrase (not kept). */
+  onStatus(): void {}
+
+  /** llhttp: (part of) a field name. */
+  onHeaderField(s: string): void {
+    if (this.inValue) this.commitHeader();
+    if (this.fits(s.length)) this.field += s;
+    else this.fieldDropped = this.headersTruncated = true;
+  }
+
+  /** llhttp: (part of) a field value. */
+  onHeaderValue(s: string): void {
+    this.inValue = true;
+    if (this.fits(s.length)) this.value += s;
+    else this.fieldDropped = this.headersTruncated = true;
+  }
+
+  /** llhttp: the header block ended (1: the message has no body). */
+  onHeadersComplete(status: number): number {
+    return this.headersComplete(status);
+  }
+
+  /** llhttp: body bytes. */
+  onBody(bytes: Uint8Array): void {
+    this.bodyBytes(bytes);
+  }
+
+  /** llhttp: the message ended. */
+  onMessageComplete(): void {
+    this.complete();
   }
 
   /**
@@ -129,7 +159,7 @@ export class Http1MessageParser {
   desync(): boolean {
     const lost = this.inSync && this.inMessage;
     this.inSync = false;
-    this.carry = new Uint8Array(0);
+    this.carry = NOTHING_CARRIED;
     this.inMessage = false;
     this.bodyRemaining = undefined;
     this.runtime.reset(this.ptr);
@@ -196,7 +226,7 @@ export class Http1MessageParser {
         this.carry = tail.carry;
         return { status: 'need-more', skipped: tail.skipped };
       }
-      this.carry = new Uint8Array(0);
+      this.carry = NOTHING_CARRIED;
       skipped = at;
       data = bytes.subarray(at);
       this.inSync = true;
@@ -242,7 +272,7 @@ export class Http1MessageParser {
     this.target = '';
     this.statusCode = 0;
     this.headers = [];
-    this.trailers = [];
+    this.trailers = NO_FIELDS;
     this.headersDone = false;
     this.headerBytes = 0;
     this.headersTruncated = false;
@@ -250,7 +280,7 @@ export class Http1MessageParser {
     this.value = '';
     this.inValue = false;
     this.fieldDropped = false;
-    this.body = [];
+    this.body = NO_PARTS;
     this.bodyKept = 0;
     this.bodySize = 0;
   }
@@ -268,6 +298,7 @@ export class Http1MessageParser {
     if (!this.fieldDropped && !this.fits(FIELD_OVERHEAD_BYTES))
       this.fieldDropped = this.headersTruncated = true;
     if (!this.fieldDropped) {
+      if (this.headersDone && this.trailers === NO_FIELDS) this.trailers = [];
       const list = this.headersDone ? this.trailers : this.headers;
       const names = this.headersDone ? this.trailerNames : this.headerNames;
       list.push([names.intern(list.length, this.field), this.value.trim()]);
@@ -313,13 +344,14 @@ export class Http1MessageParser {
     return length ?? (this.type === 'request' ? 0 : undefined);
   }
 
-  private onBody(bytes: Uint8Array) {
+  private bodyBytes(bytes: Uint8Array) {
     this.bodySize += bytes.length;
     if (this.bodyRemaining !== undefined) this.bodyRemaining -= bytes.length;
     if (this.filling) return;
     const room = this.options.maxBodyBytes - this.bodyKept;
     if (room <= 0) return;
     const kept = bytes.length <= room ? bytes : bytes.subarray(0, room);
+    if (this.body === NO_PARTS) this.body = [];
     this.body.push(new Uint8Array(kept)); // a copy: the bytes live in wasm memory (Buffer#slice would be a view)
     this.bodyKept += kept.length;
   }
@@ -361,7 +393,11 @@ export class Http1MessageParser {
             // Never before its start, whatever timestamps the events carry.
             endNs: Math.max(this.tsNs, this.startNs),
           };
+    // The message has them now: an idle connection keeps none of them alive.
+    this.headers = NO_FIELDS;
+    this.trailers = NO_FIELDS;
+    this.body = NO_PARTS;
+    this.target = '';
     this.options.onMessage(msg, this.headersTruncated);
-    this.body = [];
   }
 }
