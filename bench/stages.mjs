@@ -9,7 +9,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { Observable, lastValueFrom, count, tap } from 'rxjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,27 +56,19 @@ const prefixes = {
     decoded().pipe(core.reassemble(), parsers.parseHttp(), exp.toSpans({ clock: clock() }), encode),
 };
 
-let gcMs = 0;
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcMs += e.duration;
-}).observe({ entryTypes: ['gc'] });
-
 const names = process.env.ONLY ? process.env.ONLY.split(',') : Object.keys(prefixes);
 const times = Object.fromEntries(names.map((n) => [n, []]));
-const gcs = Object.fromEntries(names.map((n) => [n, []]));
 let exchanges = 0;
 const rounds = Number(process.env.ROUNDS) || 6;
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 ? [...names].reverse() : names;
   for (const name of order) {
-    const gc0 = gcMs;
     const t0 = process.cpuUsage();
     const n = await lastValueFrom(prefixes[name]().pipe(count()));
     const t = process.cpuUsage(t0);
     if (name === 'spans') exchanges = n;
     if (r > 0) {
       times[name].push((t.user + t.system) / 1000);
-      gcs[name].push(gcMs - gc0);
     }
   }
 }
@@ -89,7 +80,7 @@ let prev = 0;
 for (const name of names) {
   const m = med(times[name]);
   console.log(
-    `  ${name.padEnd(10)} ${((1000 * m) / exchanges).toFixed(2).padStart(6)} µs/exchange (+${((1000 * (m - prev)) / exchanges).toFixed(2)}); GC pauses ${med(gcs[name]).toFixed(0)} ms; rounds ${times[name].map((x) => x.toFixed(0)).join(', ')} ms`,
+    `  ${name.padEnd(10)} ${((1000 * m) / exchanges).toFixed(2).padStart(6)} µs/exchange (+${((1000 * (m - prev)) / exchanges).toFixed(2)}); rounds ${times[name].map((x) => x.toFixed(0)).join(', ')} ms`,
   );
   prev = m;
 }
