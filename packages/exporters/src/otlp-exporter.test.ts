@@ -107,6 +107,24 @@ function span(i: number) {
 const env = {};
 
 for (const protocol of ['http/protobuf', 'http/json'] as const) {
+  test(`${protocol}: the official exporter, loaded when chosen, delivers every span`, async () => {
+    const c = await collector();
+    const exporter = createOtlpExporter({ implementation: 'official', url: c.url, protocol, env });
+    const spans = Array.from({ length: 50 }, (_, i) => span(i));
+    const results = await Promise.all(
+      [spans.slice(0, 25), spans.slice(25)].map(
+        (batch) => new Promise<ExportResultCode>((r) => exporter.export(batch, (x) => r(x.code))),
+      ),
+    );
+    await exporter.forceFlush?.();
+    await exporter.shutdown();
+    await c.close();
+    assert.deepEqual(results, [ExportResultCode.SUCCESS, ExportResultCode.SUCCESS]);
+    assert.deepEqual(c.names.sort(), spans.map((s) => s.name).sort());
+  });
+}
+
+for (const protocol of ['http/protobuf', 'http/json'] as const) {
   test(`${protocol}: every span of a stream reaches the collector, batched, gzip when asked`, async () => {
     const c = await collector();
     const stats = new Stats();

@@ -3,9 +3,8 @@
  * official OpenTelemetry ones. Endpoint, headers, TLS certificates, compression and timeouts
  * come from the options (the config file) over the standard `OTEL_EXPORTER_OTLP_*` variables.
  */
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Stats } from '@traceable-ebpf/core';
 import type { DeliveryLog } from './delivery-types.js';
 import { otlpClientOptionsFrom, otlpProtocolFromEnv, type OtlpProtocol } from './otlp-env.js';
@@ -69,7 +68,11 @@ export function createOtlpExporter(options: OtlpExporterOptions = {}): SpanExpor
       ...(options.headers ? { headers: options.headers } : {}),
       ...(options.timeoutMillis ? { timeoutMillis: options.timeoutMillis } : {}),
     };
-    return protocol === 'http/json' ? new OtlpJsonExporter(config) : new OtlpProtoExporter(config);
+    return new DeferredExporter(async () =>
+      protocol === 'http/json'
+        ? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(config)
+        : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(config),
+    );
   }
   const maxInFlight = options.maxInFlight ?? 4;
   const client = otlpClientOptionsFrom({
@@ -103,4 +106,30 @@ export function createOtlpExporter(options: OtlpExporterOptions = {}): SpanExpor
     ...(options.stats ? { stats: options.stats } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+}
+
+/**
+ * An exporter loaded when it is made, used once loaded: the official exporters (and protobufjs
+ * under them) cost ~5 MiB of the tracer's resident memory, paid only by the processes that
+ * choose them.
+ */
+class DeferredExporter implements SpanExporter {
+  private readonly loaded: Promise<SpanExporter>;
+  constructor(load: () => Promise<SpanExporter>) {
+    this.loaded = load();
+    // A failed load is reported by each call; not an unhandled rejection meanwhile.
+    this.loaded.catch(() => undefined);
+  }
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.loaded.then(
+      (e) => e.export(spans, done),
+      (error: Error) => done({ code: ExportResultCode.FAILED, error }),
+    );
+  }
+  shutdown(): Promise<void> {
+    return this.loaded.then((e) => e.shutdown());
+  }
+  forceFlush(): Promise<void> {
+    return this.loaded.then((e) => e.forceFlush?.());
+  }
 }
