@@ -47,9 +47,13 @@ const before = gcUsed();
 const mem0 = process.memoryUsage();
 let ts = 1e9;
 for (let i = 0; i < N; i++) {
-  const base = { tgid: 100, fd: 1000 + i, conn: `100:${1000 + i}:1` };
+  // Literals of one shape each, as the decoder makes them (a spread would give each its own).
+  const conn = `100:${1000 + i}:1`;
+  const fd = 1000 + i;
   sub.next({
-    ...base,
+    conn,
+    tgid: 100,
+    fd,
     kind: 'open',
     tsNs: ts++,
     tid: 100,
@@ -61,7 +65,9 @@ for (let i = 0; i < N; i++) {
     comm: 'nginx',
   });
   sub.next({
-    ...base,
+    conn,
+    tgid: 100,
+    fd,
     kind: 'data',
     tsNs: ts++,
     tid: 100,
@@ -72,7 +78,9 @@ for (let i = 0; i < N; i++) {
     syscall: 'recvfrom',
   });
   sub.next({
-    ...base,
+    conn,
+    tgid: 100,
+    fd,
     kind: 'data',
     tsNs: ts++,
     tid: 100,
@@ -83,7 +91,9 @@ for (let i = 0; i < N; i++) {
     syscall: 'writev',
   });
   sub.next({
-    ...base,
+    conn,
+    tgid: 100,
+    fd,
     kind: 'data',
     tsNs: ts++,
     tid: 100,

@@ -90,14 +90,18 @@ export class Http1Connection implements ConnectionParser {
       this.stitcher.partial = true;
       if (start.lostBefore === reqDir) ctx.emit(this.stitcher.requestLost());
     }
-    const limits = { maxBodyBytes: ctx.maxBodyBytes, maxHeaderBytes: ctx.maxHeaderBytes };
+    // Literals of one shape, no spread: a spread gave every connection's options objects
+    // hidden classes of their own (~1 KB per open connection).
+    const { maxBodyBytes, maxHeaderBytes } = ctx;
     this.requests = new Http1MessageParser(runtimes.request, 'request', {
-      ...limits,
+      maxBodyBytes,
+      maxHeaderBytes,
       onMessage: (m, truncated) => this.onRequest(m as HttpRequest, truncated),
       midStream: midStream && synced !== reqDir,
     });
     this.responses = new Http1MessageParser(runtimes.response, 'response', {
-      ...limits,
+      maxBodyBytes,
+      maxHeaderBytes,
       onMessage: (m, truncated) => this.onResponse(m as HttpResponse, truncated),
       requestMethod: () => this.stitcher.nextMethod(),
       midStream: midStream && (synced === undefined || synced === reqDir),
