@@ -80,7 +80,12 @@ class Peer {
 async function capture(
   policy$: Observable<CapturePolicy>,
   work: () => Promise<void>,
-  options: { transport?: EventTransport; callStore?: CallStore; coalesceMs?: number } = {},
+  options: {
+    transport?: EventTransport;
+    callStore?: CallStore;
+    coalesceMs?: number;
+    ringBufferBytes?: number;
+  } = {},
 ): Promise<{
   events: KernelEvent[];
   streams: ConnectionEvent[];
@@ -98,6 +103,7 @@ async function capture(
       transport: options.transport ?? 'ringbuf',
       callStore: options.callStore ?? 'auto',
       coalesceMs: options.coalesceMs ?? 1,
+      ...(options.ringBufferBytes ? { ringBufferBytes: options.ringBufferBytes } : {}),
       stopOn: stop$,
       onReady: (i) => {
         used = i.transport;
@@ -305,6 +311,31 @@ test('a main thread that falls behind pauses the worker (one batch in flight); t
   }
   await done;
   assert.equal(sent, 6000);
+});
+
+test('a small ring buffer wraps many times: records that wrap its end arrive whole, every byte in order', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fds: string[] = [];
+  const sizes = Array.from({ length: 24 }, (_, i) => 20_000 + 997 * i);
+  const { events, streams } = await capture(
+    policyOf(peer.pid),
+    async () => {
+      fds = (await peer.cmd('open4')).split(' ');
+      for (const n of sizes) assert.equal(Number(await peer.cmd(`big ${n}`)), n);
+    },
+    { ringBufferBytes: 128 * 1024 },
+  );
+  const conn = connOf(events, peer.pid, Number(fds[0])).conn;
+  // `big n` writes bytes (i * 7) & 0xff, i from 0, on each call; about 2.3 MB through 128 KiB.
+  const expected = Buffer.concat(
+    sizes.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 0xff))),
+  );
+  const sent = stream(streams, conn, 'send');
+  assert.deepEqual(sent.gaps, [], 'nothing lost or truncated');
+  assert.equal(sent.bytes.length, expected.length);
+  assert.ok(sent.bytes.equals(expected), 'the bytes as written, in order');
 });
 
 test('sendfile: sizes only, a sendfile gap of the exact length; the reader sees the bytes', async (t) => {

@@ -5,9 +5,11 @@
  * callback per record was the tracer's largest cost under load.)
  *
  * Layout (kernel/bpf/ringbuf.c): page 0 holds consumer_pos (we write it); page 1 holds
- * producer_pos; the data area follows, mapped twice back to back so a record that wraps is still
- * contiguous. Each record: u32 length with BUSY (bit 31) and DISCARD (bit 30) flags, u32 page
- * offset, then the sample, padded to 8 bytes.
+ * producer_pos; the data area follows. The kernel lets it be mapped twice back to back, so a
+ * record that wraps reads as contiguous (libbpf does that); this reader maps it once and copies
+ * a run that wraps in two pieces: the process's resident memory then counts the ring once, not
+ * twice. Each record: u32 length with BUSY (bit 31) and DISCARD (bit 30) flags, u32 page offset,
+ * then the sample, padded to 8 bytes (a header never wraps: records start 8-byte aligned).
  */
 import { mapFd, pageSize, type Mapping } from './mmap.js';
 
@@ -36,9 +38,10 @@ export class RingbufReader implements EventReader {
   private readonly dataMap: Mapping;
   private readonly consumer: DataView;
   private readonly producer: DataView;
-  /** The data area (twice `size` long: the second copy makes wrapped records contiguous). */
+  /** The data area, mapped once. */
   private readonly data: Uint8Array;
   private readonly dataView: DataView;
+  private readonly size: number;
   private readonly mask: number;
 
   /** Maps the ring buffer behind `mapFd`, `size` bytes (its max_entries). */
@@ -47,13 +50,14 @@ export class RingbufReader implements EventReader {
     size: number,
   ) {
     const page = pageSize();
+    this.size = size;
     this.mask = size - 1;
     this.consumerMap = mapFd(fd, page, 0, true);
-    this.dataMap = mapFd(fd, page + 2 * size, page, false);
+    this.dataMap = mapFd(fd, page + size, page, false);
     this.consumer = new DataView(this.consumerMap.buffer);
     this.producer = new DataView(this.dataMap.buffer, 0, page);
-    this.data = new Uint8Array(this.dataMap.buffer, page, 2 * size);
-    this.dataView = new DataView(this.dataMap.buffer, page, 2 * size);
+    this.data = new Uint8Array(this.dataMap.buffer, page, size);
+    this.dataView = new DataView(this.dataMap.buffer, page, size);
   }
 
   /** Bytes committed or reserved by producers and not yet consumed. */
@@ -84,7 +88,10 @@ export class RingbufReader implements EventReader {
     const bytes = end - cons;
     if (bytes > 0) {
       const from = cons & this.mask;
-      dst.set(this.data.subarray(from, from + bytes), pos);
+      const first = Math.min(bytes, this.size - from);
+      dst.set(this.data.subarray(from, from + first), pos);
+      // The part past the end of the data area continues at its start.
+      if (first < bytes) dst.set(this.data.subarray(0, bytes - first), pos + first);
       // One 8-byte store (the kernel reads it whole); x86-64 doesn't reorder it before the copy.
       this.consumer.setBigUint64(0, BigInt(end), true);
     }
