@@ -5,7 +5,8 @@
 // split by thread (main, V8's platform threads), its GC time and its peak RSS. Not a test.
 //   node bench/replay.mjs [checkout…]   (default: this checkout; each needs a build)
 //   ROUNDS=n (default 5); REC=<recording> (default .tmp/bench/nginx.rec, from `node bench/run.mjs
-//   nginx`); NODE_ARGS="<flags>" adds Node flags to every tracer.
+//   nginx`); NODE_ARGS="<flags>" adds Node flags to every tracer, TRACER_ARGS="<args>" arguments
+//   (`--config FILE`, say).
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -22,6 +23,7 @@ if (!existsSync(rec)) {
 }
 const rounds = Number(process.env.ROUNDS) || 5;
 const nodeArgs = (process.env.NODE_ARGS ?? '').split(' ').filter(Boolean);
+const tracerArgs = (process.env.TRACER_ARGS ?? '').split(' ').filter(Boolean);
 const SINK_PORT = 14319;
 
 /** CPU seconds of each thread of `pid`: the main thread, and the others summed. */
@@ -85,6 +87,7 @@ function replay(tree) {
         join(tree, 'examples/daemonset-tracer/bin/ebpf-tracer.js'),
         '--replay',
         rec,
+        ...tracerArgs,
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],

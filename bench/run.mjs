@@ -467,6 +467,9 @@ async function underLoad(t, load, who) {
   const cpu = t.cpuSeconds() - cpu0;
   const threads1 = t.threadCpuSeconds();
   const loaded = t.memory();
+  const loadedParts = Object.entries(t.memoryBreakdown())
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(', ');
   const n = result.requests || 1;
   const us = (seconds) => ((1e6 * seconds) / n).toFixed(1);
   const thread = (k) => us(threads1[k] - threads0[k]);
@@ -484,7 +487,7 @@ async function underLoad(t, load, who) {
           .map((k) => `${k.slice(5)} ${us(threads1[k] - (threads0[k] ?? 0))}`)
           .join(', ')}\n`
       : '') +
-    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${parts}), ${loaded.rss.toFixed(0)} MiB after the run, peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
+    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${parts}), ${loaded.rss.toFixed(0)} MiB after the run (${loadedParts}), peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
   return { result, lines };
 }
 
