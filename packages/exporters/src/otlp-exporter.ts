@@ -23,7 +23,7 @@ export interface OtlpExporterCoreOptions {
   readonly protocol: OtlpProtocol;
   /** Spans per request. Default 4096. */
   readonly maxBatchSpans?: number;
-  /** Encoded bytes per request (a larger single span still goes, alone). Default 4 MiB. */
+  /** Encoded bytes per request (a larger single span still goes, alone). Default 1 MiB. */
   readonly maxBatchBytes?: number;
   /** How long the first span of a batch waits for others. Default 200 ms. */
   readonly batchDelayMs?: number;
@@ -70,7 +70,7 @@ export class OtlpExporter implements StreamingSpanExporter {
     this.sender = options.sender;
     this.stats = options.stats ?? new Stats();
     this.maxBatchSpans = options.maxBatchSpans ?? 4096;
-    this.maxBatchBytes = options.maxBatchBytes ?? 4 << 20;
+    this.maxBatchBytes = options.maxBatchBytes ?? 1 << 20;
     this.batchDelayMs = options.batchDelayMs ?? 200;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
     const maxQueueBytes = options.maxQueueBytes ?? 256 << 20;

@@ -40,7 +40,7 @@ export interface OtlpExporterOptions {
   readonly key?: Buffer | string;
   /** Spans per request. Default 4096. */
   readonly maxBatchSpans?: number;
-  /** Bytes per request. Default 4 MiB, at most a quarter of `maxQueueBytes`. */
+  /** Bytes per request. Default 1 MiB, at most a quarter of `maxQueueBytes`. */
   readonly maxBatchBytes?: number;
   /** Most time a span waits for its batch to fill. Default 200 ms. */
   readonly batchDelayMs?: number;
@@ -91,7 +91,7 @@ export function createOtlpExporter(options: OtlpExporterOptions = {}): SpanExpor
   });
   // A request may take at most a quarter of the queue, so several fit in flight at once.
   const maxQueueBytes = options.maxQueueBytes ?? 256 << 20;
-  const maxBatchBytes = Math.min(options.maxBatchBytes ?? 4 << 20, Math.floor(maxQueueBytes / 4));
+  const maxBatchBytes = Math.min(options.maxBatchBytes ?? 1 << 20, Math.floor(maxQueueBytes / 4));
   return new OtlpExporter({
     sender: createOtlpHttpClient(client),
     protocol: client.protocol ?? 'http/protobuf',
