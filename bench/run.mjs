@@ -503,11 +503,17 @@ async function benchNginx() {
     const label = `${against}${againstNodeArgs.length ? ` with node ${againstNodeArgs.join(' ')}` : ''}`;
     trees.push({ label, dir: resolve(against), nodeArgs: againstNodeArgs, rps: [], lines: '' });
   }
-  for (let round = 0; round < 3; round++) {
+  // NGINX_ROUNDS=n for more alternating rounds (default 3): the VM's speed moves ~±10 % between
+  // rounds, more than many changes do.
+  const rounds = Number(process.env.NGINX_ROUNDS) || 3;
+  for (let round = 0; round < rounds; round++) {
     without.push(wrk(4).rps);
     // Alternating which tracer goes first, so neither always follows the run without one.
     for (const tree of round % 2 ? [...trees].reverse() : trees) {
-      const rec = round === 0 && tree === trees[0] ? ['--record', join(work, 'nginx.rec')] : [];
+      // Recording costs the tracer CPU: not in a side-by-side comparison, where it would count
+      // against one side only.
+      const rec =
+        round === 0 && tree === trees[0] && !against ? ['--record', join(work, 'nginx.rec')] : [];
       const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
       const { result: w, lines } = await underLoad(t, () => wrk(4), 'nginx and wrk');
       const stats = await t.stop();
