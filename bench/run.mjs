@@ -217,7 +217,7 @@ async function benchKernel() {
     const cases = [
       ['filtered out (process not selected)', false, false, {}],
       [
-        'captured (small writes, copied), reader drained 1 ms after a wakeup (default)',
+        'captured (small writes, copied), reader drained 10 ms after a wakeup (default)',
         true,
         false,
         {},

@@ -73,8 +73,8 @@ export interface BpfSourceOptions {
   /**
    * When the kernel wakes the reader, wait this long before draining. The kernel wakes the reader
    * only for a record committed while the reader had caught up, so records arriving during the
-   * wait cost no wakeup each. Events reach the pipeline at most this much later. Default 1 ms;
-   * 0 drains at once.
+   * wait cost no wakeup each, and the main thread gets fewer, larger batches. Events reach the
+   * pipeline at most this much later. Default 10 ms; 0 drains at once.
    */
   readonly coalesceMs?: number;
   /** The compiled BPF object (ring buffer build). Default: the one built into this package. */
@@ -198,7 +198,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       ringBufferBytes: options.ringBufferBytes ?? 16 << 20,
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       drainIntervalMs: options.drainIntervalMs ?? 0,
-      coalesceMs: options.coalesceMs ?? 1,
+      coalesceMs: options.coalesceMs ?? 10,
       maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
       credit,
       maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
