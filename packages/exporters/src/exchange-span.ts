@@ -122,9 +122,14 @@ export class ExchangeSpan implements ReadableSpan, AttributeSource {
     readonly kind: SpanKind,
     private readonly context: SpanContext,
     readonly parentSpanContext: SpanContext | undefined,
-    readonly startTime: HrTime,
-    readonly endTime: HrTime,
-    readonly duration: HrTime,
+    /** Start, wall clock: whole seconds since the epoch and the nanoseconds past them. */
+    readonly startSeconds: number,
+    readonly startNanos: number,
+    /** End, the same way. */
+    readonly endSeconds: number,
+    readonly endNanos: number,
+    /** End minus start, in nanoseconds. */
+    readonly durationNanos: number,
     readonly status: SpanStatus,
     readonly events: ReadableSpan['events'],
     readonly droppedEventsCount: number,
@@ -134,6 +139,22 @@ export class ExchangeSpan implements ReadableSpan, AttributeSource {
     private readonly userAgent: string | undefined,
     private readonly errorType: string | undefined,
   ) {}
+
+  /** Start as [seconds, nanoseconds] (made when read: the project's encoders read the numbers). */
+  get startTime(): HrTime {
+    return [this.startSeconds, this.startNanos];
+  }
+
+  /** End as [seconds, nanoseconds]. */
+  get endTime(): HrTime {
+    return [this.endSeconds, this.endNanos];
+  }
+
+  /** Duration as [seconds, nanoseconds]. */
+  get duration(): HrTime {
+    const s = Math.floor(this.durationNanos / 1e9);
+    return [s, this.durationNanos - s * 1e9];
+  }
 
   /** The span's own context (trace and span ids, flags). */
   spanContext(): SpanContext {

@@ -7,6 +7,7 @@
 import type { Attributes, Link } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { ExchangeSpan } from './exchange-span.js';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { spanFlags } from './otlp-proto-span.js';
 import { JsonWriter } from './otlp-json-writer.js';
@@ -181,9 +182,18 @@ export function jsonSpan(w: JsonWriter, span: ReadableSpan, keys: JsonKeyCache):
   w.ascii(`,"flags":${spanFlags(ctx.traceFlags, parent?.isRemote)},"name":`);
   w.str(span.name);
   w.ascii(`,"kind":${span.kind + 1},"startTimeUnixNano":"`);
-  w.ascii(hrTimeString(span.startTime[0], span.startTime[1]));
+  const own = span instanceof ExchangeSpan ? span : undefined;
+  w.ascii(
+    own
+      ? hrTimeString(own.startSeconds, own.startNanos)
+      : hrTimeString(span.startTime[0], span.startTime[1]),
+  );
   w.ascii('","endTimeUnixNano":"');
-  w.ascii(hrTimeString(span.endTime[0], span.endTime[1]));
+  w.ascii(
+    own
+      ? hrTimeString(own.endSeconds, own.endNanos)
+      : hrTimeString(span.endTime[0], span.endTime[1]),
+  );
   w.ascii('","attributes":');
   // Straight from the exchange when the span can say its attributes, else from its object.
   const source = attributeSourceOf(span);

@@ -9,6 +9,7 @@ import type { Attributes, AttributeValue, Link } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
 import type { InstrumentationScope } from '@opentelemetry/core';
+import { ExchangeSpan } from './exchange-span.js';
 import { ProtoWriter } from './otlp-proto-writer.js';
 import { PooledSpanContext } from './span-ids.js';
 import {
@@ -202,10 +203,14 @@ export function writeSpanFields(w: ProtoWriter, span: ReadableSpan, keys: KeyCac
   w.string(span.name);
   w.byte(0x30); // kind = 6: the API's kinds are OTLP's minus one
   w.varint(span.kind + 1);
+  // The mapper's spans carry their times as numbers: no [s, ns] arrays made to be read here.
+  const own = span instanceof ExchangeSpan ? span : undefined;
   w.byte(0x39); // start_time_unix_nano = 7, fixed64
-  w.hrTime(span.startTime[0], span.startTime[1]);
+  if (own) w.hrTime(own.startSeconds, own.startNanos);
+  else w.hrTime(span.startTime[0], span.startTime[1]);
   w.byte(0x41); // end_time_unix_nano = 8, fixed64
-  w.hrTime(span.endTime[0], span.endTime[1]);
+  if (own) w.hrTime(own.endSeconds, own.endNanos);
+  else w.hrTime(span.endTime[0], span.endTime[1]);
   // attributes = 9: straight from the exchange when the span can say them, else its object.
   const source = attributeSourceOf(span);
   if (source) {

@@ -71,12 +71,6 @@ const STATUS_UNSET: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
 const STATUS_ERROR: SpanStatus = Object.freeze({ code: SpanStatusCode.ERROR });
 const NO_EVENTS: ReadableSpan['events'] = Object.freeze([]) as unknown as ReadableSpan['events'];
 
-/** [seconds, nanoseconds] of a non-negative nanosecond count below 2^53. */
-function hrDuration(ns: number): HrTime {
-  const s = Math.floor(ns / NS_PER_S);
-  return [s, ns - s * NS_PER_S];
-}
-
 /**
  * One `rpc.message` event per kept gRPC message (OTel's RPC conventions): SENT or RECEIVED as
  * seen from the span's side, numbered from 1 in each direction, its size as sent (compressed or
@@ -117,12 +111,17 @@ export function createSpanMapper(
   const nsPart = ((clock.offsetNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n; // ≥ 0
   const offsetS = Number((clock.offsetNs - nsPart) / 1_000_000_000n);
   const offsetNs = Number(nsPart);
-  /** Wall-clock [s, ns] of a monotonic kernel time. */
-  const toEpoch = (monoNs: number): HrTime => {
-    const [s, ns] = hrDuration(monoNs);
-    const total = ns + offsetNs;
-    return total >= NS_PER_S ? [offsetS + s + 1, total - NS_PER_S] : [offsetS + s, total];
+  /** Wall-clock seconds and nanoseconds of a monotonic kernel time (two numbers, no array). */
+  const epochSeconds = (monoNs: number): number => {
+    const s = Math.floor(monoNs / NS_PER_S);
+    return monoNs - s * NS_PER_S + offsetNs >= NS_PER_S ? offsetS + s + 1 : offsetS + s;
   };
+  const epochNanos = (monoNs: number): number => {
+    const total = monoNs - Math.floor(monoNs / NS_PER_S) * NS_PER_S + offsetNs;
+    return total >= NS_PER_S ? total - NS_PER_S : total;
+  };
+  /** Wall-clock [s, ns] of a monotonic kernel time. */
+  const toEpoch = (monoNs: number): HrTime => [epochSeconds(monoNs), epochNanos(monoNs)];
   const redact = new Set(
     (options.redactHeaders ?? DEFAULT_REDACTED_HEADERS).map((h) => h.toLowerCase()),
   );
@@ -244,9 +243,11 @@ export function createSpanMapper(
       kind,
       context,
       parent,
-      toEpoch(startMono),
-      toEpoch(endMono),
-      hrDuration(endMono - startMono),
+      epochSeconds(startMono),
+      epochNanos(startMono),
+      epochSeconds(endMono),
+      epochNanos(endMono),
+      endMono - startMono,
       status,
       grpc && grpc.messages.length > 0 ? messageEvents(grpc, kind, toEpoch) : NO_EVENTS,
       // Messages past the ones kept per direction: counted, not listed.
