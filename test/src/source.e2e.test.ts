@@ -84,7 +84,6 @@ async function capture(
     transport?: EventTransport;
     callStore?: CallStore;
     coalesceMs?: number;
-    ringBufferBytes?: number;
   } = {},
 ): Promise<{
   events: KernelEvent[];
@@ -103,7 +102,6 @@ async function capture(
       transport: options.transport ?? 'ringbuf',
       callStore: options.callStore ?? 'auto',
       coalesceMs: options.coalesceMs ?? 1,
-      ...(options.ringBufferBytes ? { ringBufferBytes: options.ringBufferBytes } : {}),
       stopOn: stop$,
       onReady: (i) => {
         used = i.transport;
@@ -317,18 +315,51 @@ test('a small ring buffer wraps many times: records that wrap its end arrive who
   if (!kernelTestsPossible(t)) return;
   const peer = new Peer();
   t.after(() => peer.stop());
-  let fds: string[] = [];
-  const sizes = Array.from({ length: 24 }, (_, i) => 20_000 + 997 * i);
-  const { events, streams } = await capture(
-    policyOf(peer.pid),
-    async () => {
-      fds = (await peer.cmd('open4')).split(' ');
-      for (const n of sizes) assert.equal(Number(await peer.cmd(`big ${n}`)), n);
-    },
-    { ringBufferBytes: 128 * 1024 },
+  const stats = new Stats();
+  const stop$ = new Subject<void>();
+  const events: KernelEvent[] = [];
+  let applied!: () => void;
+  const ready = new Promise<void>((resolve) => (applied = resolve));
+  const done = new Promise<void>((resolve, reject) =>
+    bpfSource({
+      policy$: policyOf(peer.pid),
+      transport: 'ringbuf',
+      ringBufferBytes: 256 * 1024,
+      coalesceMs: 1,
+      stats,
+      stopOn: stop$,
+      onPolicyApplied: () => applied(),
+    }).subscribe({ next: (e) => events.push(e), error: reject, complete: resolve }),
   );
-  const conn = connOf(events, peer.pid, Number(fds[0])).conn;
-  // `big n` writes bytes (i * 7) & 0xff, i from 0, on each call; about 2.3 MB through 128 KiB.
+  await ready;
+  // `big n` writes bytes (i * 7) & 0xff, i from 0, on each call. Both ends' records share the
+  // ring (~90 KB per write): each write is waited for before the next, so the 256 KiB ring
+  // never holds more than one, and 1.5 MB through it wrap it about six times.
+  const sizes = Array.from({ length: 24 }, (_, i) => 20_000 + 997 * i);
+  let fd = -1;
+  const sentSoFar = () =>
+    events.reduce(
+      (n, e) =>
+        e.kind === 'data' && e.tgid === peer.pid && e.fd === fd && e.direction === 'send'
+          ? n + e.data.length
+          : n,
+      0,
+    );
+  try {
+    fd = Number((await peer.cmd('open4')).split(' ')[0]);
+    let total = 0;
+    for (const n of sizes) {
+      assert.equal(Number(await peer.cmd(`big ${n}`)), n);
+      total += n;
+      await until(() => sentSoFar() >= total);
+    }
+  } finally {
+    stop$.next();
+  }
+  await done;
+  assert.equal(stats.get('EventLost'), 0, 'the ring buffer never overflowed');
+  const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
+  const conn = connOf(events, peer.pid, fd).conn;
   const expected = Buffer.concat(
     sizes.map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 0xff))),
   );
