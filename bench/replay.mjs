@@ -8,10 +8,11 @@
 //   nginx`); NODE_ARGS="<flags>" adds Node flags to every tracer, TRACER_ARGS="<args>" arguments
 //   (`--config FILE`, say).
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { memoryMiB, threadCpuSeconds } from './proc-stats.mjs';
+import { nullCollectorConfig, startNginx } from './private-nginx.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), '..');
 const trees = process.argv.slice(2).map((t) => resolve(t));
@@ -26,54 +27,15 @@ const nodeArgs = (process.env.NODE_ARGS ?? '').split(' ').filter(Boolean);
 const tracerArgs = (process.env.TRACER_ARGS ?? '').split(' ').filter(Boolean);
 const SINK_PORT = 14319;
 
-/** CPU seconds of each thread of `pid`: the main thread, and the others summed. */
+/** CPU seconds of `pid`'s main thread and of all its others (a replay has no worker). */
 function threads(pid) {
-  const out = { main: 0, other: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[tid === String(pid) ? 'main' : 'other'] += (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
-
-function peakRssMiB(pid) {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+  const t = threadCpuSeconds(pid);
+  return { main: t.main, other: t.worker + t.other };
 }
 
 async function startSink() {
   const dir = join(here, '.tmp/bench/replay-sink');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `worker_processes 1; daemon off; master_process off; pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off; client_body_temp_path ${dir}/body; client_max_body_size 64m;
-  client_body_buffer_size 4m;
-  server { listen 127.0.0.1:${SINK_PORT}; keepalive_requests 100000;
-    location / { return 200; } }
-}
-`,
-  );
-  const sink = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
-  process.on('exit', () => sink.kill());
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((r) => {
-      const s = connect(SINK_PORT, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the null collector did not start: see ${dir}/error.log`);
+  await startNginx(dir, nullCollectorConfig(dir, SINK_PORT), SINK_PORT);
 }
 
 /** One replay by `tree`'s tracer: CPU between ready and the stats line, GC, spans, peak RSS. */
@@ -124,7 +86,7 @@ function replay(tree) {
           main: t.main - ready.main,
           other: t.other - ready.other,
           gcMs,
-          hwm: peakRssMiB(child.pid),
+          hwm: memoryMiB(child.pid).hwm,
         });
       }
     });

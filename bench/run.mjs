@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // Benchmarks (not tests: nothing here passes or fails on time). Needs root and a build.
-//   node bench/run.mjs [source] [kernel] [nginx] [pipeline] [export] [http2]     (default: all)
+//   node bench/run.mjs [source] [kernel] [nginx] [pipeline] [export] [http2] [idle]  (default: all)
 // Prints rates and ratios measured side by side in this one run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Observable, Subject, from, lastValueFrom, count, toArray } from 'rxjs';
@@ -16,6 +15,8 @@ import { bpfSource, replaySource, readRecordingInfo } from '@traceable-ebpf/bpf-
 import { loadLibbpf } from '../packages/bpf-source/dist/libbpf.js';
 import { parseHttp } from '@traceable-ebpf/parsers';
 import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/exporters';
+import { memoryMiB, threadCpuSeconds } from './proc-stats.mjs';
+import { nullCollectorConfig, startNginx } from './private-nginx.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, '.tmp', 'bench');
@@ -317,36 +318,9 @@ function cpuSeconds(pid) {
 }
 
 /**
- * CPU seconds per thread group of process `pid`: its main thread, the `bpf-source` worker (it
- * names its thread), and every other thread (V8's GC and compiler threads, libuv's pool).
- */
-function threadCpuSeconds(pid) {
-  const out = { main: 0, worker: 0, other: 0 };
-  let tids = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const secs = (Number(f[11]) + Number(f[12])) / 100;
-      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out[tid === String(pid) ? 'main' : comm === 'bpf-source' ? 'worker' : 'other'] += secs;
-      if (process.env.BENCH_THREADS) out[`comm:${comm}#${tid}`] = secs;
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
-
-/**
  * Where process `pid`'s resident memory is, from /proc/<pid>/smaps, in MiB: the node binary's
- * pages (file-backed, shared with other Node processes), BPF maps (the ring buffer's data pages
- * are mapped twice, so they count twice), malloc's heap, and anonymous mappings (V8's heaps of
+ * pages (file-backed, shared with other Node processes), BPF maps (mapped kernel memory: the
+ * ring buffer's data area and the maps user space reads), malloc's heap, and anonymous mappings (V8's heaps of
  * both threads, WebAssembly memory, Buffers).
  */
 function memoryBreakdown(pid) {
@@ -367,13 +341,6 @@ function memoryBreakdown(pid) {
     else out.other += mib;
   }
   return out;
-}
-
-/** VmRSS and VmHWM of process `pid`, in MiB. */
-function memoryMiB(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
 }
 
 /**
@@ -592,34 +559,9 @@ let nullSink;
 async function startNullSink() {
   if (nullSink) return;
   const dir = join(work, 'nullsink');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `worker_processes 1; daemon off; master_process off; pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off; client_body_temp_path ${dir}/body; client_max_body_size 64m;
-  client_body_buffer_size 4m;
-  server { listen 127.0.0.1:${NULL_SINK_PORT}; keepalive_requests 100000;
-    location / { return 200; } }
-}
-`,
-  );
-  nullSink = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
+  nullSink = await startNginx(dir, nullCollectorConfig(dir, NULL_SINK_PORT), NULL_SINK_PORT);
   // Not a reason to keep running: the benchmarks' end is (and then it is stopped).
   nullSink.unref();
-  process.on('exit', () => nullSink.kill());
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((resolve) => {
-      const s = connect(NULL_SINK_PORT, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`the null collector did not start on ${NULL_SINK_PORT}: see ${dir}/error.log`);
 }
 
 /** Emits `items` in slices of 256 a macrotask apart, waiting while `flow` is paused. */
@@ -794,8 +736,8 @@ async function benchIdle() {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'bench.html'), '<p>bench</p>\n');
   const port = 18090;
-  writeFileSync(
-    join(dir, 'nginx.conf'),
+  const server = await startNginx(
+    dir,
     `worker_processes 1; daemon off; master_process on; pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 15000; }
@@ -804,10 +746,9 @@ http {
   server { listen 127.0.0.1:${port} backlog=4096; root ${dir}; }
 }
 `,
+    port,
   );
-  const server = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'ignore' });
   try {
-    await new Promise((r) => setTimeout(r, 500));
     const t = await tracer(server.pid, []);
     await new Promise((r) => setTimeout(r, 2000));
     const ready = t.memory();

@@ -22,6 +22,7 @@ import { parseHttp } from '@traceable-ebpf/parsers';
 import {
   bpfSource,
   inferRoles,
+  type BpfSourceOptions,
   type CallStore,
   type CapturePolicy,
   type EventTransport,
@@ -128,6 +129,49 @@ async function until(done: () => boolean): Promise<void> {
 
 const policyOf = (...pids: number[]) =>
   of<CapturePolicy>({ processes: pids.map((pid) => ({ pid, mode: 'ingress_and_egress' })) });
+
+/**
+ * A running source whose events are collected as they come (`onEvent` sees each one after it
+ * is kept), resolved once its policy is in the kernel. `stop()` flushes what the kernel holds
+ * and resolves when the source completed.
+ */
+async function liveSource(
+  options: Omit<BpfSourceOptions, 'stopOn' | 'onPolicyApplied'>,
+  onEvent?: (e: KernelEvent) => void,
+): Promise<{ events: KernelEvent[]; stop: () => Promise<void> }> {
+  const stop$ = new Subject<void>();
+  const events: KernelEvent[] = [];
+  let applied!: () => void;
+  const ready = new Promise<void>((resolve) => (applied = resolve));
+  const done = new Promise<void>((resolve, reject) =>
+    bpfSource({ ...options, stopOn: stop$, onPolicyApplied: () => applied() }).subscribe({
+      next(e) {
+        events.push(e);
+        onEvent?.(e);
+      },
+      error: reject,
+      complete: resolve,
+    }),
+  );
+  await Promise.race([ready, done]);
+  return {
+    events,
+    stop: () => {
+      stop$.next();
+      return done;
+    },
+  };
+}
+
+/** The bytes captured so far of one socket (`tgid`, `fd`) in one direction. */
+const bytesOf = (events: KernelEvent[], tgid: number, fd: number, direction: 'send' | 'recv') =>
+  events.reduce(
+    (n, e) =>
+      e.kind === 'data' && e.tgid === tgid && e.fd === fd && e.direction === direction
+        ? n + e.data.length
+        : n,
+    0,
+  );
 
 /** The bytes of one connection direction, and its gaps. */
 function stream(evs: ConnectionEvent[], conn: string, direction: 'send' | 'recv') {
@@ -259,55 +303,31 @@ test('a main thread that falls behind pauses the worker (one batch in flight); t
   if (!kernelTestsPossible(t)) return;
   const peer = new Peer();
   t.after(() => peer.stop());
-  const stop$ = new Subject<void>();
-  const events: KernelEvent[] = [];
   let blocked = false;
-  let applied!: () => void;
-  const ready = new Promise<void>((resolve) => (applied = resolve));
-  const done = new Promise<void>((resolve, reject) =>
-    bpfSource({
-      policy$: policyOf(peer.pid),
-      transport: 'ringbuf',
-      maxBatchesInFlight: 1,
-      coalesceMs: 1,
-      stopOn: stop$,
-      onPolicyApplied: () => applied(),
-    }).subscribe({
-      next(e) {
-        events.push(e);
-        if (blocked || e.kind !== 'data') return;
-        // The first data event holds the main thread for 300 ms: the worker posts what comes
-        // meanwhile only once this batch is done, so it pauses and must be woken.
-        blocked = true;
-        const until = Date.now() + 300;
-        while (Date.now() < until);
-      },
-      error: reject,
-      complete: resolve,
-    }),
+  const source = await liveSource(
+    { policy$: policyOf(peer.pid), transport: 'ringbuf', maxBatchesInFlight: 1, coalesceMs: 1 },
+    (e) => {
+      if (blocked || e.kind !== 'data') return;
+      // The first data event holds the main thread for 300 ms: the worker posts what comes
+      // meanwhile only once this batch is done, so it pauses and must be woken.
+      blocked = true;
+      const until = Date.now() + 300;
+      while (Date.now() < until);
+    },
   );
-  await ready;
   let sent = 0;
   let sfd = -1;
   try {
     sfd = Number((await peer.cmd('open4')).split(' ')[1]);
     sent = Number(await peer.cmd('burst 60 100'));
-    const received = () =>
-      events.reduce(
-        (n, e) =>
-          e.kind === 'data' && e.tgid === peer.pid && e.fd === sfd && e.direction === 'recv'
-            ? n + e.data.length
-            : n,
-        0,
-      );
+    const received = () => bytesOf(source.events, peer.pid, sfd, 'recv');
     // Everything arrives while the source runs (a stop would flush it regardless).
     await until(() => received() >= sent);
     assert.ok(blocked, 'the main thread was held');
     assert.equal(received(), sent, 'every byte of the burst, before the capture stopped');
   } finally {
-    stop$.next();
+    await source.stop();
   }
-  await done;
   assert.equal(sent, 6000);
 });
 
@@ -316,35 +336,19 @@ test('a small ring buffer wraps many times: records that wrap its end arrive who
   const peer = new Peer();
   t.after(() => peer.stop());
   const stats = new Stats();
-  const stop$ = new Subject<void>();
-  const events: KernelEvent[] = [];
-  let applied!: () => void;
-  const ready = new Promise<void>((resolve) => (applied = resolve));
-  const done = new Promise<void>((resolve, reject) =>
-    bpfSource({
-      policy$: policyOf(peer.pid),
-      transport: 'ringbuf',
-      ringBufferBytes: 256 * 1024,
-      coalesceMs: 1,
-      stats,
-      stopOn: stop$,
-      onPolicyApplied: () => applied(),
-    }).subscribe({ next: (e) => events.push(e), error: reject, complete: resolve }),
-  );
-  await ready;
+  const { events, stop } = await liveSource({
+    policy$: policyOf(peer.pid),
+    transport: 'ringbuf',
+    ringBufferBytes: 256 * 1024,
+    coalesceMs: 1,
+    stats,
+  });
   // `big n` writes bytes (i * 7) & 0xff, i from 0, on each call. Both ends' records share the
   // ring (~90 KB per write): each write is waited for before the next, so the 256 KiB ring
   // never holds more than one, and 1.5 MB through it wrap it about six times.
   const sizes = Array.from({ length: 24 }, (_, i) => 20_000 + 997 * i);
   let fd = -1;
-  const sentSoFar = () =>
-    events.reduce(
-      (n, e) =>
-        e.kind === 'data' && e.tgid === peer.pid && e.fd === fd && e.direction === 'send'
-          ? n + e.data.length
-          : n,
-      0,
-    );
+  const sentSoFar = () => bytesOf(events, peer.pid, fd, 'send');
   try {
     fd = Number((await peer.cmd('open4')).split(' ')[0]);
     let total = 0;
@@ -354,9 +358,8 @@ test('a small ring buffer wraps many times: records that wrap its end arrive who
       await until(() => sentSoFar() >= total);
     }
   } finally {
-    stop$.next();
+    await stop();
   }
-  await done;
   assert.equal(stats.get('EventLost'), 0, 'the ring buffer never overflowed');
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
   const conn = connOf(events, peer.pid, fd).conn;
