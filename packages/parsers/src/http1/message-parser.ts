@@ -109,11 +109,6 @@ export class Http1MessageParser implements LlhttpHandler {
     this.ptr = runtime.create(type === 'request' ? LlhttpType.REQUEST : LlhttpType.RESPONSE, this);
   }
 
-  /** llhttp: a message starts. */
-  onMessageBegin(): void {
-    this.begin();
-  }
-
   /** llhttp: (part of) the request target. */
   onUrl(s: string): void {
     if (this.fits(s.length)) this.target += s;
@@ -135,21 +130,6 @@ export class Http1MessageParser implements LlhttpHandler {
     this.inValue = true;
     if (this.fits(s.length)) this.value += s;
     else this.fieldDropped = this.headersTruncated = true;
-  }
-
-  /** llhttp: the header block ended (1: the message has no body). */
-  onHeadersComplete(status: number): number {
-    return this.headersComplete(status);
-  }
-
-  /** llhttp: body bytes. */
-  onBody(bytes: Uint8Array): void {
-    this.bodyBytes(bytes);
-  }
-
-  /** llhttp: the message ended. */
-  onMessageComplete(): void {
-    this.complete();
   }
 
   /**
@@ -182,7 +162,7 @@ export class Http1MessageParser implements LlhttpHandler {
       // head, say): the message ends with them, and the parser's next byte is the next
       // message's first. Completed here rather than by feeding llhttp filler bytes to count.
       this.bodySize += length;
-      this.complete();
+      this.onMessageComplete();
       this.runtime.reset(this.ptr);
       return 'absorbed';
     }
@@ -266,7 +246,8 @@ export class Http1MessageParser implements LlhttpHandler {
     this.runtime.destroy(this.ptr);
   }
 
-  private begin() {
+  /** llhttp: a message starts. */
+  onMessageBegin(): void {
     this.inMessage = true;
     this.startNs = this.tsNs;
     this.target = '';
@@ -310,7 +291,8 @@ export class Http1MessageParser implements LlhttpHandler {
     this.fieldDropped = false;
   }
 
-  private headersComplete(status: number): number {
+  /** llhttp: the header block ended (1: the message has no body). */
+  onHeadersComplete(status: number): number {
     // RFC 9110 §15: a status code is three digits from 100 to 599; anything else (llhttp takes
     // any three digits) is not a response: an llhttp callback error, counted as a parse error.
     if (this.type === 'response' && (status < 100 || status > 599)) return -1;
@@ -344,7 +326,8 @@ export class Http1MessageParser implements LlhttpHandler {
     return length ?? (this.type === 'request' ? 0 : undefined);
   }
 
-  private bodyBytes(bytes: Uint8Array) {
+  /** llhttp: body bytes. */
+  onBody(bytes: Uint8Array): void {
     this.bodySize += bytes.length;
     if (this.bodyRemaining !== undefined) this.bodyRemaining -= bytes.length;
     if (this.filling) return;
@@ -356,7 +339,8 @@ export class Http1MessageParser implements LlhttpHandler {
     this.bodyKept += kept.length;
   }
 
-  private complete() {
+  /** llhttp: the message ended. */
+  onMessageComplete(): void {
     if (this.field || this.inValue || this.fieldDropped) this.commitHeader(); // the last trailer
     this.inMessage = false;
     this.bodyRemaining = undefined;
