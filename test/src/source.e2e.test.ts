@@ -305,7 +305,7 @@ test('a main thread that falls behind pauses the worker (one batch in flight); t
   t.after(() => peer.stop());
   let blocked = false;
   const source = await liveSource(
-    { policy$: policyOf(peer.pid), transport: 'ringbuf', maxBatchesInFlight: 1, coalesceMs: 1 },
+    { policy$: policyOf(peer.pid), transport: 'ringbuf', maxBytesInFlight: 1, coalesceMs: 1 },
     (e) => {
       if (blocked || e.kind !== 'data') return;
       // The first data event holds the main thread for 300 ms: the worker posts what comes

@@ -37,11 +37,19 @@ export interface BpfSourceOptions {
   /** Where the kernel's counters and the source's own go. Default: a new set. */
   readonly stats?: Stats;
   /**
-   * Event batches (up to 4 MiB each) handed to the main thread and not yet processed. Past it the
-   * worker stops draining: the ring buffer fills and the kernel counts the loss (`EventLost`), so
-   * memory stays bounded when the pipeline can't keep up. Default 8.
+   * Bytes of event batches (up to 1 MiB each) handed to the main thread and not yet processed.
+   * Past it the worker stops draining and the ring buffer holds what comes (the kernel counts
+   * what it can't store, `EventLost`): a burst waits in the ring buffer's fixed memory, not in
+   * the process's. Default 4 MiB.
    */
-  readonly maxBatchesInFlight?: number;
+  readonly maxBytesInFlight?: number;
+  /**
+   * glibc's malloc (the whole process): allocations of at least this many bytes get pages of
+   * their own and return them to the kernel when freed, so the batches (allocated in the worker,
+   * freed on the main thread) don't leave malloc's arenas holding their peak. 0 leaves malloc as
+   * it is; other C libraries are never touched. Default 128 KiB.
+   */
+  readonly mallocMmapThresholdBytes?: number;
   /**
    * Bytes copied per syscall, in 16 KiB events (at most 128 KiB); the full size of larger calls
    * is always reported. Default 64 KiB.
@@ -199,8 +207,9 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       drainIntervalMs: options.drainIntervalMs ?? 0,
       coalesceMs: options.coalesceMs ?? 10,
-      maxBatchesInFlight: options.maxBatchesInFlight ?? 8,
+      maxBytesInFlight: options.maxBytesInFlight ?? 4 << 20,
       credit,
+      mallocMmapThresholdBytes: options.mallocMmapThresholdBytes ?? 128 * 1024,
       maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
       ...(options.recordPath ? { recordPath: options.recordPath } : {}),
       epochOffsetNs: String(options.clock?.offsetNs ?? sampleEpochOffsetNs()),
@@ -255,7 +264,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
         if (b.next >= b.length) {
           batches.shift();
           // Credit back in shared memory; a message only to wake a worker that paused.
-          Atomics.add(creditView, CREDIT_HANDLED, 1);
+          Atomics.add(creditView, CREDIT_HANDLED, b.buffer.byteLength);
           if (!stopped && Atomics.load(creditView, CREDIT_PAUSED) === 1) send({ type: 'ack' });
         }
         if (batches.length > 0 && performance.now() - sliceStart >= YIELD_AFTER_MS) {

@@ -42,7 +42,10 @@ export type EventTransport = 'ringbuf' | 'perfbuf';
  */
 export type CallStore = 'task-storage' | 'hash';
 
-/** Int32 slot of {@link WorkerConfig.credit}: batches the main thread has finished (it adds). */
+/**
+ * Int32 slot of {@link WorkerConfig.credit}: bytes of batches the main thread has finished (it
+ * adds; the count wraps at 2^32, and only differences are read).
+ */
 export const CREDIT_HANDLED = 0;
 /** Int32 slot of {@link WorkerConfig.credit}: 1 while the worker waits for credit (it sets). */
 export const CREDIT_PAUSED = 1;
@@ -61,14 +64,16 @@ export interface WorkerConfig {
   readonly drainIntervalMs: number;
   /** Wait after a wakeup before draining (records meanwhile cost no wakeup); 0: drain at once. */
   readonly coalesceMs: number;
-  /** Batches handed over and not yet processed; past it the ring buffer is left to fill. */
-  readonly maxBatchesInFlight: number;
+  /** Bytes of batches handed over and not yet processed; past it the ring buffer is left to fill. */
+  readonly maxBytesInFlight: number;
   /**
    * Flow control without a message per batch ({@link CREDIT_HANDLED}, {@link CREDIT_PAUSED}):
-   * the main thread counts the batches it finished here; it posts `ack` only to wake a worker
+   * the main thread counts the bytes of the batches it finished here; it posts `ack` only to wake a worker
    * that paused.
    */
   readonly credit: SharedArrayBuffer;
+  /** glibc's mmap threshold for the whole process, in bytes; 0: malloc left as it is. */
+  readonly mallocMmapThresholdBytes: number;
   /** Bytes copied per syscall (a multiple of 16 KiB, at most 128 KiB). */
   readonly maxCaptureBytes: number;
   /** BTF file for CO-RE when the kernel has none of its own. */
