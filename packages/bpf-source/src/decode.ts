@@ -65,29 +65,55 @@ export function formatAddress(family: number, bytes: Uint8Array): string {
 
 /** Connection ids kept for {@link idOf}; past it the table starts over. */
 const MAX_IDS = 65536;
-const ids = new Map<number, { gen: number; id: string }>();
+interface KnownId {
+  gen: number;
+  id: string;
+}
+/** Ids by tgid, then by fd: small-integer keys (one number of both would be a heap double). */
+const ids = new Map<number, Map<number, KnownId>>();
+let idCount = 0;
+/** The process of the last lookup and its fds (events come in runs of one process's calls). */
+let lastTgid = -1;
+let lastFds = new Map<number, KnownId>();
 
 /**
  * The id string of a connection, the same string for every event of it: no string is built per
  * event, and the stages' map lookups by it hit the hash the string already computed. Keyed by
- * tgid and fd (a pid is below 2^22 and an fd below 2^31, so the number is exact), checked
- * against the generation.
+ * tgid and fd, checked against the generation.
  */
 export function idOf(tgid: number, fd: number, gen: number): string {
   if (fd < 0) return connectionId(tgid, fd, gen);
-  const key = tgid * 2147483648 + fd;
-  const hit = ids.get(key);
+  let fds = lastFds;
+  if (tgid !== lastTgid) {
+    let known = ids.get(tgid);
+    if (known === undefined) {
+      known = new Map();
+      ids.set(tgid, known);
+    }
+    fds = lastFds = known;
+    lastTgid = tgid;
+  }
+  const hit = fds.get(fd);
   if (hit !== undefined && hit.gen === gen) return hit.id;
   const id = connectionId(tgid, fd, gen);
   if (hit !== undefined) {
     hit.gen = gen;
     hit.id = id;
-  } else {
-    if (ids.size >= MAX_IDS) ids.clear();
-    ids.set(key, { gen, id });
+    return id;
   }
+  if (idCount >= MAX_IDS) {
+    for (const m of ids.values()) m.clear();
+    ids.clear();
+    ids.set(tgid, fds);
+    idCount = 0;
+  }
+  fds.set(fd, { gen, id });
+  idCount++;
   return id;
 }
+
+/** The bytes of every data event that carries none (empty: nothing can be written into it). */
+const NO_BYTES = new Uint8Array(0);
 
 const u64 = (v: DataView, o: number) =>
   v.getUint32(o, true) + v.getUint32(o + 4, true) * 4294967296;
@@ -158,7 +184,8 @@ export function decodeBatch(
               : 'recv',
           offset: u64(v, o + DATA_EVENT_OFFSETS.offset),
           size: u64(v, o + DATA_EVENT_OFFSETS.size),
-          data: new Uint8Array(buffer, o + DATA_EVENT_OFFSETS.data, len),
+          // A size-only event (sendfile, a call past the copy cap) shares one empty view.
+          data: len > 0 ? new Uint8Array(buffer, o + DATA_EVENT_OFFSETS.data, len) : NO_BYTES,
           syscall: SYSCALL_NAMES[sys] ?? `syscall-${sys}`,
         });
         break;

@@ -15,12 +15,18 @@ export const LlhttpErrno = {
   PAUSED_H2_UPGRADE: 23,
 } as const;
 
-/** Callbacks of one parser. Byte ranges are copied out of wasm memory before the call. */
+/**
+ * Callbacks of one parser. Byte ranges are copied out of wasm memory before the call, except a
+ * field name's: it is handed on as its place in wasm memory, valid during the call, for the
+ * handler to compare ({@link LlhttpRuntime.equals}) or decode ({@link LlhttpRuntime.text}).
+ */
 export interface LlhttpHandler {
   onMessageBegin(): void;
   onUrl(text: string): void;
-  onStatus(text: string): void;
-  onHeaderField(text: string): void;
+  /** The reason phrase (not decoded: nothing keeps it). */
+  onStatus(): void;
+  /** (Part of) a field name: `len` bytes at `at` in wasm memory. */
+  onHeaderField(at: number, len: number): void;
   onHeaderValue(text: string): void;
   /** Return 1 to tell llhttp the message has no body (a response to HEAD), else 0. */
   onHeadersComplete(statusCode: number, upgrade: boolean, keepAlive: boolean): number;
@@ -104,12 +110,9 @@ export class LlhttpRuntime {
           this.current?.onUrl(this.text(at, len)),
           0
         ),
-        wasm_on_status: (_p: number, at: number, len: number) => (
-          this.current?.onStatus(this.text(at, len)),
-          0
-        ),
+        wasm_on_status: () => (this.current?.onStatus(), 0),
         wasm_on_header_field: (_p: number, at: number, len: number) => (
-          this.current?.onHeaderField(this.text(at, len)),
+          this.current?.onHeaderField(at, len),
           0
         ),
         wasm_on_header_value: (_p: number, at: number, len: number) => (
@@ -145,12 +148,23 @@ export class LlhttpRuntime {
    * profiles; substrings are cheap. Larger inputs (bodies) decode per callback, so a kept header
    * never holds a large input string alive.
    */
-  private text(at: number, len: number): string {
+  text(at: number, len: number): string {
     if (at >= this.chunkStart && at + len <= this.chunkEnd) {
       this.chunkText ??= this.memory().latin1Slice(this.chunkStart, this.chunkEnd);
       return this.chunkText.substring(at - this.chunkStart, at - this.chunkStart + len);
     }
     return this.memory().latin1Slice(at, at + len);
+  }
+
+  /**
+   * True when the `len` bytes at `at` in wasm memory are the characters of `s` (a latin1
+   * string): a header name recognised without making a string of it.
+   */
+  equals(at: number, len: number, s: string): boolean {
+    if (s.length !== len) return false;
+    const mem = this.memory();
+    for (let i = 0; i < len; i++) if (mem[at + i] !== s.charCodeAt(i)) return false;
+    return true;
   }
 
   /**

@@ -54,6 +54,17 @@ const NOTHING_CARRIED = new Uint8Array(0);
 const NO_FIELDS: Array<[string, string]> = [];
 const NO_PARTS: Uint8Array[] = [];
 
+/** Whitespace `String.prototype.trim` removes, among latin1 characters. */
+function isTrimmed(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
+}
+
+/** `v.trim()`, without the call when neither end is whitespace (llhttp drops the leading OWS). */
+function trimmed(v: string): string {
+  if (v.length === 0) return v;
+  return isTrimmed(v.charCodeAt(0)) || isTrimmed(v.charCodeAt(v.length - 1)) ? v.trim() : v;
+}
+
 /** Stands in for body bytes the kernel never copied (sendfile, truncated writes). */
 const FILLER = new Uint8Array(64 * 1024);
 
@@ -118,11 +129,27 @@ export class Http1MessageParser implements LlhttpHandler {
   /** llhttp: the reason phrase (not kept). */
   onStatus(): void {}
 
-  /** llhttp: (part of) a field name. */
-  onHeaderField(s: string): void {
+  /**
+   * llhttp: (part of) a field name, in wasm memory. A name is most often the one the previous
+   * message had at the same position: compared in place, it is that shared string, and no
+   * string is made of it (nor compared against the cache as one).
+   */
+  onHeaderField(at: number, len: number): void {
     if (this.inValue) this.commitHeader();
-    if (this.fits(s.length)) this.field += s;
-    else this.fieldDropped = this.headersTruncated = true;
+    if (!this.fits(len)) {
+      this.fieldDropped = this.headersTruncated = true;
+      return;
+    }
+    if (this.field === '') {
+      const known = this.headersDone
+        ? this.trailerNames.at(this.trailers.length)
+        : this.headerNames.at(this.headers.length);
+      if (known !== undefined && this.runtime.equals(at, len, known)) {
+        this.field = known;
+        return;
+      }
+    }
+    this.field += this.runtime.text(at, len);
   }
 
   /** llhttp: (part of) a field value. */
@@ -282,7 +309,7 @@ export class Http1MessageParser implements LlhttpHandler {
       if (this.headersDone && this.trailers === NO_FIELDS) this.trailers = [];
       const list = this.headersDone ? this.trailers : this.headers;
       const names = this.headersDone ? this.trailerNames : this.headerNames;
-      list.push([names.intern(list.length, this.field), this.value.trim()]);
+      list.push([names.intern(list.length, this.field), trimmed(this.value)]);
       this.headerBytes += this.field.length + this.value.length + FIELD_OVERHEAD_BYTES;
     }
     this.field = '';

@@ -38,6 +38,11 @@ export function internHeaderName(name: string): string {
 export class HeaderNameCache {
   private readonly names: string[] = [];
 
+  /** The name the previous message had at position `i`, if any. */
+  at(i: number): string | undefined {
+    return this.names[i];
+  }
+
   /** The shared string for `name`, the `i`-th header of the message. */
   intern(i: number, name: string): string {
     const prev = this.names[i];
