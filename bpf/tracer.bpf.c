@@ -76,6 +76,13 @@ struct pending_call {
  * may be missing from the kernel. Its own section, so it is at offset 0.
  */
 const volatile __u8 te_use_task_storage SEC(".rodata.features") = 0;
+/*
+ * Set by user space with te_use_task_storage when the kernel has bpf_task_pt_regs (5.15+): a
+ * data call's arguments are read at sys_exit from the registers the thread entered the kernel
+ * with (these calls never change them), so no program runs at sys_enter for them: half the
+ * program runs per syscall. (enter_close stays: the fd is gone by sys_exit.)
+ */
+const volatile __u8 te_args_at_exit SEC(".rodata.features") = 0;
 
 #define TE_NONSOCK_SLOTS 4
 
@@ -404,10 +411,56 @@ static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 coun
 	return 0;
 }
 
-/* Takes the call saved at sys_enter; counts the exit. False when there is none. An unselected
- * process is turned away by the policy (one byte) before the pending lookup. `*ts`: the
- * thread's state when calls wait in task storage, else NULL. */
-static __always_inline bool take_call(struct pending_call *out, struct thread_state **ts)
+#ifndef TE_PERFBUF
+/*
+ * `syscall`'s arguments from the registers the thread entered the kernel with: fd, buffer
+ * (iovec array, msghdr, mmsghdr array), iovec count. False for a peek (its bytes are read
+ * again) and for a thread whose registers can't be read.
+ */
+static __always_inline bool call_from_regs(__u8 syscall, struct pending_call *out)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 flags;
+
+	if (!regs)
+		return false;
+	out->fd = PT_REGS_PARM1_SYSCALL(regs);
+	out->buf = PT_REGS_PARM2_SYSCALL(regs);
+	out->count = 0;
+	out->syscall = syscall;
+	switch (syscall) {
+	case TE_SYS_READV:
+	case TE_SYS_WRITEV:
+		out->count = PT_REGS_PARM3_SYSCALL(regs);
+		break;
+	case TE_SYS_RECVFROM:
+	case TE_SYS_RECVMMSG:
+		flags = PT_REGS_PARM4_SYSCALL(regs);
+		if (flags & MSG_PEEK)
+			return false;
+		break;
+	case TE_SYS_RECVMSG:
+		flags = PT_REGS_PARM3_SYSCALL(regs);
+		if (flags & MSG_PEEK)
+			return false;
+		break;
+	case TE_SYS_SENDFILE:
+	case TE_SYS_ACCEPT:
+	case TE_SYS_ACCEPT4:
+	case TE_SYS_CONNECT:
+		out->buf = 0;
+		break;
+	}
+	return true;
+}
+#endif
+
+/* The call `syscall` now returning: saved at sys_enter, or (te_args_at_exit) read from the
+ * registers. Counts the exit (and, read at exit, the entry). False when there is none. An
+ * unselected process is turned away by the policy (one byte) first. `*ts`: the thread's state
+ * when calls wait in task storage, else NULL. */
+static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
+				      struct thread_state **ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call *call;
@@ -416,6 +469,20 @@ static __always_inline bool take_call(struct pending_call *out, struct thread_st
 	if (!policy_mode(id >> 32))
 		return false;
 #ifndef TE_PERFBUF
+	if (te_args_at_exit) {
+		struct thread_state *t;
+
+		if (!call_from_regs(syscall, out))
+			return false;
+		t = bpf_task_storage_get(&pending_task, bpf_get_current_task_btf(), 0,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t && nonsock_known(t, out->fd))
+			return false; /* a file, pipe, UDP or Unix socket: never copied */
+		count_in(&probe_stats, syscall * 2, 1);
+		count_in(&probe_stats, syscall * 2 + 1, 1);
+		*ts = t;
+		return true;
+	}
 	if (te_use_task_storage) {
 		struct thread_state *t =
 			bpf_task_storage_get(&pending_task, bpf_get_current_task_btf(), 0, 0);
@@ -442,14 +509,15 @@ static __always_inline bool take_call(struct pending_call *out, struct thread_st
  * Common sys_exit prologue of the data syscalls: the saved call, and its connection if it is
  * captured (tracked, or found open and tracked now as role unknown) and moved something.
  */
-static __always_inline struct conn *data_conn(void *ctx, long ret, struct pending_call *call)
+static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
+					      struct pending_call *call)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct thread_state *ts;
 	struct conn_key key;
 	struct conn *conn;
 
-	if (!take_call(call, &ts) || ret <= 0)
+	if (!take_call(syscall, call, &ts) || ret <= 0)
 		return NULL;
 	key.tgid = tgid;
 	key.fd = call->fd;
@@ -511,9 +579,10 @@ static __always_inline bool data_begin(struct conn *conn, struct pending_call *c
 }
 
 /* Both, for calls whose return value is their byte count. */
-static __always_inline bool data_call(void *ctx, long ret, __u8 dir, struct pending_call *call)
+static __always_inline bool data_call(void *ctx, long ret, __u8 dir, __u8 syscall,
+				      struct pending_call *call)
 {
-	struct conn *conn = data_conn(ctx, ret, call);
+	struct conn *conn = data_conn(ctx, ret, syscall, call);
 
 	return conn && data_begin(conn, call, dir, ret);
 }
@@ -787,33 +856,33 @@ __noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
 /* ---- data syscalls ---- */
 
 
-#define FLAT_EXIT(name, dir)                                                                       \
+#define FLAT_EXIT(name, dir, sys)                                                                      \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		if (data_call(ctx, ctx->ret, dir, &c))                                             \
+		if (data_call(ctx, ctx->ret, dir, sys, &c))                                          \
 			EMIT_FLAT(ctx, c.buf, ctx->ret);          \
 		return 0;                                                                          \
 	}
 
-#define IOV_EXIT(name, dir)                                                                        \
+#define IOV_EXIT(name, dir, sys)                                                                       \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		if (data_call(ctx, ctx->ret, dir, &c))                                             \
+		if (data_call(ctx, ctx->ret, dir, sys, &c))                                          \
 			EMIT_IOV(ctx, c.buf, c.count, ctx->ret);  \
 		return 0;                                                                          \
 	}
 
-#define MSG_EXIT(name, dir)                                                                        \
+#define MSG_EXIT(name, dir, sys)                                                                       \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		struct user_msghdr msg;                                                            \
-		if (!data_call(ctx, ctx->ret, dir, &c))                                            \
+		if (!data_call(ctx, ctx->ret, dir, sys, &c))                                         \
 			return 0;                                                                  \
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {                  \
 			count(TE_CNT_COPY_FAILED, 1);                                              \
@@ -827,14 +896,14 @@ __noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
 
 /* sendmmsg/recvmmsg return a message count; each mmsghdr says how many bytes its message moved.
  * MMSG_COPIED messages are copied, up to TE_MAX_MMSG_SIZES reported (the rest by size only). */
-#define MMSG_EXIT(name, dir)                                                                       \
+#define MMSG_EXIT(name, dir, sys)                                                                      \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
 		long n = ctx->ret;                                                                 \
 		__u64 bytes = 0;                                                                   \
-		struct conn *conn = data_conn(ctx, n, &c);                                         \
+		struct conn *conn = data_conn(ctx, n, sys, &c);                                      \
 		if (!conn)                                                                         \
 			return 0;                                                                  \
 		/* The return value counts messages: sum their sizes to reserve the offsets. */    \
@@ -877,14 +946,14 @@ int enter_read(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_READ, ctx->args[0], ctx->args[1], 0);
 }
-FLAT_EXIT(read, TE_DIR_RECV)
+FLAT_EXIT(read, TE_DIR_RECV, TE_SYS_READ)
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int enter_write(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_WRITE, ctx->args[0], ctx->args[1], 0);
 }
-FLAT_EXIT(write, TE_DIR_SEND)
+FLAT_EXIT(write, TE_DIR_SEND, TE_SYS_WRITE)
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
@@ -893,28 +962,28 @@ int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	return save_call(TE_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0);
 }
-FLAT_EXIT(recvfrom, TE_DIR_RECV)
+FLAT_EXIT(recvfrom, TE_DIR_RECV, TE_SYS_RECVFROM)
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_SENDTO, ctx->args[0], ctx->args[1], 0);
 }
-FLAT_EXIT(sendto, TE_DIR_SEND)
+FLAT_EXIT(sendto, TE_DIR_SEND, TE_SYS_SENDTO)
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int enter_readv(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2]);
 }
-IOV_EXIT(readv, TE_DIR_RECV)
+IOV_EXIT(readv, TE_DIR_RECV, TE_SYS_READV)
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int enter_writev(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2]);
 }
-IOV_EXIT(writev, TE_DIR_SEND)
+IOV_EXIT(writev, TE_DIR_SEND, TE_SYS_WRITEV)
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
@@ -923,14 +992,14 @@ int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	return save_call(TE_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0);
 }
-MSG_EXIT(recvmsg, TE_DIR_RECV)
+MSG_EXIT(recvmsg, TE_DIR_RECV, TE_SYS_RECVMSG)
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_SENDMSG, ctx->args[0], ctx->args[1], 0);
 }
-MSG_EXIT(sendmsg, TE_DIR_SEND)
+MSG_EXIT(sendmsg, TE_DIR_SEND, TE_SYS_SENDMSG)
 
 SEC("tracepoint/syscalls/sys_enter_recvmmsg")
 int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
@@ -939,14 +1008,14 @@ int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	return save_call(TE_SYS_RECVMMSG, ctx->args[0], ctx->args[1], 0);
 }
-MMSG_EXIT(recvmmsg, TE_DIR_RECV)
+MMSG_EXIT(recvmmsg, TE_DIR_RECV, TE_SYS_RECVMMSG)
 
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	return save_call(TE_SYS_SENDMMSG, ctx->args[0], ctx->args[1], 0);
 }
-MMSG_EXIT(sendmmsg, TE_DIR_SEND)
+MMSG_EXIT(sendmmsg, TE_DIR_SEND, TE_SYS_SENDMMSG)
 
 /* sendfile(out_fd, in_fd, offset, count): the bytes come from a file; only the size is reported,
  * so the stream offsets stay right and user space sees a marked gap. */
@@ -961,7 +1030,7 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending_call c;
 
-	if (data_call(ctx, ctx->ret, TE_DIR_SEND, &c)) {
+	if (data_call(ctx, ctx->ret, TE_DIR_SEND, TE_SYS_SENDFILE, &c)) {
 		count(TE_CNT_SENDFILE_BYTES, ctx->ret);
 		EMIT_SIZE(ctx, ctx->ret);
 	}
@@ -970,7 +1039,7 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 
 /* ---- connection lifecycle ---- */
 
-static __always_inline int on_accept_exit(void *ctx, long ret)
+static __always_inline int on_accept_exit(void *ctx, long ret, __u8 syscall)
 {
 	struct pending_call call;
 	struct thread_state *ts;
@@ -978,7 +1047,7 @@ static __always_inline int on_accept_exit(void *ctx, long ret)
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(&call, &ts) || ret < 0)
+	if (!take_call(syscall, &call, &ts) || ret < 0)
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)
@@ -998,7 +1067,7 @@ int enter_accept(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept")
 int exit_accept(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_accept_exit(ctx, ctx->ret);
+	return on_accept_exit(ctx, ctx->ret, TE_SYS_ACCEPT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
@@ -1010,7 +1079,7 @@ int enter_accept4(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_accept_exit(ctx, ctx->ret);
+	return on_accept_exit(ctx, ctx->ret, TE_SYS_ACCEPT4);
 }
 
 SEC("tracepoint/syscalls/sys_enter_connect")
@@ -1028,7 +1097,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(&call, &ts) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
+	if (!take_call(TE_SYS_CONNECT, &call, &ts) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)

@@ -197,10 +197,12 @@ const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv'
   ),
 ];
 
-// Task storage (5.11+) and the hash older kernels use for calls in flight; perf buffers (< 5.8);
-// draining after a 10 ms coalescing wait (the default), after 1 ms, and at once.
+// Arguments read from registers at exit (5.15+), task storage (5.11+) and the hash older kernels
+// use for calls in flight; perf buffers (< 5.8); draining after a 10 ms coalescing wait (the
+// default), after 1 ms, and at once.
 for (const [transport, callStore, coalesceMs] of [
-  ['ringbuf', 'task-storage', 10],
+  ['ringbuf', 'registers', 10],
+  ['ringbuf', 'task-storage', 1],
   ['ringbuf', 'hash', 0],
   ['perfbuf', 'hash', 1],
 ] as const)

@@ -96,9 +96,11 @@ export interface BpfSourceOptions {
    */
   readonly transport?: 'auto' | EventTransport;
   /**
-   * Where the kernel keeps a call's arguments between sys_enter and sys_exit (ring buffer
-   * build): `task-storage` (5.11+), `hash`, or `auto` (default: task storage when the kernel has
-   * it). Forcing `hash` exercises the older kernels' path.
+   * Where the kernel finds a call's arguments at sys_exit (ring buffer build): `registers`
+   * (5.15+, `bpf_task_pt_regs`: read from the registers the thread entered with, so the data
+   * calls run no program at sys_enter), `task-storage` (5.11+: saved at sys_enter in the
+   * thread's storage), `hash` (saved in a hash by thread), or `auto` (default: the first of
+   * these the kernel has). Forcing the others exercises the older kernels' paths.
    */
   readonly callStore?: 'auto' | CallStore;
   /** Kernel BTF. Default `/sys/kernel/btf/vmlinux`. */

@@ -21,6 +21,8 @@ export interface Libbpf {
   nextProgram(obj: unknown, prev: unknown): unknown;
   programName(prog: unknown): string;
   programAttach(prog: unknown): unknown;
+  /** Whether the program is loaded with the object (before load; default true). */
+  programSetAutoload(prog: unknown, autoload: boolean): number;
   linkDestroy(link: unknown): number;
   /** Detaches on libuv's thread pool: each detach waits for an RCU grace period, so run them in parallel. */
   linkDestroyAsync(link: unknown): Promise<number>;
@@ -113,6 +115,7 @@ export function loadLibbpf(): Libbpf {
   const nextProg = lib.func('void *bpf_object__next_program(void *obj, void *prev)');
   const progName = lib.func('const char *bpf_program__name(void *prog)');
   const attach = lib.func('void *bpf_program__attach(void *prog)');
+  const setAutoload = lib.func('int bpf_program__set_autoload(void *prog, bool autoload)');
   const linkDestroy = lib.func('int bpf_link__destroy(void *link)');
   const mapFd = lib.func('int bpf_map__fd(void *map)');
   const setMax = lib.func('int bpf_map__set_max_entries(void *map, uint32_t n)');
@@ -164,6 +167,7 @@ export function loadLibbpf(): Libbpf {
     nextProgram: (obj, prev) => nextProg(obj, prev),
     programName: (prog) => progName(prog) as string,
     programAttach: (prog) => attach(prog),
+    programSetAutoload: (prog, autoload) => setAutoload(prog, autoload) as number,
     linkDestroy: (link) => linkDestroy(link) as number,
     linkDestroyAsync: (link) =>
       new Promise((resolve) =>

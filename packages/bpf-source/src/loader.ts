@@ -36,6 +36,7 @@ const BPF_MAP_TYPE_TASK_STORAGE = 29;
 const BPF_PROG_TYPE_TRACEPOINT = 5;
 const BPF_FUNC_TASK_STORAGE_GET = 156;
 const BPF_FUNC_GET_CURRENT_TASK_BTF = 158;
+const BPF_FUNC_TASK_PT_REGS = 175;
 
 /** Capture mode → enum te_mode bits. */
 export const MODE_BITS: Record<CaptureMode, number> = {
@@ -107,7 +108,9 @@ export class LoadedObject {
           : lib.probeMapType(BPF_MAP_TYPE_TASK_STORAGE) === 1 &&
               lib.probeHelper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_TASK_STORAGE_GET) === 1 &&
               lib.probeHelper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_GET_CURRENT_TASK_BTF) === 1
-            ? 'task-storage'
+            ? lib.probeHelper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_TASK_PT_REGS) === 1
+              ? 'registers'
+              : 'task-storage'
             : 'hash';
     // The verifier gives up with EAGAIN when a signal is pending; loading blocks signals, and a
     // fresh object is tried a few times before the failure is reported.
@@ -145,7 +148,7 @@ export class LoadedObject {
     this.writeSettings();
     for (let prog = lib.nextProgram(obj, null); prog; prog = lib.nextProgram(obj, prog)) {
       const name = lib.programName(prog);
-      if (name === 'te_layout_anchor') continue;
+      if (name === 'te_layout_anchor' || this.skipped(name)) continue;
       const link = lib.programAttach(prog);
       if (!link) {
         for (const l of this.links) lib.linkDestroy(l);
@@ -161,17 +164,29 @@ export class LoadedObject {
     return this.fds.events;
   }
 
-  /** Ring buffer build: task storage when the kernel has it (5.11+), unless told otherwise;
-   * without it the map is not created and the verifier never sees the branch using it. */
+  /**
+   * Programs not loaded: with the arguments read from registers at sys_exit, every sys_enter
+   * program but close's (whose fd is gone by its exit).
+   */
+  private skipped(name: string): boolean {
+    return this.callStore === 'registers' && name.startsWith('enter_') && name !== 'enter_close';
+  }
+
+  /** Ring buffer build: registers or task storage when the kernel has them (5.15+, 5.11+),
+   * unless told otherwise; without task storage the map is not created, and the verifier never
+   * sees the branches not taken. */
   private setCallStore(o: unknown): void {
     const lib = this.lib;
-    const useTask = this.callStore === 'task-storage';
+    const useTask = this.callStore !== 'hash';
+    const atExit = this.callStore === 'registers';
     const features = this.sectionMap(o, '.rodata.features');
-    if (
-      lib.mapSetInitialValue(features, Buffer.from([useTask ? 1 : 0])) !== 0 ||
-      (!useTask && lib.mapSetAutocreate(this.map(o, 'pending_task'), false) !== 0)
-    )
-      fail(ErrorCode.BpfLoad, 'cannot set the object up for this kernel', lib);
+    let failed =
+      lib.mapSetInitialValue(features, Buffer.from([useTask ? 1 : 0, atExit ? 1 : 0])) !== 0 ||
+      (!useTask && lib.mapSetAutocreate(this.map(o, 'pending_task'), false) !== 0);
+    for (let prog = lib.nextProgram(o, null); prog; prog = lib.nextProgram(o, prog))
+      if (this.skipped(lib.programName(prog)) && lib.programSetAutoload(prog, false) !== 0)
+        failed = true;
+    if (failed) fail(ErrorCode.BpfLoad, 'cannot set the object up for this kernel', lib);
   }
 
   /** The map libbpf made for a data section (named `<object prefix><section>`). */

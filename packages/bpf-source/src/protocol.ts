@@ -37,10 +37,12 @@ export interface CapturePolicy {
 export type EventTransport = 'ringbuf' | 'perfbuf';
 
 /**
- * Where the kernel keeps a call's arguments from sys_enter to sys_exit: the thread's task storage
- * (5.11+, cheaper) or a hash keyed by thread. The perf buffer build always uses the hash.
+ * Where the kernel finds a call's arguments at sys_exit: read then from the registers the thread
+ * entered with (`registers`, 5.15+: no program at sys_enter for the data calls), saved at
+ * sys_enter in the thread's task storage (5.11+) or in a hash keyed by thread. The perf buffer
+ * build always uses the hash.
  */
-export type CallStore = 'task-storage' | 'hash';
+export type CallStore = 'registers' | 'task-storage' | 'hash';
 
 /**
  * Int32 slot of {@link WorkerConfig.credit}: bytes of batches the main thread has finished (it

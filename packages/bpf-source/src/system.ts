@@ -28,8 +28,8 @@ export interface SystemInfo {
   readonly btfCustomPath?: string;
   /** Decided when the programs are loaded (see BpfSourceOptions.transport). */
   readonly transport: 'ringbuf' | 'perfbuf' | 'auto';
-  /** Where calls wait from entry to exit in the kernel (decided at load). */
-  readonly callStore?: 'task-storage' | 'hash';
+  /** Where the kernel finds a call's arguments at its exit (decided at load). */
+  readonly callStore?: 'registers' | 'task-storage' | 'hash';
   /** libbpf's version, once the programs are loaded. */
   libbpfVersion?: string;
 }
