@@ -17,7 +17,7 @@ test('defaults', () => {
   const c = parseConfig({});
   assert.equal(c.logging.level, 'info');
   assert.equal(c.mode, 'ingress_and_egress');
-  assert.equal(c.perfmap_queue_size, 16 * 1024 * 1024);
+  assert.equal(c.perfmap_queue_size, 8 * 1024 * 1024);
   assert.deepEqual(c.redact_headers, [
     'authorization',
     'proxy-authorization',

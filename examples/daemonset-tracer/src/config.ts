@@ -35,13 +35,13 @@ export const configSchema = z
     btf_dir: z.string().min(1).optional(),
     /** Where the host's /proc is mounted (a DaemonSet mounts it elsewhere). */
     proc_fs_path: z.string().min(1).default('/proc'),
-    /** Ring buffer size in bytes: a power of two, at least 4 KiB. */
+    /** Ring buffer size in bytes: a power of two, at least 4 KiB (default 8 MiB). */
     perfmap_queue_size: z
       .number()
       .int()
       .min(4096)
       .refine((n) => (n & (n - 1)) === 0, 'must be a power of two')
-      .default(16 * 1024 * 1024),
+      .default(8 * 1024 * 1024),
     /**
      * Which connections of a selected process are captured. Default: both, and in Kubernetes
      * mode `ingress` (the product's default for pods whose annotations choose none).

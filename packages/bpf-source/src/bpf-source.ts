@@ -32,7 +32,11 @@ export interface BpfSourceOptions {
   readonly mode?: CaptureMode;
   /** The capture policy over time; each value replaces the previous one in the kernel's maps. */
   readonly policy$?: Obs<CapturePolicy>;
-  /** Ring buffer size in bytes (a power of two, multiple of the page size). Default 16 MiB. */
+  /**
+   * Ring buffer size in bytes (a power of two, multiple of the page size). It holds what the
+   * kernel captures while the reader waits (the coalescing delay) or the pipeline is behind.
+   * Default 8 MiB: ~140 ms of nginx under wrk at 75k requests/s.
+   */
   readonly ringBufferBytes?: number;
   /** Where the kernel's counters and the source's own go. Default: a new set. */
   readonly stats?: Stats;
@@ -205,7 +209,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       },
       transport: options.transport ?? 'auto',
       callStore: options.callStore ?? 'auto',
-      ringBufferBytes: options.ringBufferBytes ?? 16 << 20,
+      ringBufferBytes: options.ringBufferBytes ?? 8 << 20,
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       drainIntervalMs: options.drainIntervalMs ?? 0,
       coalesceMs: options.coalesceMs ?? 10,
