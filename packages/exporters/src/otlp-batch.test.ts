@@ -287,6 +287,36 @@ test('protobuf: the writer is reused; a large batch (long fields, many spans) st
   }
 });
 
+test('protobuf: a body written around its spans in place stays intact while later batches are encoded, until released', () => {
+  const enc = createBatchEncoder('http/protobuf');
+  const map = createSpanMapper({ clock });
+  const first = Array.from({ length: 50 }, (_, i) =>
+    map(exchange({ request: { ...exchange().request, target: `/first/${i}` } })),
+  );
+  const later = Array.from({ length: 50 }, (_, i) =>
+    map(exchange({ request: { ...exchange().request, target: `/later/${'x'.repeat(i)}` } })),
+  );
+  for (const s of first) enc.append(s);
+  const held = enc.seal()!;
+  const copy = Buffer.from(held.body);
+  // Two more batches while the first waits (a collector that is slow to answer), then its
+  // release: its buffer may be reused only from then on.
+  for (let round = 0; round < 2; round++) {
+    for (const s of later) enc.append(s);
+    const next = enc.seal()!;
+    assert.deepEqual(decode(next.body), decode(ProtobufTraceSerializer.serializeRequest(later)!));
+    next.release?.();
+  }
+  assert.ok(copy.equals(held.body), 'the held body was not written over');
+  assert.deepEqual(decode(held.body), decode(ProtobufTraceSerializer.serializeRequest(first)!));
+  held.release?.();
+  for (const s of first) enc.append(s);
+  assert.deepEqual(
+    decode(enc.seal()!.body),
+    decode(ProtobufTraceSerializer.serializeRequest(first)!),
+  );
+});
+
 /** OTLP/JSON → the object protobufjs would build: hex ids become bytes (OTLP's exception). */
 function fromOtlpJson(json: Record<string, unknown>): object {
   const ids = (o: unknown): unknown => {

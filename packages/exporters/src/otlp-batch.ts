@@ -67,6 +67,16 @@ const POOL_GRANULE = 64 * 1024;
 
 const scopeKey = (s: InstrumentationScope) => `${s.name}@${s.version ?? ''}:${s.schemaUrl ?? ''}`;
 
+/** A request body: bytes [start, end) of `buf`. */
+interface Body {
+  readonly buf: Buffer;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Room kept before a protobuf batch's spans for the request's head (resource and scope). */
+const HEAD_ROOM = 4096;
+
 /** Spans of one resource and scope within a batch. */
 interface Group {
   readonly resource: Resource;
@@ -123,6 +133,8 @@ class Groups {
  */
 abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncoder {
   protected abstract readonly w: W;
+  /** Where a batch's first span is written in `w` (room before it for the request's head). */
+  protected readonly origin: number = 0;
   protected readonly groups = new Groups();
   protected readonly pool = new BodyPool();
   private readonly resources = new WeakMap<Resource, Buffer>();
@@ -130,7 +142,7 @@ abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncod
   spans = 0;
 
   get bytes(): number {
-    return this.w.pos;
+    return this.w.pos - this.origin;
   }
 
   append(span: ReadableSpan): void {
@@ -143,17 +155,28 @@ abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncod
 
   seal(): EncodedBatch | undefined {
     if (this.spans === 0) return undefined;
-    const out = this.assemble();
-    const buf = out.buf;
+    const body = this.inPlace() ?? this.assemble();
+    const buf = body.buf;
     const batch = {
-      body: buf.subarray(0, out.pos),
+      body: buf.subarray(body.start, body.end),
       spans: this.spans,
       release: () => this.pool.release(buf),
     };
+    // A body made in place keeps the working buffer: the next batch is written into another.
+    if (buf === this.w.buf) this.w.buf = this.pool.acquire(buf.length);
     this.spans = 0;
     this.w.reset();
+    this.w.pos = this.origin;
     this.groups.clear();
     return batch;
+  }
+
+  /**
+   * The request written around the spans where they are, when the encoding can (one resource,
+   * one scope, the spans one run after `origin`): no copy of the spans into another buffer.
+   */
+  protected inPlace(): Body | undefined {
+    return undefined;
   }
 
   /** Writes one span (and whatever follows it in its list) into `w`. */
@@ -161,7 +184,7 @@ abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncod
   protected abstract encodeResource(resource: Resource): Buffer;
   protected abstract encodeScope(scope: InstrumentationScope): Buffer;
   /** The request of what `groups` holds, in a buffer from `pool`. */
-  protected abstract assemble(): GrowableBuffer;
+  protected abstract assemble(): Body;
 
   /** A resource's encoding, made once per resource object. */
   protected resourceBytes(r: Resource): Buffer {
@@ -195,7 +218,52 @@ abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncod
 /** Protobuf: each span as a `ScopeSpans.spans` field; lengths computed first at seal. */
 class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
   protected readonly w = new ProtoWriter(256 * 1024);
+  protected override readonly origin = HEAD_ROOM;
   private readonly keys = new KeyCache();
+
+  constructor() {
+    super();
+    this.w.pos = this.origin;
+  }
+
+  /**
+   * One resource and one scope (a tracer of one process, or of pods whose spans are sealed
+   * apart) with no schema URLs: the head (request, resource, scope fields) goes just before the
+   * spans, which stay where they were written.
+   */
+  protected override inPlace(): Body | undefined {
+    const lists = this.groups.ordered;
+    if (lists.length !== 1 || lists[0]!.length !== 1) return undefined;
+    const g = lists[0]![0]!;
+    if (g.parts.length !== 2 || g.parts[0] !== this.origin) return undefined;
+    if (g.resource.schemaUrl || g.scope.schemaUrl) return undefined;
+    const resource = this.resourceBytes(g.resource);
+    const scope = this.scopeBytes(g);
+    const field = (len: number) => 1 + varintSize(len) + len;
+    // ScopeSpans: its scope, then the spans; ResourceSpans: its resource, then that.
+    const scopeLen = field(scope.length) + g.bytes;
+    const resourceLen = field(resource.length) + field(scopeLen);
+    // Everything before the spans: the two message heads (tag and length) and both fields.
+    const head =
+      1 +
+      varintSize(resourceLen) +
+      field(resource.length) +
+      1 +
+      varintSize(scopeLen) +
+      field(scope.length);
+    if (head > this.origin) return undefined;
+    const w = new ProtoWriter(0, this.w.buf);
+    w.pos = this.origin - head;
+    w.byte(0x0a); // ExportTraceServiceRequest.resource_spans = 1
+    w.varint(resourceLen);
+    w.byte(0x0a); // ResourceSpans.resource = 1
+    w.bytes(resource);
+    w.byte(0x12); // ResourceSpans.scope_spans = 2
+    w.varint(scopeLen);
+    w.byte(0x0a); // ScopeSpans.scope = 1
+    w.bytes(scope);
+    return { buf: this.w.buf, start: this.origin - head, end: this.w.pos };
+  }
 
   protected writeSpan(span: ReadableSpan): void {
     const w = this.w;
@@ -213,7 +281,7 @@ class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
     return encodeScope(scope);
   }
 
-  protected assemble(): ProtoWriter {
+  protected assemble(): Body {
     // Lengths first (every part is known), then one exact-size buffer.
     const field = (len: number) => 1 + varintSize(len) + len;
     const strField = (s: string | undefined) => (s ? field(Buffer.byteLength(s)) : 0);
@@ -260,7 +328,7 @@ class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
         out.string(schemaUrl);
       }
     }
-    return out;
+    return { buf: out.buf, start: 0, end: out.pos };
   }
 }
 
@@ -282,7 +350,7 @@ class JsonBatchEncoder extends RangeBatchEncoder<JsonWriter> {
     return jsonScope(scope);
   }
 
-  protected assemble(): JsonWriter {
+  protected assemble(): Body {
     const out = new JsonWriter(0, this.pool.acquire(this.w.pos + 4096));
     out.ascii('{"resourceSpans":[');
     this.groups.ordered.forEach((groups, ri) => {
@@ -313,6 +381,6 @@ class JsonBatchEncoder extends RangeBatchEncoder<JsonWriter> {
       out.byte(0x7d);
     });
     out.ascii(']}');
-    return out;
+    return { buf: out.buf, start: 0, end: out.pos };
   }
 }
