@@ -22,14 +22,23 @@ import {
 const port = parentPort!;
 const config = workerData as WorkerConfig;
 
+/** glibc, for the two optional calls below (naming this thread, malloc's policy); else undefined. */
+const libc = (() => {
+  try {
+    return koffi.load('libc.so.6');
+  } catch {
+    return undefined;
+  }
+})();
+
 /**
  * Names this OS thread `bpf-source`, so `top -H` and `/proc/<pid>/task/<tid>/comm` tell its CPU
  * from the main thread's (bench/ reports the two apart). Cosmetic: where libc lacks the call the
  * thread keeps its name.
  */
 function nameThread(name: string): void {
+  if (!libc) return;
   try {
-    const libc = koffi.load('libc.so.6');
     const self = libc.func('unsigned long pthread_self()');
     const setName = libc.func('int pthread_setname_np(unsigned long thread, const char *name)');
     setName(self(), name);
@@ -48,9 +57,8 @@ nameThread('bpf-source');
  * mallopt (not glibc) is left as it is.
  */
 function setMmapThreshold(bytes: number): void {
-  if (bytes <= 0) return;
+  if (bytes <= 0 || !libc) return;
   try {
-    const libc = koffi.load('libc.so.6');
     const mallopt = libc.func('int mallopt(int param, int value)');
     const M_MMAP_THRESHOLD = -3;
     mallopt(M_MMAP_THRESHOLD, bytes);
