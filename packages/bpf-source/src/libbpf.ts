@@ -28,6 +28,11 @@ export interface Libbpf {
   linkDestroyAsync(link: unknown): Promise<number>;
   mapFd(map: unknown): number;
   mapSetMaxEntries(map: unknown, n: number): number;
+  /**
+   * Where libbpf keeps a data section's contents in this process, and their size: its own
+   * anonymous copy until someone maps the map over it (see `mapFdOver`).
+   */
+  mapInitialValue(map: unknown): { ptr: unknown; size: number } | undefined;
   /** Replaces a data section's initial contents (before load; `value` must be its whole size). */
   mapSetInitialValue(map: unknown, value: Buffer): number;
   /** Whether load creates this map (false: references to it must be dead code). */
@@ -122,6 +127,7 @@ export function loadLibbpf(): Libbpf {
   const setInitial = lib.func(
     'int bpf_map__set_initial_value(void *map, const void *data, size_t size)',
   );
+  const initialValue = lib.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)');
   const setAutocreate = lib.func('int bpf_map__set_autocreate(void *map, bool autocreate)');
   const probeHelper = lib.func(
     'int libbpf_probe_bpf_helper(int prog_type, int helper_id, const void *opts)',
@@ -178,6 +184,11 @@ export function loadLibbpf(): Libbpf {
       ),
     mapFd: (map) => mapFd(map) as number,
     mapSetMaxEntries: (map, n) => setMax(map, n) as number,
+    mapInitialValue(map) {
+      const size = [0];
+      const ptr = initialValue(map, size);
+      return ptr ? { ptr, size: Number(size[0]) } : undefined;
+    },
     mapSetInitialValue: (map, value) => setInitial(map, value, value.length) as number,
     mapSetAutocreate: (map, create) => setAutocreate(map, create) as number,
     mapUpdate: (fd, key, value, flags) => update(fd, key, value, flags) as number,

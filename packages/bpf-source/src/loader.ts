@@ -17,7 +17,7 @@ import {
   TE_MODE_INHERITED,
   TE_PID_MODES,
 } from './generated/layout.js';
-import { mapFd, type Mapping } from './mmap.js';
+import { mapFd, mapFdOver, type Mapping } from './mmap.js';
 import type {
   CallStore,
   CaptureMode,
@@ -135,7 +135,13 @@ export class LoadedObject {
     this.obj = obj;
     const bss = this.sectionMap(obj, '.bss');
     const pids = this.sectionMap(obj, '.data.pids');
-    this.pidModesMap = mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
+    // Over libbpf's own copy of the section where it has one of this size (it keeps one for
+    // every data section; newer versions map the map there themselves, which this repeats).
+    const copy = lib.mapInitialValue(pids);
+    this.pidModesMap =
+      copy && copy.size === TE_PID_MODES
+        ? mapFdOver(copy.ptr, lib.mapFd(pids), TE_PID_MODES, true)
+        : mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
     this.pidModes = new Uint8Array(this.pidModesMap.buffer);
     this.fds = {
       events: lib.mapFd(this.map(obj, 'events')),

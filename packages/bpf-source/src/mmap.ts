@@ -5,10 +5,11 @@ import { ErrorCode, TracerError } from '@traceable-ebpf/core';
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
+const MAP_FIXED = 0x10;
 const SC_PAGESIZE = 30;
 
 interface Libc {
-  mmap(addr: null, len: number, prot: number, flags: number, fd: number, off: number): unknown;
+  mmap(addr: unknown, len: number, prot: number, flags: number, fd: number, off: number): unknown;
   munmap(addr: unknown, len: number): number;
   pageSize: number;
 }
@@ -42,13 +43,25 @@ export interface Mapping {
   unmap(): void;
 }
 
-/** Maps `length` bytes of `fd` from `offset` (shared; writable if asked). */
-export function mapFd(fd: number, length: number, offset: number, writable: boolean): Mapping {
-  const c = load();
-  const ptr = c.mmap(null, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, offset);
+function mmapOrThrow(
+  at: unknown,
+  fd: number,
+  length: number,
+  offset: number,
+  writable: boolean,
+): unknown {
+  const prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  const ptr = load().mmap(at, length, prot, MAP_SHARED | (at ? MAP_FIXED : 0), fd, offset);
   if (!ptr || koffi.address(ptr) === 0xffffffffffffffffn) {
     throw new TracerError(ErrorCode.BpfLoad, `cannot map BPF map memory (errno ${koffi.errno()})`);
   }
+  return ptr;
+}
+
+/** Maps `length` bytes of `fd` from `offset` (shared; writable if asked). */
+export function mapFd(fd: number, length: number, offset: number, writable: boolean): Mapping {
+  const c = load();
+  const ptr = mmapOrThrow(null, fd, length, offset, writable);
   let mapped = true;
   return {
     buffer: koffi.view(ptr, length),
@@ -57,4 +70,16 @@ export function mapFd(fd: number, length: number, offset: number, writable: bool
       mapped = false;
     },
   };
+}
+
+/**
+ * Maps a global data section's map (`fd`, `length` bytes) over the private copy libbpf keeps of
+ * the section at `at` (`bpf_map__initial_value`), as libbpf's skeletons do: the copy's pages go
+ * back to the kernel (for a 4 MiB section, 4 MiB of the process's memory), and what libbpf holds
+ * at that address is the map itself from then on. libbpf unmaps it at `bpf_object__close`, so
+ * `unmap()` leaves it alone.
+ */
+export function mapFdOver(at: unknown, fd: number, length: number, writable: boolean): Mapping {
+  const ptr = mmapOrThrow(at, fd, length, 0, writable);
+  return { buffer: koffi.view(ptr, length), unmap() {} };
 }
