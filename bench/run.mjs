@@ -421,11 +421,12 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
 
 /**
  * Runs `load()` (a load generator, synchronous; returns `{ requests }` and whatever else) against
- * tracer `t`, and describes what the tracer spent on it: CPU per request split by thread, the BPF
+ * tracer `t`, and describes what the tracer spent on it (`before`: what the tracer was doing
+ * until then): CPU per request split by thread, the BPF
  * programs' time per request, and its memory. `who` names the processes whose syscalls the BPF
  * programs ran for.
  */
-async function underLoad(t, load, who) {
+async function underLoad(t, load, who, before = 'idle after ready') {
   const idle = t.memory();
   const idleParts = t.memoryBreakdown();
   const cpu0 = t.cpuSeconds();
@@ -457,21 +458,22 @@ async function underLoad(t, load, who) {
           .map((k) => `${k.slice(5)} ${us(threads1[k] - (threads0[k] ?? 0))}`)
           .join(', ')}\n`
       : '') +
-    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB idle after ready (${parts}), ${loaded.rss.toFixed(0)} MiB after the run (${loadedParts}), peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
+    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB ${before} (${parts}), ${loaded.rss.toFixed(0)} MiB after the run (${loadedParts}), peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
   return { result, lines };
 }
 
 async function benchNginx() {
   console.log(
-    '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, 4 s rounds, alternating; the tracer exports over OTLP (protobuf, the default) to a null collector',
+    '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, alternating 4 s rounds; each tracer runs two of them back to back, cold (the first 4 s after `tracer ready`: V8 still compiling and sizing its heap) and then warm (steady state, what a long-running tracer costs); the tracer exports over OTLP (protobuf, the default) to a null collector',
   );
   const pid = nginxPid();
   enableBpfStats();
   const without = [];
-  const trees = [{ label: 'this checkout', dir: root, nodeArgs: [], rps: [], lines: '' }];
+  const tree = (label, dir, nodeArgs) => ({ label, dir, nodeArgs, cold: [], warm: [], lines: '' });
+  const trees = [tree('this checkout', root, [])];
   if (against) {
     const label = `${against}${againstNodeArgs.length ? ` with node ${againstNodeArgs.join(' ')}` : ''}`;
-    trees.push({ label, dir: resolve(against), nodeArgs: againstNodeArgs, rps: [], lines: '' });
+    trees.push(tree(label, resolve(against), againstNodeArgs));
   }
   // NGINX_ROUNDS=n for more alternating rounds (default 3): the VM's speed moves ~±10 % between
   // rounds, more than many changes do.
@@ -485,18 +487,23 @@ async function benchNginx() {
       const rec =
         round === 0 && tree === trees[0] && !against ? ['--record', join(work, 'nginx.rec')] : [];
       const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
-      const { result: w, lines } = await underLoad(t, () => wrk(4), 'nginx and wrk');
+      const cold = await underLoad(t, () => wrk(4), 'nginx and wrk');
+      const warm = await underLoad(t, () => wrk(4), 'nginx and wrk', 'after the cold run');
       const stats = await t.stop();
-      tree.rps.push(w.rps);
+      const requests = cold.result.requests + warm.result.requests;
+      tree.cold.push(cold.result.rps);
+      tree.warm.push(warm.result.rps);
       tree.lines +=
-        `round ${round + 1}: wrk completed ${fmt(w.requests)}, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / w.requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
-        lines;
+        `round ${round + 1}: wrk completed ${fmt(cold.result.requests)} cold + ${fmt(warm.result.requests)} warm, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
+        `  cold ${cold.lines.trimStart()}` +
+        `  warm ${warm.lines.trimStart()}`;
     }
   }
   console.log(`without tracer: ${without.map(fmt).join(', ')} req/s`);
+  const ratio = (xs) => ((100 * median(xs)) / median(without)).toFixed(1);
   for (const tree of trees) {
     console.log(
-      `with the tracer of ${tree.label}: ${tree.rps.map(fmt).join(', ')} req/s; ratio (median with / median without): ${((100 * median(tree.rps)) / median(without)).toFixed(1)}%`,
+      `with the tracer of ${tree.label}: warm ${tree.warm.map(fmt).join(', ')} req/s, ratio (median with / median without) ${ratio(tree.warm)}%; cold ${tree.cold.map(fmt).join(', ')} req/s, ratio ${ratio(tree.cold)}%`,
     );
     process.stdout.write(tree.lines);
   }
@@ -753,8 +760,11 @@ http {
   );
   try {
     const t = await tracer(server.pid, []);
-    await new Promise((r) => setTimeout(r, 2000));
     const ready = t.memory();
+    // V8 gives back what starting up left (garbage, a grown young generation) a few seconds
+    // after the process goes quiet: the idle tracer of a quiet node is this.
+    await new Promise((r) => setTimeout(r, 15_000));
+    const settled = t.memory();
     // (10,000 sockets on each side: under this machine's hard limit of 20,000 open files.)
     const client = spawn(
       process.execPath,
@@ -781,7 +791,7 @@ http {
     await new Promise((r) => client.once('exit', r));
     const stats = await t.stop();
     console.log(
-      `tracer RSS ${ready.rss.toFixed(0)} MiB idle after ready; ${open.rss.toFixed(0)} MiB with ${fmt(n)} connections open and idle (${parts}); peak (VmHWM) ${open.hwm.toFixed(0)} MiB; spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, ConnTableFull ${stats.ConnTableFull}`,
+      `tracer RSS ${ready.rss.toFixed(0)} MiB at ready, ${settled.rss.toFixed(0)} MiB 15 s later (idle); ${open.rss.toFixed(0)} MiB with ${fmt(n)} connections open and idle (${parts}); peak (VmHWM) ${open.hwm.toFixed(0)} MiB; spans exported ${fmt(stats.TotalRequestsSent)}, EventLost ${stats.EventLost}, ConnTableFull ${stats.ConnTableFull}`,
     );
   } finally {
     server.kill();
