@@ -396,6 +396,7 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
     child.once('exit', () => reject(new Error(err)));
   });
   return {
+    pid: child.pid,
     /** CPU seconds (user + system, all threads) the tracer has used so far. */
     cpuSeconds: () => cpuSeconds(child.pid),
     /** The same per thread group (see threadCpuSeconds). */
@@ -422,18 +423,35 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
 /**
  * Runs `load()` (a load generator, synchronous; returns `{ requests }` and whatever else) against
  * tracer `t`, and describes what the tracer spent on it (`before`: what the tracer was doing
- * until then): CPU per request split by thread, the BPF
- * programs' time per request, and its memory. `who` names the processes whose syscalls the BPF
+ * until then): CPU per request split by thread, the BPF programs' time per request, and its
+ * memory before, during (sampled) and after the load, and its peak since it started. `who` names the processes whose syscalls the BPF
  * programs ran for.
  */
+/** Samples process `pid`'s RSS every 50 ms until `stop()`, which resolves with the median and max. */
+async function rssSampler(pid) {
+  const child = spawn(process.execPath, [join(root, 'bench/load/rss-sampler.mjs'), String(pid)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  await lines.next(); // ready
+  return {
+    async stop() {
+      child.stdin.end();
+      return JSON.parse((await lines.next()).value);
+    },
+  };
+}
+
 async function underLoad(t, load, who, before = 'idle after ready') {
   const idle = t.memory();
+  const sampler = await rssSampler(t.pid);
   const idleParts = t.memoryBreakdown();
   const cpu0 = t.cpuSeconds();
   const threads0 = t.threadCpuSeconds();
   const bpf0 = bpfRunTime();
   const result = load();
   const bpf = bpfRunTime();
+  const during = await sampler.stop();
   await new Promise((r) => setTimeout(r, 500));
   const cpu = t.cpuSeconds() - cpu0;
   const threads1 = t.threadCpuSeconds();
@@ -458,7 +476,7 @@ async function underLoad(t, load, who, before = 'idle after ready') {
           .map((k) => `${k.slice(5)} ${us(threads1[k] - (threads0[k] ?? 0))}`)
           .join(', ')}\n`
       : '') +
-    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB ${before} (${parts}), ${loaded.rss.toFixed(0)} MiB after the run (${loadedParts}), peak (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
+    `  tracer memory: RSS ${idle.rss.toFixed(0)} MiB ${before} (${parts}), ${loaded.rss.toFixed(0)} MiB after the run (${loadedParts}); during the run (${during.samples} samples, 20 a second) median ${during.medianMiB.toFixed(0)} MiB, max ${during.maxMiB.toFixed(0)} MiB; peak since start (VmHWM) ${loaded.hwm.toFixed(0)} MiB\n`;
   return { result, lines };
 }
 
