@@ -306,8 +306,15 @@ test('a main thread that falls behind pauses the worker (one batch in flight); t
   const peer = new Peer();
   t.after(() => peer.stop());
   let blocked = false;
+  const stats = new Stats();
   const source = await liveSource(
-    { policy$: policyOf(peer.pid), transport: 'ringbuf', maxBytesInFlight: 1, coalesceMs: 1 },
+    {
+      policy$: policyOf(peer.pid),
+      transport: 'ringbuf',
+      maxBytesInFlight: 1,
+      coalesceMs: 1,
+      stats,
+    },
     (e) => {
       if (blocked || e.kind !== 'data') return;
       // The first data event holds the main thread for 300 ms: the worker posts what comes
@@ -327,6 +334,10 @@ test('a main thread that falls behind pauses the worker (one batch in flight); t
     await until(() => received() >= sent);
     assert.ok(blocked, 'the main thread was held');
     assert.equal(received(), sent, 'every byte of the burst, before the capture stopped');
+    // The worker did wait: with one batch's worth of credit, the batch being handled during the
+    // hold left none (a worker that never paused would have posted the burst as it came).
+    assert.ok(stats.get('KernelReadPauses') >= 1, 'the worker paused and was woken');
+    assert.ok(stats.get('KernelBatchBytesInFlightMaxTillNow') > 0);
   } finally {
     await source.stop();
   }

@@ -21,7 +21,7 @@ import type {
   ToWorker,
   WorkerConfig,
 } from './protocol.js';
-import { CREDIT_HANDLED, CREDIT_PAUSED } from './protocol.js';
+import { CREDIT_HANDLED, CREDIT_PAUSED, CREDIT_POSTED, CREDIT_SLOTS } from './protocol.js';
 import { preflight, type SystemInfo } from './system.js';
 
 /** Options of {@link bpfSource}. */
@@ -200,7 +200,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       subscriber.error(err);
       return;
     }
-    const credit = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
+    const credit = new SharedArrayBuffer(CREDIT_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     const creditView = new Int32Array(credit);
     const config: WorkerConfig = {
       objects: {
@@ -271,7 +271,11 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           batches.shift();
           // Credit back in shared memory; a message only to wake a worker that paused.
           Atomics.add(creditView, CREDIT_HANDLED, b.buffer.byteLength);
-          if (!stopped && Atomics.load(creditView, CREDIT_PAUSED) === 1) send({ type: 'ack' });
+          if (!stopped && Atomics.load(creditView, CREDIT_PAUSED) === 1) {
+            // The worker stopped reading the kernel's buffer for want of credit: wake it.
+            stats.inc('KernelReadPauses');
+            send({ type: 'ack' });
+          }
         }
         if (batches.length > 0 && performance.now() - sliceStart >= YIELD_AFTER_MS) {
           setImmediate(() => {
@@ -295,6 +299,11 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       switch (msg.type) {
         case 'batch':
           stats.max('KprobeEventMaxQueueSizeTillNow', msg.records);
+          stats.max(
+            'KernelBatchBytesInFlightMaxTillNow',
+            (Atomics.load(creditView, CREDIT_POSTED) - Atomics.load(creditView, CREDIT_HANDLED)) |
+              0,
+          );
           batches.push({ buffer: msg.buffer, length: msg.length, next: 0 });
           if (batches.length === 1) handleBatches();
           break;

@@ -51,6 +51,13 @@ export type CallStore = 'registers' | 'task-storage' | 'hash';
 export const CREDIT_HANDLED = 0;
 /** Int32 slot of {@link WorkerConfig.credit}: 1 while the worker waits for credit (it sets). */
 export const CREDIT_PAUSED = 1;
+/**
+ * Int32 slot of {@link WorkerConfig.credit}: bytes of batches the worker has posted (it stores
+ * its count, wrapping like {@link CREDIT_HANDLED}), so the main thread can see what is in flight.
+ */
+export const CREDIT_POSTED = 2;
+/** Int32 slots of {@link WorkerConfig.credit}. */
+export const CREDIT_SLOTS = 3;
 
 /** Start-up parameters of the worker. */
 export interface WorkerConfig {
@@ -69,9 +76,9 @@ export interface WorkerConfig {
   /** Bytes of batches handed over and not yet processed; past it the ring buffer is left to fill. */
   readonly maxBytesInFlight: number;
   /**
-   * Flow control without a message per batch ({@link CREDIT_HANDLED}, {@link CREDIT_PAUSED}):
-   * the main thread counts the bytes of the batches it finished here; it posts `ack` only to wake a worker
-   * that paused.
+   * Flow control without a message per batch ({@link CREDIT_HANDLED}, {@link CREDIT_PAUSED},
+   * {@link CREDIT_POSTED}): the main thread counts the bytes of the batches it finished here; it
+   * posts `ack` only to wake a worker that paused.
    */
   readonly credit: SharedArrayBuffer;
   /** glibc's mmap threshold for the whole process, in bytes; 0: malloc left as it is. */

@@ -14,6 +14,7 @@ import { RecordingWriter } from './recording.js';
 import {
   CREDIT_HANDLED,
   CREDIT_PAUSED,
+  CREDIT_POSTED,
   type FromWorker,
   type ToWorker,
   type WorkerConfig,
@@ -94,8 +95,10 @@ function flush() {
   if (batchRecords === 0) return;
   recorder?.write(batch, batchPos, batchRecords);
   const buffer = batch.buffer as ArrayBuffer;
-  post({ type: 'batch', buffer, length: batchPos, records: batchRecords }, [buffer]);
+  // Counted before the post: transferring detaches the buffer (its byteLength becomes 0).
   posted = (posted + buffer.byteLength) | 0;
+  Atomics.store(credit, CREDIT_POSTED, posted);
+  post({ type: 'batch', buffer, length: batchPos, records: batchRecords }, [buffer]);
   batch = new Uint8Array(0);
   batchPos = 0;
   batchRecords = 0;

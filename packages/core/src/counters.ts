@@ -119,6 +119,19 @@ export const COUNTERS = {
    * The largest batch of events seen from the kernel at once. A gauge (high-water mark), in events.
    */
   KprobeEventMaxQueueSizeTillNow: 'largest event batch seen from the kernel (high-water mark)',
+  /**
+   * The most bytes of kernel event batches handed to the pipeline and not yet handled, seen as
+   * each batch arrives: the source's `maxBytesInFlight` plus at most one batch. A gauge
+   * (high-water mark), in bytes.
+   */
+  /**
+   * Times the source stopped reading the kernel's buffer because the pipeline had
+   * `maxBytesInFlight` of batches unhandled (it reads on once the pipeline catches up; meanwhile
+   * the buffer fills, and what it can't hold is EventLost). A running total, in pauses.
+   */
+  KernelReadPauses: "times reading the kernel's buffer paused for the pipeline to catch up",
+  KernelBatchBytesInFlightMaxTillNow:
+    'most bytes of kernel event batches in flight to the pipeline (high-water mark)',
   /** Gaps marked in connection streams. A running total, in gaps. */
   ReassemblyGaps: 'gaps marked in connection streams',
   /**
@@ -256,6 +269,7 @@ export type CounterKind = 'counter' | 'gauge';
 /** The built-in counters that are gauges; every other built-in one is a running total. */
 export const BUILT_IN_GAUGES: ReadonlySet<CounterName> = new Set<CounterName>([
   'KprobeEventMaxQueueSizeTillNow',
+  'KernelBatchBytesInFlightMaxTillNow',
   'ExportQueueSpans',
   'ExportQueueBytes',
   'ExportQueueMaxBytesTillNow',
