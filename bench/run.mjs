@@ -512,7 +512,7 @@ async function benchNginx() {
       tree.cold.push(cold.result.rps);
       tree.warm.push(warm.result.rps);
       tree.lines +=
-        `round ${round + 1}: wrk completed ${fmt(cold.result.requests)} cold + ${fmt(warm.result.requests)} warm, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
+        `round ${round + 1}: wrk completed ${fmt(cold.result.requests)} cold + ${fmt(warm.result.requests)} warm, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, read pauses ${stats.KernelReadPauses ?? 0}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
         `  cold ${cold.lines.trimStart()}` +
         `  warm ${warm.lines.trimStart()}`;
     }
@@ -740,7 +740,7 @@ async function benchHttp2() {
       warm.push(w.result.rps);
       const requests = c.result.requests + w.result.requests;
       lines +=
-        `round ${round + 1}: h2load ${fmt(c.result.requests)} cold + ${fmt(w.result.requests)} warm succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%), EventLost ${stats.EventLost}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
+        `round ${round + 1}: h2load ${fmt(c.result.requests)} cold + ${fmt(w.result.requests)} warm succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%), EventLost ${stats.EventLost}, in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, read pauses ${stats.KernelReadPauses ?? 0}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
         `  cold ${c.lines.trimStart()}` +
         `  warm ${w.lines.trimStart()}`;
     }
