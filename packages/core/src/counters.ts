@@ -120,16 +120,16 @@ export const COUNTERS = {
    */
   KprobeEventMaxQueueSizeTillNow: 'largest event batch seen from the kernel (high-water mark)',
   /**
-   * The most bytes of kernel event batches handed to the pipeline and not yet handled, seen as
-   * each batch arrives: the source's `maxBytesInFlight` plus at most one batch. A gauge
-   * (high-water mark), in bytes.
-   */
-  /**
    * Times the source stopped reading the kernel's buffer because the pipeline had
    * `maxBytesInFlight` of batches unhandled (it reads on once the pipeline catches up; meanwhile
    * the buffer fills, and what it can't hold is EventLost). A running total, in pauses.
    */
   KernelReadPauses: "times reading the kernel's buffer paused for the pipeline to catch up",
+  /**
+   * The most bytes of kernel event batches handed to the pipeline and not yet handled, seen as
+   * each batch arrives: the source's `maxBytesInFlight` plus at most one batch. A gauge
+   * (high-water mark), in bytes.
+   */
   KernelBatchBytesInFlightMaxTillNow:
     'most bytes of kernel event batches in flight to the pipeline (high-water mark)',
   /** Gaps marked in connection streams. A running total, in gaps. */
