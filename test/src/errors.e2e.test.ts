@@ -53,6 +53,24 @@ test('a missing BPF object: a TracerError saying how to build it', async (t) => 
   );
 });
 
+test('a byte budget for batches in flight that the worker cannot keep: a TracerError naming the option', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  for (const maxBytesInFlight of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
+    await assert.rejects(
+      lastValueFrom(bpfSource({ pids: [process.pid], maxBytesInFlight })),
+      (err: unknown) => {
+        assert.ok(isTracerError(err));
+        assert.equal(err.code, ErrorCode.Config);
+        assert.equal(
+          err.message,
+          `maxBytesInFlight must be a whole number of bytes from 1 to 1 GiB, not ${maxBytesInFlight}`,
+        );
+        return true;
+      },
+    );
+  }
+});
+
 test('no kernel BTF but a BTF file in btf_dir (BTFHub layout): the programs load with it (CO-RE against that file)', async (t) => {
   if (!kernelTestsPossible(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'te-btf-'));

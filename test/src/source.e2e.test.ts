@@ -334,10 +334,12 @@ test('a main thread that falls behind pauses the worker (one batch in flight); t
     await until(() => received() >= sent);
     assert.ok(blocked, 'the main thread was held');
     assert.equal(received(), sent, 'every byte of the burst, before the capture stopped');
-    // The worker did wait: with one batch's worth of credit, the batch being handled during the
-    // hold left none (a worker that never paused would have posted the burst as it came).
+    // The worker did wait: with 1 byte of credit any batch in flight leaves none (a worker that
+    // never paused, as before bf8fb40, would have posted the burst as it came).
     assert.ok(stats.get('KernelReadPauses') >= 1, 'the worker paused and was woken');
-    assert.ok(stats.get('KernelBatchBytesInFlightMaxTillNow') > 0);
+    // And never more than one batch in flight (each is at most 1 MiB).
+    const inFlight = stats.get('KernelBatchBytesInFlightMaxTillNow');
+    assert.ok(inFlight > 0 && inFlight <= 1 << 20, `${inFlight} bytes in flight at most`);
   } finally {
     await source.stop();
   }

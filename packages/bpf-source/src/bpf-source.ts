@@ -21,7 +21,13 @@ import type {
   ToWorker,
   WorkerConfig,
 } from './protocol.js';
-import { CREDIT_HANDLED, CREDIT_PAUSED, CREDIT_POSTED, CREDIT_SLOTS } from './protocol.js';
+import {
+  CREDIT_HANDLED,
+  CREDIT_PAUSED,
+  CREDIT_PAUSES,
+  CREDIT_POSTED,
+  CREDIT_SLOTS,
+} from './protocol.js';
 import { preflight, type SystemInfo } from './system.js';
 
 /** Options of {@link bpfSource}. */
@@ -201,6 +207,17 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       subscriber.error(err);
       return;
     }
+    const maxBytesInFlight = options.maxBytesInFlight ?? 16 << 20;
+    // Compared as int32 differences in the worker: 1 byte to 1 GiB.
+    if (!Number.isInteger(maxBytesInFlight) || maxBytesInFlight < 1 || maxBytesInFlight > 1 << 30) {
+      subscriber.error(
+        new TracerError(
+          ErrorCode.Config,
+          `maxBytesInFlight must be a whole number of bytes from 1 to 1 GiB, not ${maxBytesInFlight}`,
+        ),
+      );
+      return;
+    }
     const credit = new SharedArrayBuffer(CREDIT_SLOTS * Int32Array.BYTES_PER_ELEMENT);
     const creditView = new Int32Array(credit);
     const config: WorkerConfig = {
@@ -214,7 +231,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       drainIntervalMs: options.drainIntervalMs ?? 0,
       coalesceMs: options.coalesceMs ?? 10,
-      maxBytesInFlight: options.maxBytesInFlight ?? 16 << 20,
+      maxBytesInFlight,
       credit,
       mallocMmapThresholdBytes: options.mallocMmapThresholdBytes ?? 128 * 1024,
       maxCaptureBytes: options.maxCaptureBytes ?? 64 * 1024,
@@ -272,11 +289,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           batches.shift();
           // Credit back in shared memory; a message only to wake a worker that paused.
           Atomics.add(creditView, CREDIT_HANDLED, b.buffer.byteLength);
-          if (!stopped && Atomics.load(creditView, CREDIT_PAUSED) === 1) {
-            // The worker stopped reading the kernel's buffer for want of credit: wake it.
-            stats.inc('KernelReadPauses');
-            send({ type: 'ack' });
-          }
+          if (!stopped && Atomics.load(creditView, CREDIT_PAUSED) === 1) send({ type: 'ack' });
         }
         if (batches.length > 0 && performance.now() - sliceStart >= YIELD_AFTER_MS) {
           setImmediate(() => {
@@ -300,11 +313,14 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       switch (msg.type) {
         case 'batch':
           stats.max('KprobeEventMaxQueueSizeTillNow', msg.records);
-          stats.max(
-            'KernelBatchBytesInFlightMaxTillNow',
-            (Atomics.load(creditView, CREDIT_POSTED) - Atomics.load(creditView, CREDIT_HANDLED)) |
-              0,
-          );
+          // (Not at a stop: the worker then hands over the whole ring buffer, credit or not.)
+          if (!stopped)
+            stats.max(
+              'KernelBatchBytesInFlightMaxTillNow',
+              (Atomics.load(creditView, CREDIT_POSTED) - Atomics.load(creditView, CREDIT_HANDLED)) |
+                0,
+            );
+          stats.set('KernelReadPauses', Atomics.load(creditView, CREDIT_PAUSES));
           batches.push({ buffer: msg.buffer, length: msg.length, next: 0 });
           if (batches.length === 1) handleBatches();
           break;

@@ -56,8 +56,10 @@ export const CREDIT_PAUSED = 1;
  * its count, wrapping like {@link CREDIT_HANDLED}), so the main thread can see what is in flight.
  */
 export const CREDIT_POSTED = 2;
+/** Int32 slot of {@link WorkerConfig.credit}: times the worker paused for credit (it adds). */
+export const CREDIT_PAUSES = 3;
 /** Int32 slots of {@link WorkerConfig.credit}. */
-export const CREDIT_SLOTS = 3;
+export const CREDIT_SLOTS = 4;
 
 /** Start-up parameters of the worker. */
 export interface WorkerConfig {

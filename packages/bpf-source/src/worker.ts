@@ -14,6 +14,7 @@ import { RecordingWriter } from './recording.js';
 import {
   CREDIT_HANDLED,
   CREDIT_PAUSED,
+  CREDIT_PAUSES,
   CREDIT_POSTED,
   type FromWorker,
   type ToWorker,
@@ -125,7 +126,10 @@ function drain(r: Running, force = false) {
         Atomics.store(credit, CREDIT_PAUSED, 0);
         continue;
       }
-      if (!paused) r.poll.stop();
+      if (!paused) {
+        r.poll.stop();
+        Atomics.add(credit, CREDIT_PAUSES, 1);
+      }
       paused = true;
       break;
     }

@@ -122,7 +122,8 @@ export const COUNTERS = {
   /**
    * Times the source stopped reading the kernel's buffer because the pipeline had
    * `maxBytesInFlight` of batches unhandled (it reads on once the pipeline catches up; meanwhile
-   * the buffer fills, and what it can't hold is EventLost). A running total, in pauses.
+   * the buffer fills, and what it can't hold is EventLost). Counted by the worker as it pauses,
+   * read as batches arrive. A running total, in pauses.
    */
   KernelReadPauses: "times reading the kernel's buffer paused for the pipeline to catch up",
   /**
