@@ -420,13 +420,6 @@ async function tracer(pid, extra, tree = root, nodeArgs = []) {
   };
 }
 
-/**
- * Runs `load()` (a load generator, synchronous; returns `{ requests }` and whatever else) against
- * tracer `t`, and describes what the tracer spent on it (`before`: what the tracer was doing
- * until then): CPU per request split by thread, the BPF programs' time per request, and its
- * memory before, during (sampled) and after the load, and its peak since it started. `who` names the processes whose syscalls the BPF
- * programs ran for.
- */
 /** Samples process `pid`'s RSS every 50 ms until `stop()`, which resolves with the median and max. */
 async function rssSampler(pid) {
   const child = spawn(process.execPath, [join(root, 'bench/load/rss-sampler.mjs'), String(pid)], {
@@ -442,6 +435,13 @@ async function rssSampler(pid) {
   };
 }
 
+/**
+ * Runs `load()` (a load generator, synchronous; returns `{ requests }` and whatever else) against
+ * tracer `t`, and describes what the tracer spent on it (`before`: what the tracer was doing
+ * until then): CPU per request split by thread, the BPF programs' time per request, and its
+ * memory before, during (sampled) and after the load, and its peak since it started. `who`
+ * names the processes whose syscalls the BPF programs ran for.
+ */
 async function underLoad(t, load, who, before = 'idle after ready') {
   const idle = t.memory();
   const sampler = await rssSampler(t.pid);
@@ -480,6 +480,28 @@ async function underLoad(t, load, who, before = 'idle after ready') {
   return { result, lines };
 }
 
+/**
+ * The same load twice on one tracer: cold (right after `tracer ready`) and then warm. Returns both
+ * results, their requests together, and their description lines.
+ */
+async function coldThenWarm(t, load, who) {
+  const cold = await underLoad(t, load, who);
+  const warm = await underLoad(t, load, who, 'after the cold run');
+  return {
+    cold: cold.result,
+    warm: warm.result,
+    requests: cold.result.requests + warm.result.requests,
+    lines: `  cold ${cold.lines.trimStart()}  warm ${warm.lines.trimStart()}`,
+  };
+}
+
+/** The source's flow control as a tracer's final stats tell it. */
+const flowControl = (stats) =>
+  `in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, read pauses ${stats.KernelReadPauses ?? 0}`;
+
+/** `xs` against `without`, medians, in percent. */
+const ratioOf = (xs, without) => ((100 * median(xs)) / median(without)).toFixed(1);
+
 async function benchNginx() {
   console.log(
     '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, alternating 4 s rounds; each tracer runs two of them back to back, cold (the first 4 s after `tracer ready`: V8 still compiling and sizing its heap) and then warm (steady state, what a long-running tracer costs); the tracer exports over OTLP (protobuf, the default) to a null collector',
@@ -505,23 +527,19 @@ async function benchNginx() {
       const rec =
         round === 0 && tree === trees[0] && !against ? ['--record', join(work, 'nginx.rec')] : [];
       const t = await tracer(pid, rec, tree.dir, tree.nodeArgs);
-      const cold = await underLoad(t, () => wrk(4), 'nginx and wrk');
-      const warm = await underLoad(t, () => wrk(4), 'nginx and wrk', 'after the cold run');
+      const { cold, warm, requests, lines } = await coldThenWarm(t, () => wrk(4), 'nginx and wrk');
       const stats = await t.stop();
-      const requests = cold.result.requests + warm.result.requests;
-      tree.cold.push(cold.result.rps);
-      tree.warm.push(warm.result.rps);
+      tree.cold.push(cold.rps);
+      tree.warm.push(warm.rps);
       tree.lines +=
-        `round ${round + 1}: wrk completed ${fmt(cold.result.requests)} cold + ${fmt(warm.result.requests)} warm, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, read pauses ${stats.KernelReadPauses ?? 0}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
-        `  cold ${cold.lines.trimStart()}` +
-        `  warm ${warm.lines.trimStart()}`;
+        `round ${round + 1}: wrk completed ${fmt(cold.requests)} cold + ${fmt(warm.requests)} warm, spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%; wrk does not count requests still in flight when it stops), EventLost ${stats.EventLost}, ${flowControl(stats)}, parse errors ${stats.ReqParsingErrors + stats.ResParsingErrors}${rec.length ? ', recording' : ''}\n` +
+        lines;
     }
   }
   console.log(`without tracer: ${without.map(fmt).join(', ')} req/s`);
-  const ratio = (xs) => ((100 * median(xs)) / median(without)).toFixed(1);
   for (const tree of trees) {
     console.log(
-      `with the tracer of ${tree.label}: warm ${tree.warm.map(fmt).join(', ')} req/s, ratio (median with / median without) ${ratio(tree.warm)}%; cold ${tree.cold.map(fmt).join(', ')} req/s, ratio ${ratio(tree.cold)}%`,
+      `with the tracer of ${tree.label}: warm ${tree.warm.map(fmt).join(', ')} req/s, ratio (median with / median without) ${ratioOf(tree.warm, without)}%; cold ${tree.cold.map(fmt).join(', ')} req/s, ratio ${ratioOf(tree.cold, without)}%`,
     );
     process.stdout.write(tree.lines);
   }
@@ -732,21 +750,16 @@ async function benchHttp2() {
     for (let round = 0; round < 3; round++) {
       without.push(h2load().rps);
       const t = await tracer(server.pid, round === 0 ? ['--record', rec] : []);
-      // As for nginx: the first load after ready, then the same load again on the warm tracer.
-      const c = await underLoad(t, h2load, 'nghttpd and h2load');
-      const w = await underLoad(t, h2load, 'nghttpd and h2load', 'after the cold run');
+      const run = await coldThenWarm(t, h2load, 'nghttpd and h2load');
       const stats = await t.stop();
-      cold.push(c.result.rps);
-      warm.push(w.result.rps);
-      const requests = c.result.requests + w.result.requests;
+      cold.push(run.cold.rps);
+      warm.push(run.warm.rps);
       lines +=
-        `round ${round + 1}: h2load ${fmt(c.result.requests)} cold + ${fmt(w.result.requests)} warm succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / requests).toFixed(2)}%), EventLost ${stats.EventLost}, in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, read pauses ${stats.KernelReadPauses ?? 0}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
-        `  cold ${c.lines.trimStart()}` +
-        `  warm ${w.lines.trimStart()}`;
+        `round ${round + 1}: h2load ${fmt(run.cold.requests)} cold + ${fmt(run.warm.requests)} warm succeeded; spans exported ${fmt(stats.TotalRequestsSent)} (${((100 * stats.TotalRequestsSent) / run.requests).toFixed(2)}%), EventLost ${stats.EventLost}, ${flowControl(stats)}, abandoned connections ${stats.Http2ConnectionsAbandoned}${round === 0 ? ', recording' : ''}\n` +
+        run.lines;
     }
-    const ratio = (xs) => ((100 * median(xs)) / median(without)).toFixed(1);
     console.log(
-      `without tracer: ${without.map(fmt).join(', ')} req/s; with the tracer warm: ${warm.map(fmt).join(', ')} req/s, ratio (median with / median without) ${ratio(warm)}%; cold (the first load after tracer ready): ${cold.map(fmt).join(', ')} req/s, ratio ${ratio(cold)}%`,
+      `without tracer: ${without.map(fmt).join(', ')} req/s; with the tracer warm: ${warm.map(fmt).join(', ')} req/s, ratio (median with / median without) ${ratioOf(warm, without)}%; cold (the first load after tracer ready): ${cold.map(fmt).join(', ')} req/s, ratio ${ratioOf(cold, without)}%`,
     );
     process.stdout.write(lines);
     console.log(

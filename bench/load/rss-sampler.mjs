@@ -1,15 +1,13 @@
 // node bench/load/rss-sampler.mjs PID: reads VmRSS of PID every 50 ms from "ready" on; when its
 // stdin ends, prints {"samples": n, "medianMiB": …, "maxMiB": …} and exits. The benchmarks run
 // their load generators synchronously, so the sampling runs in this process of its own.
-import { readFileSync } from 'node:fs';
+import { memoryMiB } from '../proc-stats.mjs';
 
 const pid = process.argv[2];
-const rss = () =>
-  Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 const samples = [];
 const timer = setInterval(() => {
   try {
-    samples.push(rss());
+    samples.push(memoryMiB(pid).rss);
   } catch {
     // the process ended
   }
