@@ -215,6 +215,25 @@ abstract class RangeBatchEncoder<W extends GrowableBuffer> implements BatchEncod
   }
 }
 
+/** Bytes of a length-delimited protobuf field of `len` bytes (its one-byte tag included). */
+const field = (len: number) => 1 + varintSize(len) + len;
+
+/** A `resource_spans` entry's head: its tag and length, then its `resource` field. */
+function writeResourceHead(w: ProtoWriter, len: number, resource: Buffer): void {
+  w.byte(0x0a); // ExportTraceServiceRequest.resource_spans = 1
+  w.varint(len);
+  w.byte(0x0a); // ResourceSpans.resource = 1
+  w.bytes(resource);
+}
+
+/** A `scope_spans` entry's head: its tag and length, then its `scope` field (the spans follow). */
+function writeScopeHead(w: ProtoWriter, len: number, scope: Buffer): void {
+  w.byte(0x12); // ResourceSpans.scope_spans = 2
+  w.varint(len);
+  w.byte(0x0a); // ScopeSpans.scope = 1
+  w.bytes(scope);
+}
+
 /** Protobuf: each span as a `ScopeSpans.spans` field; lengths computed first at seal. */
 class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
   protected readonly w = new ProtoWriter(256 * 1024);
@@ -239,7 +258,6 @@ class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
     if (g.resource.schemaUrl || g.scope.schemaUrl) return undefined;
     const resource = this.resourceBytes(g.resource);
     const scope = this.scopeBytes(g);
-    const field = (len: number) => 1 + varintSize(len) + len;
     // ScopeSpans: its scope, then the spans; ResourceSpans: its resource, then that.
     const scopeLen = field(scope.length) + g.bytes;
     const resourceLen = field(resource.length) + field(scopeLen);
@@ -254,14 +272,8 @@ class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
     if (head > this.origin) return undefined;
     const w = new ProtoWriter(0, this.w.buf);
     w.pos = this.origin - head;
-    w.byte(0x0a); // ExportTraceServiceRequest.resource_spans = 1
-    w.varint(resourceLen);
-    w.byte(0x0a); // ResourceSpans.resource = 1
-    w.bytes(resource);
-    w.byte(0x12); // ResourceSpans.scope_spans = 2
-    w.varint(scopeLen);
-    w.byte(0x0a); // ScopeSpans.scope = 1
-    w.bytes(scope);
+    writeResourceHead(w, resourceLen, resource);
+    writeScopeHead(w, scopeLen, scope);
     return { buf: this.w.buf, start: this.origin - head, end: this.w.pos };
   }
 
@@ -283,7 +295,6 @@ class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
 
   protected assemble(): Body {
     // Lengths first (every part is known), then one exact-size buffer.
-    const field = (len: number) => 1 + varintSize(len) + len;
     const strField = (s: string | undefined) => (s ? field(Buffer.byteLength(s)) : 0);
     interface Sized {
       readonly groups: Array<Group>;
@@ -307,15 +318,9 @@ class ProtoBatchEncoder extends RangeBatchEncoder<ProtoWriter> {
     }
     const out = new ProtoWriter(0, this.pool.acquire(total));
     for (const r of sized) {
-      out.byte(0x0a); // ExportTraceServiceRequest.resource_spans = 1
-      out.varint(r.len);
-      out.byte(0x0a); // ResourceSpans.resource = 1
-      out.bytes(r.resource);
+      writeResourceHead(out, r.len, r.resource);
       r.groups.forEach((g, i) => {
-        out.byte(0x12); // ResourceSpans.scope_spans = 2
-        out.varint(r.scopeLens[i]!);
-        out.byte(0x0a); // ScopeSpans.scope = 1
-        out.bytes(this.scopeBytes(g));
+        writeScopeHead(out, r.scopeLens[i]!, this.scopeBytes(g));
         this.copySpans(out, g);
         if (g.scope.schemaUrl) {
           out.byte(0x1a); // ScopeSpans.schema_url = 3
