@@ -494,6 +494,60 @@ test('fork inheritance: a selected process’s new child is captured under its o
   assert.equal(stream(streams, c[0]!.conn, 'send').text, 'from-the-child');
 });
 
+test('a new policy keeps the forked children of the processes it keeps and drops the others', async (t) => {
+  if (!kernelTestsPossible(t)) return;
+  const a = new Peer();
+  const b = new Peer();
+  t.after(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  const policy$ = new BehaviorSubject<CapturePolicy>({
+    processes: [{ pid: a.pid, mode: 'ingress_and_egress' }],
+  });
+  let applications = 0;
+  const applied = async (n: number) => {
+    while (applications < n) await new Promise((r) => setTimeout(r, 20));
+  };
+  const stop$ = new Subject<void>();
+  const done = lastValueFrom(
+    bpfSource({ policy$, stopOn: stop$, onPolicyApplied: () => void ++applications }).pipe(
+      toArray(),
+    ),
+  );
+  await applied(1);
+  await a.cmd('open4');
+  // Each child is forked while `a` is selected (the kernel marks it), connects, and sends only
+  // once the next policy is in place.
+  const kept = Number(await a.cmd('fork-hold'));
+  policy$.next({
+    processes: [
+      { pid: a.pid, mode: 'ingress_and_egress' },
+      { pid: b.pid, mode: 'ingress_and_egress' },
+    ],
+  });
+  await applied(2);
+  await a.cmd('release kept-child');
+  const dropped = Number(await a.cmd('fork-hold'));
+  policy$.next({ processes: [{ pid: b.pid, mode: 'ingress_and_egress' }] });
+  await applied(3);
+  await a.cmd('release dropped-child');
+  stop$.next();
+  const events = await done;
+  const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
+  const sentBy = (pid: number) =>
+    opens(events, pid)
+      .filter((o) => o.role === 'client')
+      .map((o) => stream(streams, o.conn, 'send').text)
+      .join('');
+  assert.equal(sentBy(kept), 'kept-child', 'a child of a process still selected stays selected');
+  assert.equal(
+    events.filter((e) => e.tgid === dropped && e.kind === 'data').length,
+    0,
+    'a child of a deselected process is deselected with it',
+  );
+});
+
 test('a policy change applies while running; unselected processes produce nothing', async (t) => {
   if (!kernelTestsPossible(t)) return;
   const a = new Peer();

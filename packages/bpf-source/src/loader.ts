@@ -246,12 +246,17 @@ export class LoadedObject {
       }
     }
     // One byte per pid in the kernel's te_pid_modes (mapped): deselected ones first, including
-    // children the kernel added at fork since the last policy, then the wanted ones.
+    // children the kernel added at fork since the last policy, then the wanted ones. A child
+    // the kernel added is a living process (its byte is cleared when it exits), so only the
+    // processes just read from /proc are looked at, not the whole 4 MiB table (milliseconds of
+    // the event loop per policy). A child forked after that read keeps its parent's mark until
+    // it exits or the next policy (the whole-table pass cleared it even when its parent stayed
+    // selected).
     const modes = this.pidModes;
     for (const pid of this.appliedPids) if (!wanted.has(pid) && pid < TE_PID_MODES) modes[pid] = 0;
-    for (let pid = 0; pid < modes.length; pid++) {
-      const m = modes[pid]!;
-      if (m & TE_MODE_INHERITED && !wanted.has(pid)) modes[pid] = 0;
+    for (const pid of parents.keys()) {
+      if (pid >= TE_PID_MODES) continue;
+      if (modes[pid]! & TE_MODE_INHERITED && !wanted.has(pid)) modes[pid] = 0;
     }
     for (const [pid, sel] of wanted)
       if (pid < TE_PID_MODES) modes[pid] = sel.mode | (sel.inherited ? TE_MODE_INHERITED : 0);
