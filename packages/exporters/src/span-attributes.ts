@@ -44,6 +44,13 @@ export class ValueMemo {
     public bytes: Uint8Array,
   ) {}
 
+  /**
+   * The last run of remembered entries copied from this one on, as a view of the arena, and
+   * where it ended: spans repeat their runs, and making a view costs twice what copying it does.
+   */
+  run: Uint8Array | undefined = undefined;
+  runEnd = -1;
+
   /** False once misses clearly outweigh hits: not worth a copy per span. */
   get useful(): boolean {
     return this.misses < 64 || this.misses < 4 * this.hits;
@@ -210,7 +217,17 @@ export abstract class EntrySink<W extends GrowableBuffer> {
     // One entry: its own view. More: one view over the run (making a view costs about what
     // copying three entries one by one does, so runs pay from about three entries on).
     if (this.runEnd - this.runStart === first.len) this.w.raw(first.bytes);
-    else this.w.raw(this.arena.buf.subarray(this.runStart, this.runEnd));
+    else {
+      // A run starts at its first entry's offset: the view made last time is this run's when
+      // it ends where this one does (re-remembering the entry moves it and drops the view).
+      let run = first.run;
+      if (run === undefined || first.runEnd !== this.runEnd) {
+        run = this.arena.buf.subarray(this.runStart, this.runEnd);
+        first.run = run;
+        first.runEnd = this.runEnd;
+      }
+      this.w.raw(run);
+    }
     this.runFirst = undefined;
   }
 
@@ -278,6 +295,8 @@ export abstract class EntrySink<W extends GrowableBuffer> {
       m.off = off;
       m.len = len;
       m.bytes = bytes;
+      m.run = undefined;
+      m.runEnd = -1;
     }
   }
 }
