@@ -1,8 +1,10 @@
 /**
  * The Huffman code of HPACK (RFC 7541 Appendix B). The code is canonical: within one length,
  * codes rise with the symbol, and each length's first code follows the previous length's last.
- * So the code lengths alone define it; the codes are derived from them here, and decoding walks
- * the lengths (a unit test checks the derived codes against values the RFC lists).
+ * So the code lengths alone define it; the codes are derived from them here (a unit test checks
+ * them against values the RFC lists), and decoding runs an automaton built from the codes that
+ * reads four bits a step (bit by bit, with a string grown a character at a time, decoding was
+ * the largest single cost of an HTTP/2 exchange).
  */
 
 /** Code length in bits of each symbol 0–255, then EOS (256). */
@@ -74,32 +76,111 @@ export function huffmanCode(symbol: number): { code: number; length: number } {
 }
 
 /**
+ * The code as a 4-bit automaton: its states are the code tree's inner nodes (0 is the root), and
+ * each step reads one nibble. No code is shorter than 5 bits, so a step emits one symbol at most.
+ */
+interface Automaton {
+  /** The state after `state * 16 + nibble`. */
+  readonly next: Uint16Array;
+  /** The symbol that step completes; -1: none; -2: EOS (invalid inside a string). */
+  readonly emit: Int16Array;
+  /** Whether a string may end in the state: its path is padding (at most 7 bits, all ones). */
+  readonly accepts: Uint8Array;
+}
+
+function automaton(): Automaton {
+  // The code tree: a child is an inner node's index, or ~symbol for a leaf.
+  const zero: number[] = [0];
+  const one: number[] = [0];
+  const depth: number[] = [0];
+  const allOnes: boolean[] = [true];
+  const child = (node: number, bit: number) => (bit ? one : zero)[node]!;
+  for (let sym = 0; sym < HUFFMAN_LENGTHS.length; sym++) {
+    const { code, length } = huffmanCode(sym);
+    let node = 0;
+    for (let i = length - 1; i >= 0; i--) {
+      const bit = (code >>> i) & 1;
+      const side = bit ? one : zero;
+      if (i === 0) {
+        side[node] = ~sym;
+        break;
+      }
+      if (side[node] === 0) {
+        side[node] = zero.length;
+        zero.push(0);
+        one.push(0);
+        depth.push(depth[node]! + 1);
+        allOnes.push(allOnes[node]! && bit === 1);
+      }
+      node = side[node]!;
+    }
+  }
+  const states = zero.length;
+  const next = new Uint16Array(states * 16);
+  const emit = new Int16Array(states * 16).fill(-1);
+  const accepts = new Uint8Array(states);
+  for (let s = 0; s < states; s++) {
+    accepts[s] = allOnes[s]! && depth[s]! <= 7 ? 1 : 0;
+    for (let nibble = 0; nibble < 16; nibble++) {
+      let node = s;
+      for (let bit = 3; bit >= 0; bit--) {
+        const c = child(node, (nibble >> bit) & 1);
+        if (c >= 0) {
+          node = c;
+          continue;
+        }
+        const sym = ~c;
+        if (emit[s * 16 + nibble] !== -1) throw new Error('two symbols in one nibble');
+        emit[s * 16 + nibble] = sym === EOS ? -2 : sym;
+        node = 0;
+        if (sym === EOS) break;
+      }
+      next[s * 16 + nibble] = node;
+    }
+  }
+  return { next, emit, accepts };
+}
+
+const AUTOMATON = automaton();
+/** Decoded bytes, reused (a string is made from them once). */
+let scratch = Buffer.allocUnsafe(4096);
+
+/**
  * Decodes a Huffman-coded string (RFC 7541 §5.2). Returns undefined for an invalid one: EOS
  * inside it, padding longer than 7 bits, or padding that is not EOS's leading ones.
  */
 export function huffmanDecode(bytes: Uint8Array): string | undefined {
-  const { first, count, offset, symbols } = CODE;
-  let out = '';
-  let code = 0;
-  let len = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
-    for (let bit = 7; bit >= 0; bit--) {
-      code = code * 2 + ((byte >> bit) & 1);
-      len++;
-      const idx = code - first[len]!;
-      if (idx >= 0 && idx < count[len]!) {
-        const sym = symbols[offset[len]! + idx]!;
-        if (sym === EOS) return undefined;
-        out += String.fromCharCode(sym);
-        code = 0;
-        len = 0;
-      } else if (len >= MAX_LENGTH) {
-        return undefined;
-      }
-    }
+  return huffmanDecodeRange(bytes, 0, bytes.length);
+}
+
+/** {@link huffmanDecode} of `src[start, end)`, without a view of it. */
+export function huffmanDecodeRange(
+  src: Uint8Array,
+  start: number,
+  end: number,
+): string | undefined {
+  const { next, emit, accepts } = AUTOMATON;
+  // At most one symbol per 5 bits.
+  const most = Math.ceil(((end - start) * 8) / 5);
+  if (scratch.length < most) scratch = Buffer.allocUnsafe(Math.max(most, scratch.length * 2));
+  const out = scratch;
+  let state = 0;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const byte = src[i]!;
+    let t = (state << 4) | (byte >> 4);
+    let e = emit[t]!;
+    if (e === -2) return undefined;
+    if (e >= 0) out[n++] = e;
+    state = next[t]!;
+    t = (state << 4) | (byte & 15);
+    e = emit[t]!;
+    if (e === -2) return undefined;
+    if (e >= 0) out[n++] = e;
+    state = next[t]!;
   }
-  // Padding: fewer than 8 bits, all ones (the most significant bits of EOS).
-  if (len > 7 || code !== 2 ** len - 1) return undefined;
-  return out;
+  if (!accepts[state]) return undefined;
+  return n === 0
+    ? ''
+    : (out as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(0, n);
 }

@@ -9,7 +9,7 @@
  */
 import { FIELD_OVERHEAD_BYTES } from '../shared/header-caps.js';
 import type { HeaderList } from '@traceable-ebpf/core';
-import { huffmanDecode } from './hpack-huffman.js';
+import { huffmanDecodeRange } from './hpack-huffman.js';
 
 /** RFC 7541 Appendix A: the static table, index 1 first. */
 // prettier-ignore
@@ -67,6 +67,16 @@ export interface HpackDecoderOptions {
 }
 
 class Invalid extends Error {}
+
+/** What {@link HpackDecoder} reads between blocks (it holds on to no block). */
+const NO_BLOCK = new Uint8Array(0);
+
+/** Node's latin1 decoding of a byte range, without making a Buffer view of it. */
+const latin1Slice = (Buffer.prototype as Buffer & { latin1Slice(s: number, e: number): string })
+  .latin1Slice;
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  return start === end ? '' : latin1Slice.call(bytes, start, end);
+}
 
 /** The HPACK decoding state of one direction of one connection. */
 export class HpackDecoder {
@@ -126,110 +136,120 @@ export class HpackDecoder {
    * the table's sake but not kept.
    */
   decode(block: Uint8Array, maxListBytes = Infinity): HpackResult {
-    const headers: Array<[string, string]> = [];
+    // The block being read: fields of the decoder, not closures made per block.
+    this.block = block;
+    this.pos = 0;
+    this.partial = false;
+    const headers: Array<readonly [string, string]> = [];
     let listBytes = 0;
     let truncated = false;
-    const keep = (name: string, value: string) => {
-      listBytes += name.length + value.length + FIELD_OVERHEAD_BYTES;
-      if (listBytes > maxListBytes) truncated = true;
-      else headers.push([name, value]);
-    };
-    let partial = false;
-    let pos = 0;
     let fieldsSeen = false;
-
-    const integer = (prefixBits: number): number => {
-      if (pos >= block.length) throw new Invalid('truncated integer');
-      const max = (1 << prefixBits) - 1;
-      let value = block[pos++]! & max;
-      if (value < max) return value;
-      let shift = 0;
-      for (;;) {
-        if (pos >= block.length) throw new Invalid('truncated integer');
-        const b = block[pos++]!;
-        value += (b & 0x7f) * 2 ** shift;
-        if (value > MAX_INTEGER) throw new Invalid('integer too large');
-        if ((b & 0x80) === 0) return value;
-        shift += 7;
-      }
-    };
-
-    const string = (): string => {
-      if (pos >= block.length) throw new Invalid('truncated string');
-      const huffman = (block[pos]! & 0x80) !== 0;
-      const length = integer(7);
-      if (pos + length > block.length) throw new Invalid('truncated string');
-      const bytes = block.subarray(pos, pos + length);
-      pos += length;
-      if (!huffman) return Buffer.from(bytes.buffer, bytes.byteOffset, length).toString('latin1');
-      const text = huffmanDecode(bytes);
-      if (text === undefined) throw new Invalid('invalid Huffman string');
-      return text;
-    };
-
-    const entry = (index: number): readonly [string, string] => {
-      if (index === 0) throw new Invalid('index 0');
-      if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
-      const i = index - STATIC_TABLE.length - 1;
-      if (i < this.entries.length) {
-        const e = this.entries[i]!;
-        if (this.unknown.has(e)) partial = true;
-        return e;
-      }
-      if (!this.lenient && !this.shortened)
-        throw new Invalid(`index ${index} past the dynamic table`);
-      partial = true;
-      const placeholder = [UNKNOWN_ENTRY(index), UNKNOWN_ENTRY(index)] as const;
-      this.unknown.add(placeholder);
-      return placeholder;
-    };
-
     try {
-      while (pos < block.length) {
-        const b = block[pos]!;
+      while (this.pos < block.length) {
+        const b = block[this.pos]!;
+        let field: readonly [string, string];
         if (b & 0x80) {
-          // Indexed header field (§6.1).
-          const [name, value] = entry(integer(7));
-          keep(name, value);
-          fieldsSeen = true;
+          // Indexed header field (§6.1): the table's own entry, shared (lists are read-only).
+          field = this.entry(this.integer(7));
         } else if (b & 0x40) {
           // Literal with incremental indexing (§6.2.1).
-          const index = integer(6);
-          const named = index ? entry(index) : undefined;
-          const name = named ? named[0] : string();
-          const value = string();
-          keep(name, value);
+          const index = this.integer(6);
+          const named = index ? this.entry(index) : undefined;
+          const name = named ? named[0] : this.string();
           // An entry named by a placeholder stays unknown when later blocks refer to it.
-          this.add(name, value, named !== undefined && this.unknown.has(named));
-          fieldsSeen = true;
+          field = this.add(name, this.string(), named !== undefined && this.unknown.has(named));
         } else if (b & 0x20) {
           // Dynamic table size update (§6.3): only before the block's first field.
           if (fieldsSeen) throw new Invalid('table size update after a header field');
-          const n = integer(5);
+          const n = this.integer(5);
           if (n > this.settingsMax) throw new Invalid(`table size ${n} over the limit`);
           this.resize(n);
+          continue;
         } else {
           // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
-          const index = integer(4);
-          const name = index ? entry(index)[0] : string();
-          keep(name, string());
-          fieldsSeen = true;
+          const index = this.integer(4);
+          const name = index ? this.entry(index)[0] : this.string();
+          field = [name, this.string()];
         }
+        fieldsSeen = true;
+        listBytes += field[0].length + field[1].length + FIELD_OVERHEAD_BYTES;
+        if (listBytes > maxListBytes) truncated = true;
+        else headers.push(field);
       }
     } catch (err) {
       if (err instanceof Invalid) return { status: 'invalid', reason: err.message };
       throw err;
+    } finally {
+      this.block = NO_BLOCK;
     }
-    return { status: 'ok', headers, partial, truncated };
+    return { status: 'ok', headers, partial: this.partial, truncated };
   }
 
-  private add(name: string, value: string, unknownName: boolean): void {
+  /** The block {@link decode} reads, where it is in it, and whether an entry was unknown. */
+  private block: Uint8Array = NO_BLOCK;
+  private pos = 0;
+  private partial = false;
+
+  /** An integer with a `prefixBits`-bit prefix (§5.1). */
+  private integer(prefixBits: number): number {
+    const block = this.block;
+    if (this.pos >= block.length) throw new Invalid('truncated integer');
+    const max = (1 << prefixBits) - 1;
+    let value = block[this.pos++]! & max;
+    if (value < max) return value;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= block.length) throw new Invalid('truncated integer');
+      const b = block[this.pos++]!;
+      value += (b & 0x7f) * 2 ** shift;
+      if (value > MAX_INTEGER) throw new Invalid('integer too large');
+      if ((b & 0x80) === 0) return value;
+      shift += 7;
+    }
+  }
+
+  /** A string literal (§5.2), Huffman-coded or not. */
+  private string(): string {
+    const block = this.block;
+    if (this.pos >= block.length) throw new Invalid('truncated string');
+    const huffman = (block[this.pos]! & 0x80) !== 0;
+    const length = this.integer(7);
+    const start = this.pos;
+    if (start + length > block.length) throw new Invalid('truncated string');
+    this.pos += length;
+    if (!huffman) return latin1(block, start, start + length);
+    const text = huffmanDecodeRange(block, start, start + length);
+    if (text === undefined) throw new Invalid('invalid Huffman string');
+    return text;
+  }
+
+  /** The entry at `index` of the static and dynamic tables (§2.3.3). */
+  private entry(index: number): readonly [string, string] {
+    if (index === 0) throw new Invalid('index 0');
+    if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
+    const i = index - STATIC_TABLE.length - 1;
+    if (i < this.entries.length) {
+      const e = this.entries[i]!;
+      if (this.unknown.has(e)) this.partial = true;
+      return e;
+    }
+    if (!this.lenient && !this.shortened)
+      throw new Invalid(`index ${index} past the dynamic table`);
+    this.partial = true;
+    const placeholder = [UNKNOWN_ENTRY(index), UNKNOWN_ENTRY(index)] as const;
+    this.unknown.add(placeholder);
+    return placeholder;
+  }
+
+  /** Adds a field to the dynamic table (§4.4) and returns it. */
+  private add(name: string, value: string, unknownName: boolean): readonly [string, string] {
+    const e = [name, value] as const;
     const size = name.length + value.length + ENTRY_OVERHEAD;
     if (size > this.maxSize) {
       // An entry larger than the table empties it (§4.4), here as in the encoder.
       this.entries = [];
       this.size = 0;
-      return;
+      return e;
     }
     // What this side keeps: the peer's table size, or less for memory's sake.
     const room = Math.min(this.maxSize, this.memoryLimit);
@@ -238,14 +258,14 @@ export class HpackDecoder {
       this.entries = [];
       this.size = 0;
       this.shortened = true;
-      return;
+      return e;
     }
     if (room < this.maxSize && this.size + size > room) this.shortened = true;
     this.evictTo(room - size);
-    const e = [name, value] as const;
     if (unknownName) this.unknown.add(e);
     this.entries.unshift(e);
     this.size += size;
+    return e;
   }
 
   private resize(n: number): void {

@@ -271,9 +271,13 @@ export class Http2Session {
 
   private fill(half: Half, headers: HeaderList, tsNs: number): void {
     const regular: Array<readonly [string, string]> = [];
-    for (const [k, v] of headers) {
-      if (k.startsWith(':')) half.pseudo.set(k, v);
-      else regular.push([k, v]);
+    for (const field of headers) {
+      const k = field[0];
+      if (k.charCodeAt(0) !== 58 /* ':' */)
+        regular.push(field); // the list's own (read-only) field
+      else if (k === ':method') half.method = field[1];
+      else if (k === ':path') half.path = field[1];
+      else if (k === ':authority') half.authority = field[1];
     }
     half.headers = regular;
     half.startNs = tsNs;

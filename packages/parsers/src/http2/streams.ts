@@ -19,8 +19,10 @@ export interface Half {
   headers?: HeaderList;
   /** A second header block: the trailers. */
   trailers?: HeaderList;
-  /** Pseudo-header fields of the first header block. */
-  pseudo: Map<string, string>;
+  /** `:method`, `:path` and `:authority` of the first header block (the pseudo-header fields read). */
+  method: string | undefined;
+  path: string | undefined;
+  authority: string | undefined;
   /** Body bytes kept, as they came. */
   body: Uint8Array[];
   /** Body bytes kept (bytes). */
@@ -71,7 +73,9 @@ export type StreamEnd = 'done' | 'closed' | 'reset' | 'timeout' | 'goaway';
 /** A direction before its first frame. */
 export function newHalf(): Half {
   return {
-    pseudo: new Map(),
+    method: undefined,
+    path: undefined,
+    authority: undefined,
     body: [],
     kept: 0,
     size: 0,
@@ -97,7 +101,7 @@ function join(parts: Uint8Array[]): Uint8Array {
  * is not a token (it is then reported as `_OTHER`, OpenTelemetry's name for a method not known).
  */
 export function badMethod(s: Stream): boolean {
-  const method = s.request.pseudo.get(':method');
+  const method = s.request.method;
   return !s.upgradedFrom && (method === undefined || !isToken(method));
 }
 
@@ -115,11 +119,11 @@ export function streamExchange(
   const reset = end === 'reset';
   const req = s.request;
   const res = s.response;
-  const method = req.pseudo.get(':method');
+  const method = req.method;
   const request: HttpRequest = s.upgradedFrom ?? {
     method: bad || method === undefined ? OTHER_METHOD : method,
-    target: req.pseudo.get(':path') ?? '',
-    authority: req.pseudo.get(':authority'),
+    target: req.path ?? '',
+    authority: req.authority,
     version: '2',
     headers: req.headers ?? [],
     trailers: req.trailers,
