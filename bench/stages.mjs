@@ -5,7 +5,8 @@
 // pipeline timed in turn, alternating, in this one process. The differences between rows are
 // the stages' costs. Not a test.
 //   node bench/stages.mjs [checkout]   (default this one; it needs a build)
-//   ROUNDS=n (default 6, the first a warm-up)
+//   ROUNDS=n (default 6, the first a warm-up); BODY_BYTES=n body bytes kept per message (default
+//   0, as the tracer keeps none without capture_bodies)
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,15 +46,15 @@ const encode = tap((span) => {
   encoder.append(span);
   if (encoder.spans >= 4096) encoder.seal()?.release?.();
 });
+const parseHttp = () => parsers.parseHttp({ maxBodyBytes: Number(process.env.BODY_BYTES ?? 0) });
 const clock = () => core.clockFromOffset(BigInt(info.epochOffsetNs));
 const prefixes = {
   decode: () => decoded(),
   reassemble: () => decoded().pipe(core.reassemble()),
-  parse: () => decoded().pipe(core.reassemble(), parsers.parseHttp()),
-  spans: () =>
-    decoded().pipe(core.reassemble(), parsers.parseHttp(), exp.toSpans({ clock: clock() })),
+  parse: () => decoded().pipe(core.reassemble(), parseHttp()),
+  spans: () => decoded().pipe(core.reassemble(), parseHttp(), exp.toSpans({ clock: clock() })),
   encode: () =>
-    decoded().pipe(core.reassemble(), parsers.parseHttp(), exp.toSpans({ clock: clock() }), encode),
+    decoded().pipe(core.reassemble(), parseHttp(), exp.toSpans({ clock: clock() }), encode),
 };
 
 const names = process.env.ONLY ? process.env.ONLY.split(',') : Object.keys(prefixes);

@@ -106,7 +106,7 @@ export const configSchema = z
       .max(131072)
       .refine((n) => n % 16384 === 0, 'must be a multiple of 16384')
       .default(65536),
-    /** Body bytes kept per message (the full size is always reported). */
+    /** Body bytes kept per message when `capture_bodies` is on (the full size is always reported). */
     max_body_size: z
       .number()
       .int()

@@ -275,7 +275,8 @@ export async function startTracer(opts: TracerOptions): Promise<RunningTracer> {
     // Connections that turn out not to be HTTP/1 stop being copied in the kernel.
     parseHttp({
       stats,
-      maxBodyBytes: config.max_body_size,
+      // Bodies go into spans only with capture_bodies: otherwise none is kept (sizes stay exact).
+      maxBodyBytes: config.capture_bodies ? config.max_body_size : 0,
       maxHeaderBytes: config.max_header_size,
       responseTimeoutMs: config.response_timeout * 1000,
       http2: config.http2_capture_enabled,
