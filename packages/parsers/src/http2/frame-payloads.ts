@@ -21,7 +21,8 @@ export type Http2Frame =
     }
   /**
    * A complete header block: HEADERS (or PUSH_PROMISE, with the promised stream) and its
-   * CONTINUATIONs, padding and priority fields removed.
+   * CONTINUATIONs, padding and priority fields removed. Like a DATA piece's bytes, a block in
+   * one frame is a view of the bytes fed, valid as long as they are (copy it to keep it).
    */
   | {
       readonly type: 'headers';
@@ -84,13 +85,12 @@ export function readWholeFrame(
       // END_STREAM belongs to HEADERS only (§6.2).
       const endStream = type === FrameType.HEADERS && (flags & FrameFlag.END_STREAM) !== 0;
       if (flags & FrameFlag.END_HEADERS) {
-        emit({
-          type: 'headers',
-          streamId,
-          block: fragment.slice(),
-          endStream,
-          ...(promised !== undefined ? { promisedStreamId: promised } : {}),
-        });
+        // A view, like a DATA piece's bytes: decoded during the call, never kept.
+        emit(
+          promised === undefined
+            ? { type: 'headers', streamId, block: fragment, endStream }
+            : { type: 'headers', streamId, block: fragment, endStream, promisedStreamId: promised },
+        );
       } else {
         reader.pending = {
           streamId,
