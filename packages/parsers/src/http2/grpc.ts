@@ -35,6 +35,9 @@ export interface GrpcFraming {
   kept: GrpcMessage[];
 }
 
+/** The messages of every direction that has none (replaced by an array of its own on the first). */
+const NO_MESSAGES: GrpcMessage[] = [];
+
 /** The framing of a direction before its first message. */
 export function newGrpcFraming(): GrpcFraming {
   return {
@@ -45,7 +48,7 @@ export function newGrpcFraming(): GrpcFraming {
     messages: 0,
     bytes: 0,
     compressed: false,
-    kept: [],
+    kept: NO_MESSAGES,
   };
 }
 
@@ -96,8 +99,10 @@ export function countGrpcMessages(
       g.messages++;
       g.bytes += g.length;
       g.remaining = g.length;
-      if (g.kept.length < GRPC_MESSAGES_KEPT)
+      if (g.kept.length < GRPC_MESSAGES_KEPT) {
+        if (g.kept === NO_MESSAGES) g.kept = [];
         g.kept.push({ direction, size: g.length, compressed: g.flag, tsNs });
+      }
     }
   }
 }

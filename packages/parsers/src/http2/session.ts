@@ -21,6 +21,7 @@ import { headerValue } from '../shared/headers.js';
 import { countGrpcMessages, skipGrpcBytes } from './grpc.js';
 import { parseStatus } from './fields.js';
 import {
+  NO_PARTS,
   badMethod,
   newHalf,
   streamExchange,
@@ -297,6 +298,7 @@ export class Http2Session {
         if (!half.budgetHit) budget?.onDrop();
         half.budgetHit = true;
       } else {
+        if (half.body === NO_PARTS) half.body = [];
         half.body.push(kept.slice());
         half.kept += kept.length;
         if (budget) budget.held += kept.length;

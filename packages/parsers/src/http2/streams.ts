@@ -70,13 +70,16 @@ export interface Stream {
 /** How a stream is reported: complete, or why not. */
 export type StreamEnd = 'done' | 'closed' | 'reset' | 'timeout' | 'goaway';
 
+/** The body of every direction that keeps none (replaced by an array of its own on the first part). */
+export const NO_PARTS: Uint8Array[] = [];
+
 /** A direction before its first frame. */
 export function newHalf(): Half {
   return {
     method: undefined,
     path: undefined,
     authority: undefined,
-    body: [],
+    body: NO_PARTS,
     kept: 0,
     size: 0,
     startNs: 0,
