@@ -37,6 +37,7 @@ import {
   cgroupId,
   findBtf,
   readRecordingInfo,
+  releaseFreedMemory,
   replaySource,
   type CaptureMode,
   type CapturePolicy,
@@ -109,6 +110,9 @@ export async function startTracer(opts: TracerOptions): Promise<RunningTracer> {
   const health = { ready: false, stopping: false, failed: false };
   const logReady = () => {
     health.ready = true;
+    // Start-up's freed memory (compilers' zones, the BPF object's load) back to the kernel
+    // before traffic comes, so the first second of load does not add to it.
+    releaseFreedMemory();
     logger.info('tracer ready');
   };
   const healthServer = config.health.enabled

@@ -12,6 +12,7 @@ export type {
   EventTransport,
 } from './protocol.js';
 export { checkPrivileges, findBtf, type BtfLocation, type SystemInfo } from './system.js';
+export { releaseFreedMemory } from './free-memory.js';
 export {
   replaySource,
   readRecordingInfo,

@@ -2,7 +2,7 @@
 import type { DetectInput, Detection, ParserContext, Protocol } from '../protocol.js';
 import { requestDirection } from '../shared/directions.js';
 import { Http1Connection, type Http1Runtimes } from './connection.js';
-import { LlhttpRuntime } from './llhttp.js';
+import { LlhttpRuntime, warmLlhttp } from './llhttp.js';
 import { detect, locateStart } from './start-line.js';
 
 const NO: Detection = { verdict: 'no' };
@@ -42,6 +42,7 @@ function detectHttp1(input: DetectInput): Detection {
  * ```
  */
 export function http1Protocol(): Protocol {
+  warmLlhttp();
   // One llhttp instance per side and stage: a response can settle an upgrade and let the request
   // parser go on (bytes held for the answer) from inside the response parser's callback.
   const runtimes = new WeakMap<ParserContext, Http1Runtimes>();
