@@ -3,13 +3,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+} from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Subject, lastValueFrom, toArray } from 'rxjs';
 import { ErrorCode, isTracerError } from '@traceable-ebpf/core';
 import { bpfSource } from '@traceable-ebpf/bpf-source';
-import { kernelTestsPossible, runTracerAsNobody } from './harness.js';
+import { ROOT, kernelTestsPossible, runTracerAsNobody } from './harness.js';
+
+const FIXTURE = `${ROOT}test/fixtures/half-object.bpf.c`;
 
 test('without root: one clear line and exit 1', (t) => {
   if (!kernelTestsPossible(t, ['setpriv'])) return;
@@ -51,6 +61,46 @@ test('a missing BPF object: a TracerError saying how to build it', async (t) => 
       return true;
     },
   );
+});
+
+/** The process's open BPF objects (maps, programs, BTF), by kind. */
+function bpfFds(): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile (readdir's own fd)
+    }
+    if (/^anon_inode:(bpf|btf)/.test(target)) kinds[target] = (kinds[target] ?? 0) + 1;
+  }
+  return kinds;
+}
+
+test('an object that fails after the kernel loaded it: a TracerError, and none of it stays open', async (t) => {
+  if (!kernelTestsPossible(t, ['clang'])) return;
+  const dir = mkdtempSync(join(tmpdir(), 'half-object-'));
+  const objectPath = join(dir, 'half-object.bpf.o');
+  const arch = spawnSync('gcc', ['-dumpmachine'], { encoding: 'utf8' }).stdout.trim();
+  const cc = spawnSync(
+    'clang',
+    ['-O2', '-g', '-target', 'bpf', `-I/usr/include/${arch}`, '-c', FIXTURE, '-o', objectPath],
+    { encoding: 'utf8' },
+  );
+  assert.equal(cc.status, 0, cc.stderr);
+  const before = bpfFds();
+  await assert.rejects(
+    lastValueFrom(bpfSource({ pids: [process.pid], objectPath, transport: 'ringbuf' })),
+    (err: unknown) => {
+      assert.ok(isTracerError(err));
+      assert.equal(err.code, ErrorCode.BpfLoad);
+      assert.equal(err.message, 'BPF object has no .bss section');
+      return true;
+    },
+  );
+  // Its maps and program were created (it loaded) and are all closed again.
+  assert.deepEqual(bpfFds(), before);
 });
 
 test('a byte budget for batches in flight that the worker cannot keep: a TracerError naming the option', async (t) => {

@@ -118,50 +118,64 @@ export class LoadedObject {
     for (let attempt = 1; ; attempt++) {
       const o = lib.objectOpenFile(objectPath, config.btfCustomPath);
       if (!o) fail(ErrorCode.BpfLoad, `cannot open ${objectPath}`, lib);
-      if (this.transport === 'ringbuf') {
-        lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
-        this.setCallStore(o);
+      try {
+        if (this.transport === 'ringbuf') {
+          lib.mapSetMaxEntries(this.map(o, 'events'), config.ringBufferBytes);
+          this.setCallStore(o);
+        }
+        lib.mapSetMaxEntries(this.map(o, 'scratch'), this.ncpus);
+        if (lib.objectLoad(o) === 0) {
+          obj = o;
+          break;
+        }
+        const errno = lib.errno();
+        if (errno !== EAGAIN || attempt >= LOAD_ATTEMPTS)
+          fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
+      } catch (err) {
+        lib.objectClose(o); // the error was read from libbpf first
+        throw err;
       }
-      lib.mapSetMaxEntries(this.map(o, 'scratch'), this.ncpus);
-      if (lib.objectLoad(o) === 0) {
-        obj = o;
-        break;
-      }
-      const errno = lib.errno();
-      if (errno !== EAGAIN || attempt >= LOAD_ATTEMPTS)
-        fail(ErrorCode.BpfLoad, 'the kernel rejected the BPF programs', lib);
       lib.objectClose(o);
     }
     this.obj = obj;
-    const bss = this.sectionMap(obj, '.bss');
-    const pids = this.sectionMap(obj, '.data.pids');
-    // Over libbpf's own copy of the section where it has one of this size (it keeps one for
-    // every data section; newer versions map the map there themselves, which this repeats).
-    const copy = lib.mapInitialValue(pids);
-    this.pidModesMap =
-      copy && copy.size === TE_PID_MODES
-        ? mapFdOver(copy.ptr, lib.mapFd(pids), TE_PID_MODES, true)
-        : mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
-    this.pidModes = new Uint8Array(this.pidModesMap.buffer);
-    this.fds = {
-      events: lib.mapFd(this.map(obj, 'events')),
-      cgroups: lib.mapFd(this.map(obj, 'capture_cgroups')),
-      disabled: lib.mapFd(this.map(obj, 'disabled_conns')),
-      counters: lib.mapFd(this.map(obj, 'counters')),
-      probes: lib.mapFd(this.map(obj, 'probe_stats')),
-      bss: lib.mapFd(bss),
-    };
-    this.writeSettings();
-    for (let prog = lib.nextProgram(obj, null); prog; prog = lib.nextProgram(obj, prog)) {
-      const name = lib.programName(prog);
-      if (name === 'te_layout_anchor' || this.skipped(name)) continue;
-      const link = lib.programAttach(prog);
-      if (!link) {
-        for (const l of this.links) lib.linkDestroy(l);
-        fail(ErrorCode.BpfAttach, `cannot attach ${name}`, lib);
+    // Nothing of a half set-up object outlives an error: links, the pid table's mapping, the
+    // programs and maps (a caller may try again in this process).
+    let mapping: Mapping | undefined;
+    try {
+      const bss = this.sectionMap(obj, '.bss');
+      const pids = this.sectionMap(obj, '.data.pids');
+      // Over libbpf's own copy of the section where it has one of this size (it keeps one for
+      // every data section; newer versions map the map there themselves, which this repeats).
+      const copy = lib.mapInitialValue(pids);
+      mapping =
+        copy && copy.size === TE_PID_MODES
+          ? mapFdOver(copy.ptr, lib.mapFd(pids), TE_PID_MODES, true)
+          : mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
+      this.pidModesMap = mapping;
+      this.pidModes = new Uint8Array(mapping.buffer);
+      this.fds = {
+        events: lib.mapFd(this.map(obj, 'events')),
+        cgroups: lib.mapFd(this.map(obj, 'capture_cgroups')),
+        disabled: lib.mapFd(this.map(obj, 'disabled_conns')),
+        counters: lib.mapFd(this.map(obj, 'counters')),
+        probes: lib.mapFd(this.map(obj, 'probe_stats')),
+        bss: lib.mapFd(bss),
+      };
+      this.writeSettings();
+      for (let prog = lib.nextProgram(obj, null); prog; prog = lib.nextProgram(obj, prog)) {
+        const name = lib.programName(prog);
+        if (name === 'te_layout_anchor' || this.skipped(name)) continue;
+        const link = lib.programAttach(prog);
+        if (!link) fail(ErrorCode.BpfAttach, `cannot attach ${name}`, lib);
+        this.links.push(link);
+        this.programs.push(name);
       }
-      this.links.push(link);
-      this.programs.push(name);
+    } catch (err) {
+      for (const l of this.links) lib.linkDestroy(l);
+      this.links.length = 0;
+      mapping?.unmap();
+      lib.objectClose(obj);
+      throw err;
     }
   }
 
