@@ -301,50 +301,54 @@ for (const how of ['write', 'writev'] as const)
     assert.equal(r.bytes.length + r.gaps.reduce((n, g) => n + g[1], 0), sent);
   });
 
-test('a main thread that falls behind pauses the worker (one batch in flight); the worker resumes once it catches up, before any stop', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  let blocked = false;
-  const stats = new Stats();
-  const source = await liveSource(
-    {
-      policy$: policyOf(peer.pid),
-      transport: 'ringbuf',
-      maxBytesInFlight: 1,
-      coalesceMs: 1,
-      stats,
-    },
-    (e) => {
-      if (blocked || e.kind !== 'data') return;
-      // The first data event holds the main thread for 300 ms: the worker posts what comes
-      // meanwhile only once this batch is done, so it pauses and must be woken.
-      blocked = true;
-      const until = Date.now() + 300;
-      while (Date.now() < until);
-    },
-  );
-  let sent = 0;
-  let sfd = -1;
-  try {
-    sfd = Number((await peer.cmd('open4')).split(' ')[1]);
-    sent = Number(await peer.cmd('burst 60 100'));
-    const received = () => bytesOf(source.events, peer.pid, sfd, 'recv');
-    // Everything arrives while the source runs (a stop would flush it regardless).
-    await until(() => received() >= sent);
-    assert.ok(blocked, 'the main thread was held');
-    assert.equal(received(), sent, 'every byte of the burst, before the capture stopped');
-    // The worker did wait: with 1 byte of credit any batch in flight leaves none (a worker that
-    // never paused, as before bf8fb40, would have posted the burst as it came).
-    assert.ok(stats.get('KernelReadPauses') >= 1, 'the worker paused and was woken');
-    // And never more than one batch in flight (each is at most 1 MiB).
-    const inFlight = stats.get('KernelBatchBytesInFlightMaxTillNow');
-    assert.ok(inFlight > 0 && inFlight <= 1 << 20, `${inFlight} bytes in flight at most`);
-  } finally {
-    await source.stop();
-  }
-  assert.equal(sent, 6000);
-});
+// Drained when the kernel wakes the worker (the default), and on a timer (drainIntervalMs), where a
+// timer's drain can find room again before the main thread's ack comes.
+for (const drainIntervalMs of [0, 5])
+  test(`a main thread that falls behind pauses the worker (one batch in flight); the worker resumes once it catches up, before any stop (drainIntervalMs ${drainIntervalMs})`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    let blocked = false;
+    const stats = new Stats();
+    const source = await liveSource(
+      {
+        policy$: policyOf(peer.pid),
+        transport: 'ringbuf',
+        maxBytesInFlight: 1,
+        coalesceMs: 1,
+        drainIntervalMs,
+        stats,
+      },
+      (e) => {
+        if (blocked || e.kind !== 'data') return;
+        // The first data event holds the main thread for 300 ms: the worker posts what comes
+        // meanwhile only once this batch is done, so it pauses and must be woken.
+        blocked = true;
+        const until = Date.now() + 300;
+        while (Date.now() < until);
+      },
+    );
+    let sent = 0;
+    let sfd = -1;
+    try {
+      sfd = Number((await peer.cmd('open4')).split(' ')[1]);
+      sent = Number(await peer.cmd('burst 60 100'));
+      const received = () => bytesOf(source.events, peer.pid, sfd, 'recv');
+      // Everything arrives while the source runs (a stop would flush it regardless).
+      await until(() => received() >= sent);
+      assert.ok(blocked, 'the main thread was held');
+      assert.equal(received(), sent, 'every byte of the burst, before the capture stopped');
+      // The worker did wait: with 1 byte of credit any batch in flight leaves none (a worker that
+      // never paused, as before bf8fb40, would have posted the burst as it came).
+      assert.ok(stats.get('KernelReadPauses') >= 1, 'the worker paused and was woken');
+      // And never more than one batch in flight (each is at most 1 MiB).
+      const inFlight = stats.get('KernelBatchBytesInFlightMaxTillNow');
+      assert.ok(inFlight > 0 && inFlight <= 1 << 20, `${inFlight} bytes in flight at most`);
+    } finally {
+      await source.stop();
+    }
+    assert.equal(sent, 6000);
+  });
 
 test('a small ring buffer wraps many times: records that wrap its end arrive whole, every byte in order', async (t) => {
   if (!kernelTestsPossible(t)) return;

@@ -123,7 +123,9 @@ function drain(r: Running, force = false) {
       // finished a batch before it was set, which this second look sees.
       Atomics.store(credit, CREDIT_PAUSED, 1);
       if (inFlight() < config.maxBytesInFlight) {
-        Atomics.store(credit, CREDIT_PAUSED, 0);
+        // Room after all. After a pause this is the resume (no ack will come for a flag that is
+        // cleared): a drain on the timer (drainIntervalMs) can get here first.
+        resume(r);
         continue;
       }
       if (!paused) {
@@ -172,11 +174,17 @@ function onReadable(r: Running) {
   }, config.coalesceMs);
 }
 
+/** Reading may go on: the flag cleared and, after a pause, the poll watching again. */
+function resume(r: Running) {
+  Atomics.store(credit, CREDIT_PAUSED, 0);
+  if (!paused) return;
+  paused = false;
+  if (!coalescing && !closing) r.poll.start({ readable: true }, () => onReadable(r));
+}
+
 function onAck(r: Running) {
   if (paused && inFlight() < config.maxBytesInFlight && !closing) {
-    paused = false;
-    Atomics.store(credit, CREDIT_PAUSED, 0);
-    if (!coalescing) r.poll.start({ readable: true }, () => onReadable(r));
+    resume(r);
     drain(r);
   }
 }
