@@ -1,6 +1,10 @@
 import type { ConnectionOpenEvent, Role } from './events.js';
 
-/** Header lines in wire order; names keep their case, repeated names stay separate. */
+/**
+ * Header lines in wire order; names keep their case, repeated names stay separate. Read-only in
+ * fact, not only in type: a line may be shared with a parser's state (an HTTP/2 line is its HPACK
+ * table's entry), so writing to one would change later messages too. Copy to change.
+ */
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
 
 /** What both requests and responses carry. */
