@@ -25,7 +25,7 @@ import type {
   EventTransport,
   WorkerConfig,
 } from './protocol.js';
-import { parentPids, withDescendants } from './processes.js';
+import { newProcesses, parentPids, withDescendants } from './processes.js';
 
 const EPERM = 1;
 const EAGAIN = 11;
@@ -261,16 +261,31 @@ export class LoadedObject {
     }
     // One byte per pid in the kernel's te_pid_modes (mapped): deselected ones first, including
     // children the kernel added at fork since the last policy, then the wanted ones. A child
-    // the kernel added is a living process (its byte is cleared when it exits), so only the
-    // processes just read from /proc are looked at, not the whole 4 MiB table (milliseconds of
-    // the event loop per policy). A child forked after that read keeps its parent's mark until
-    // it exits or the next policy (the whole-table pass cleared it even when its parent stayed
-    // selected).
+    // the kernel added is a living process (its byte is cleared when it exits), so only living
+    // processes are looked at, not the whole 4 MiB table (milliseconds of the event loop per
+    // policy): those read from /proc above, then those forked since, once the deselected
+    // parents' bytes are cleared (no child of theirs can be marked after that): a newcomer
+    // keeps its mark only when its parent is still wanted.
     const modes = this.pidModes;
     for (const pid of this.appliedPids) if (!wanted.has(pid) && pid < TE_PID_MODES) modes[pid] = 0;
     for (const pid of parents.keys()) {
       if (pid >= TE_PID_MODES) continue;
       if (modes[pid]! & TE_MODE_INHERITED && !wanted.has(pid)) modes[pid] = 0;
+    }
+    const born = newProcesses(parents);
+    const keptBorn = new Set<number>();
+    // Parents first: a newcomer's parent may be a newcomer too.
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [pid, ppid] of born)
+        if (!keptBorn.has(pid) && (wanted.has(ppid) || keptBorn.has(ppid))) {
+          keptBorn.add(pid);
+          grew = true;
+        }
+    }
+    for (const pid of born.keys()) {
+      if (pid >= TE_PID_MODES || keptBorn.has(pid)) continue;
+      if (modes[pid]! & TE_MODE_INHERITED) modes[pid] = 0;
     }
     for (const [pid, sel] of wanted)
       if (pid < TE_PID_MODES) modes[pid] = sel.mode | (sel.inherited ? TE_MODE_INHERITED : 0);
@@ -355,6 +370,14 @@ export class LoadedObject {
   /** Probe stats: [syscall * 2] entries, [syscall * 2 + 1] exits, summed over CPUs. */
   probes(): number[] {
     return this.sumPerCpu(this.fds.probes, Syscall.TE_SYS__MAX * 2);
+  }
+
+  /** Detaches every probe and closes, at once (for an error right after the constructor). */
+  closeNow(): void {
+    for (const link of this.links) this.lib.linkDestroy(link);
+    this.links.length = 0;
+    this.pidModesMap.unmap();
+    this.lib.objectClose(this.obj);
   }
 
   /** Detaches every probe (in parallel: each waits for an RCU grace period) and closes. */

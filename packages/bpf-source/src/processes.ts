@@ -18,6 +18,24 @@ export function parentPids(procFs = '/proc'): Map<number, number> {
   return parents;
 }
 
+/**
+ * The processes in /proc now that `known` (an earlier {@link parentPids}) lacks, with their parent
+ * pids: only the directory is listed again, and only the newcomers' stat files are read.
+ */
+export function newProcesses(known: Map<number, number>, procFs = '/proc'): Map<number, number> {
+  const born = new Map<number, number>();
+  for (const name of readdirSync(procFs)) {
+    if (!/^\d+$/.test(name) || known.has(Number(name))) continue;
+    try {
+      const stat = readFileSync(`${procFs}/${name}/stat`, 'utf8');
+      born.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return born;
+}
+
 /** `pids` and all their living descendants. */
 export function withDescendants(pids: Iterable<number>, parents: Map<number, number>): Set<number> {
   const children = new Map<number, number[]>();

@@ -196,10 +196,16 @@ function start(): Running {
   if (config.recordPath)
     recorder = new RecordingWriter(config.recordPath, BigInt(config.epochOffsetNs));
   const object = new LoadedObject(config);
-  const ring: EventReader =
-    object.transport === 'perfbuf'
-      ? new PerfbufReader(object.lib, object.eventsFd, config.ringBufferBytes)
-      : new RingbufReader(object.eventsFd, config.ringBufferBytes);
+  let ring: EventReader;
+  try {
+    ring =
+      object.transport === 'perfbuf'
+        ? new PerfbufReader(object.lib, object.eventsFd, config.ringBufferBytes)
+        : new RingbufReader(object.eventsFd, config.ringBufferBytes);
+  } catch (err) {
+    object.closeNow(); // nothing of it outlives the error (a caller may try again)
+    throw err;
+  }
   const running: Running = {
     object,
     ring,
