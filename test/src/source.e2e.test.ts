@@ -187,6 +187,12 @@ function stream(evs: ConnectionEvent[], conn: string, direction: 'send' | 'recv'
 
 const opens = (evs: KernelEvent[], tgid: number) =>
   evs.filter((e): e is ConnectionOpenEvent => e.kind === 'open' && e.tgid === tgid);
+/** What `tgid` sent on the connections it opened (or found open), joined in order. */
+const sentBy = (evs: KernelEvent[], streams: ConnectionEvent[], tgid: number) =>
+  opens(evs, tgid)
+    .filter((o) => o.role !== 'server')
+    .map((o) => stream(streams, o.conn, 'send').text)
+    .join('');
 const connOf = (evs: KernelEvent[], tgid: number, fd: number) =>
   opens(evs, tgid).find((e) => e.fd === fd)!;
 const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv') => [
@@ -539,12 +545,11 @@ test('a new policy keeps the forked children of the processes it keeps and drops
   stop$.next();
   const events = await done;
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
-  const sentBy = (pid: number) =>
-    opens(events, pid)
-      .filter((o) => o.role === 'client')
-      .map((o) => stream(streams, o.conn, 'send').text)
-      .join('');
-  assert.equal(sentBy(kept), 'kept-child', 'a child of a process still selected stays selected');
+  assert.equal(
+    sentBy(events, streams, kept),
+    'kept-child',
+    'a child of a process still selected stays selected',
+  );
   assert.equal(
     events.filter((e) => e.tgid === dropped && e.kind === 'data').length,
     0,
@@ -590,13 +595,8 @@ test('a policy change applies while running; unselected processes produce nothin
   stop$.next();
   const events = await done;
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
-  const sentBy = (pid: number) =>
-    opens(events, pid)
-      .filter((o) => o.role !== 'server')
-      .map((o) => stream(streams, o.conn, 'send').text)
-      .join('');
-  assert.equal(sentBy(a.pid), 'a1', 'a2 was sent after a was deselected');
-  assert.equal(sentBy(b.pid), 'b1');
+  assert.equal(sentBy(events, streams, a.pid), 'a1', 'a2 was sent after a was deselected');
+  assert.equal(sentBy(events, streams, b.pid), 'b1');
   assert.equal(events.filter((e) => e.tgid === never.pid).length, 0);
 });
 

@@ -140,19 +140,17 @@ export class LoadedObject {
     this.obj = obj;
     // Nothing of a half set-up object outlives an error: links, the pid table's mapping, the
     // programs and maps (a caller may try again in this process).
-    let mapping: Mapping | undefined;
     try {
       const bss = this.sectionMap(obj, '.bss');
       const pids = this.sectionMap(obj, '.data.pids');
       // Over libbpf's own copy of the section where it has one of this size (it keeps one for
       // every data section; newer versions map the map there themselves, which this repeats).
       const copy = lib.mapInitialValue(pids);
-      mapping =
+      this.pidModesMap =
         copy && copy.size === TE_PID_MODES
           ? mapFdOver(copy.ptr, lib.mapFd(pids), TE_PID_MODES, true)
           : mapFd(lib.mapFd(pids), TE_PID_MODES, 0, true);
-      this.pidModesMap = mapping;
-      this.pidModes = new Uint8Array(mapping.buffer);
+      this.pidModes = new Uint8Array(this.pidModesMap.buffer);
       this.fds = {
         events: lib.mapFd(this.map(obj, 'events')),
         cgroups: lib.mapFd(this.map(obj, 'capture_cgroups')),
@@ -171,10 +169,7 @@ export class LoadedObject {
         this.programs.push(name);
       }
     } catch (err) {
-      for (const l of this.links) lib.linkDestroy(l);
-      this.links.length = 0;
-      mapping?.unmap();
-      lib.objectClose(obj);
+      this.closeNow();
       throw err;
     }
   }
@@ -372,11 +367,14 @@ export class LoadedObject {
     return this.sumPerCpu(this.fds.probes, Syscall.TE_SYS__MAX * 2);
   }
 
-  /** Detaches every probe and closes, at once (for an error right after the constructor). */
+  /**
+   * Detaches every probe and closes, at once: for an error while setting up, in the constructor
+   * (the pid table may not be mapped yet) or right after it.
+   */
   closeNow(): void {
     for (const link of this.links) this.lib.linkDestroy(link);
     this.links.length = 0;
-    this.pidModesMap.unmap();
+    (this.pidModesMap as Mapping | undefined)?.unmap();
     this.lib.objectClose(this.obj);
   }
 

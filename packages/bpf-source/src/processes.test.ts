@@ -5,13 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newProcesses, parentPids, withDescendants } from './processes.js';
 
+/** Adds process `pid` (its command name, its parent) to the fake /proc `dir`. */
+function addProc(dir: string, pid: number | string, comm: string, ppid: number): void {
+  mkdirSync(join(dir, String(pid)));
+  writeFileSync(join(dir, String(pid), 'stat'), `${pid} (${comm}) S ${ppid} ${pid} ${pid} 0 -1\n`);
+}
+
 /** A /proc of `procs` (pid → [command name, parent pid]), plus entries that are no process. */
 function fakeProc(procs: Record<number, [string, number]>): string {
   const dir = mkdtempSync(join(tmpdir(), 'proc-'));
-  for (const [pid, [comm, ppid]] of Object.entries(procs)) {
-    mkdirSync(join(dir, pid));
-    writeFileSync(join(dir, pid, 'stat'), `${pid} (${comm}) S ${ppid} ${pid} ${pid} 0 -1\n`);
-  }
+  for (const [pid, [comm, ppid]] of Object.entries(procs)) addProc(dir, pid, comm, ppid);
   mkdirSync(join(dir, 'self'));
   mkdirSync(join(dir, 'sys'));
   return dir;
@@ -33,10 +36,8 @@ test('newProcesses gives the processes that appeared since, with their parents',
   const before = fakeProc({ 1: ['init', 0], 40: ['srv', 1] });
   const known = parentPids(before);
   // Two forks since: a child and its own child.
-  mkdirSync(join(before, '52'));
-  writeFileSync(join(before, '52', 'stat'), '52 (srv) S 40 40 40 0 -1\n');
-  mkdirSync(join(before, '53'));
-  writeFileSync(join(before, '53', 'stat'), '53 (sh -c x) S 52 40 40 0 -1\n');
+  addProc(before, 52, 'srv', 40);
+  addProc(before, 53, 'sh -c x', 52);
   assert.deepEqual(
     [...newProcesses(known, before)].sort((a, b) => a[0] - b[0]),
     [

@@ -3,6 +3,7 @@
  * package.json. One instance hosts many parsers; its callbacks are routed by parser pointer.
  */
 import { createRequire } from 'node:module';
+import type { LatinBuffer } from '../shared/latin1.js';
 
 /** llhttp parser types. */
 export const LlhttpType = { REQUEST: 1, RESPONSE: 2 } as const;
@@ -125,10 +126,6 @@ const SHARED_TEXT_MAX = 4096;
 
 /** Every successful execute returns this one object (no allocation per call). */
 const EXECUTED: ExecuteResult = { errno: LlhttpErrno.OK, consumed: -1, reason: '' };
-
-/** Node's Buffer has a latin1 slice without toString's argument handling (undocumented but
- * stable since Node 0.x; measured 4% of the pipeline for toString's dispatch). */
-type LatinBuffer = Buffer & { latin1Slice(start: number, end: number): string };
 
 /** One llhttp WebAssembly instance: allocates parsers and runs them. */
 export class LlhttpRuntime {

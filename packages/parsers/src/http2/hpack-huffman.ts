@@ -6,6 +6,7 @@
  * reads four bits a step (bit by bit, with a string grown a character at a time, decoding was
  * the largest single cost of an HTTP/2 exchange).
  */
+import { latin1 } from '../shared/latin1.js';
 
 /** Code length in bits of each symbol 0–255, then EOS (256). */
 // prettier-ignore
@@ -33,46 +34,28 @@ export const HUFFMAN_LENGTHS: readonly number[] = [
 export const EOS = 256;
 const MAX_LENGTH = 30;
 
-interface Canonical {
-  /** Per length: the first code, how many codes, and where its symbols start in `symbols`. */
-  readonly first: Int32Array;
-  readonly count: Int32Array;
-  readonly offset: Int32Array;
-  /** Symbols ordered by (length, symbol). */
-  readonly symbols: Uint16Array;
-  /** The code of each symbol. */
-  readonly codes: Uint32Array;
-}
-
-function canonical(): Canonical {
+/** The code of each symbol, from the lengths: canonical (RFC 7541 Appendix B). */
+function canonicalCodes(): Uint32Array {
   const count = new Int32Array(MAX_LENGTH + 1);
   for (const len of HUFFMAN_LENGTHS) count[len]!++;
-  const first = new Int32Array(MAX_LENGTH + 2);
-  const offset = new Int32Array(MAX_LENGTH + 2);
+  // Each length's first code follows the previous length's last; within a length, codes rise
+  // with the symbol.
+  const next = new Int32Array(MAX_LENGTH + 1);
   let code = 0;
   for (let len = 1; len <= MAX_LENGTH; len++) {
     code = (code + count[len - 1]!) * 2;
-    first[len] = code;
-    offset[len + 1] = offset[len]! + count[len]!;
+    next[len] = code;
   }
-  const symbols = new Uint16Array(HUFFMAN_LENGTHS.length);
   const codes = new Uint32Array(HUFFMAN_LENGTHS.length);
-  const next = Int32Array.from(offset);
-  for (let len = 1; len <= MAX_LENGTH; len++)
-    HUFFMAN_LENGTHS.forEach((l, sym) => {
-      if (l !== len) return;
-      const i = next[len]!++;
-      symbols[i] = sym;
-      codes[sym] = first[len]! + (i - offset[len]!);
-    });
-  return { first, count, offset, symbols, codes };
+  HUFFMAN_LENGTHS.forEach((len, sym) => (codes[sym] = next[len]!++));
+  return codes;
 }
 
-const CODE = canonical();
+const CODES = canonicalCodes();
 
 /** The code of `symbol` (tests check it against the RFC's table). */
 export function huffmanCode(symbol: number): { code: number; length: number } {
-  return { code: CODE.codes[symbol]!, length: HUFFMAN_LENGTHS[symbol]! };
+  return { code: CODES[symbol]!, length: HUFFMAN_LENGTHS[symbol]! };
 }
 
 /**
@@ -180,7 +163,5 @@ export function huffmanDecodeRange(
     state = next[t]!;
   }
   if (!accepts[state]) return undefined;
-  return n === 0
-    ? ''
-    : (out as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(0, n);
+  return latin1(out, 0, n);
 }

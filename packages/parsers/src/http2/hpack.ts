@@ -10,6 +10,7 @@
 import { FIELD_OVERHEAD_BYTES } from '../shared/header-caps.js';
 import type { HeaderList } from '@traceable-ebpf/core';
 import { huffmanDecodeRange } from './hpack-huffman.js';
+import { latin1 } from '../shared/latin1.js';
 
 /** RFC 7541 Appendix A: the static table, index 1 first. */
 // prettier-ignore
@@ -70,13 +71,6 @@ class Invalid extends Error {}
 
 /** What {@link HpackDecoder} reads between blocks (it holds on to no block). */
 const NO_BLOCK = new Uint8Array(0);
-
-/** Node's latin1 decoding of a byte range, without making a Buffer view of it. */
-const latin1Slice = (Buffer.prototype as Buffer & { latin1Slice(s: number, e: number): string })
-  .latin1Slice;
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  return start === end ? '' : latin1Slice.call(bytes, start, end);
-}
 
 /** The HPACK decoding state of one direction of one connection. */
 export class HpackDecoder {
