@@ -156,3 +156,33 @@ test('a 403 is one line naming the permission; the watch retries and recovers wh
     await server.stop();
   }
 });
+
+test('unsubscribing while a watch is being re-established leaves no watch open', async () => {
+  // The informer re-watches by itself after a watch ends normally; a stop that lands while that
+  // watch request is in flight has nothing to abort yet, and the watch that opens after it would
+  // keep the process alive.
+  const server = new FakeApiServer();
+  await server.start();
+  server.put('namespaces', { metadata: { name: 'shop' } });
+  server.put('pods', pod('web', 'node-a'));
+  const w = watching(server);
+  try {
+    await w.until((s) => s.pods.size === 1);
+    assert.equal(server.openWatches, 3);
+    server.hold('pods');
+    server.hold('namespaces');
+    server.endWatches();
+    const deadline = Date.now() + 10_000;
+    while (server.held < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(server.held, 2, 'the informers asked to watch again');
+    w.stop();
+    server.release();
+    // The held watches are answered after the stop: the client must close them at once.
+    while (server.openWatches > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.equal(server.openWatches, 0, 'every watch closed after the stop');
+  } finally {
+    w.stop();
+    await server.stop();
+  }
+});

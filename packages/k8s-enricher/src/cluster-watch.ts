@@ -139,7 +139,7 @@ function followCluster(
   }
   const nodeName = options.nodeName ?? defaultNodeName();
   const api = kc.makeApiClient(k8s.CoreV1Api);
-  const watch = new k8s.Watch(kc);
+  const watch = stoppableWatch(k8s, kc);
   const log: ClusterLog = options.log ?? (() => {});
   const coalesceMs = options.coalesceMs ?? 50;
   const retryMs = options.retryMs ?? 500;
@@ -313,5 +313,47 @@ function followCluster(
     if (timer) clearTimeout(timer);
     for (const t of retries) clearTimeout(t);
     for (const i of informers) void i.stop();
+    watch.stop();
   };
+}
+
+/** A client-node `Watch` that {@link stoppableWatch} made: `stop()` ends all it opened. */
+type StoppableWatch = InstanceType<KubernetesClient['Watch']> & { stop(): void };
+
+/**
+ * client-node's `Watch`, able to be stopped as a whole. A `ListWatch` re-watches by itself when
+ * a watch ends normally (the API server's timeout, a restart), and its `stop()` can only abort
+ * the request it already holds: one stopped while that re-watch is in flight would get a live
+ * watch afterwards, whose socket keeps the process from exiting. This one's `stop()` aborts
+ * every open watch, and any that opens after it.
+ */
+function stoppableWatch(k8s: KubernetesClient, kc: KubeConfig): StoppableWatch {
+  const open = new Set<AbortController>();
+  let stopped = false;
+  class Stoppable extends k8s.Watch {
+    override async watch(
+      ...[path, queryParams, callback, done]: Parameters<
+        InstanceType<KubernetesClient['Watch']>['watch']
+      >
+    ): Promise<AbortController> {
+      // `done` may come before `watch` returns (a refused request): then nothing is kept.
+      const self: { controller?: AbortController; ended?: boolean } = {};
+      const onDone = (err: unknown) => {
+        self.ended = true;
+        if (self.controller) open.delete(self.controller);
+        done(err);
+      };
+      const controller = await super.watch(path, queryParams, callback, onDone);
+      if (stopped) controller.abort();
+      else if (!self.ended) open.add((self.controller = controller));
+      return controller;
+    }
+
+    stop(): void {
+      stopped = true;
+      for (const c of open) c.abort();
+      open.clear();
+    }
+  }
+  return new Stoppable(kc);
 }

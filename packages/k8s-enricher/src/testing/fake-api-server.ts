@@ -58,6 +58,9 @@ export class FakeApiServer {
   readonly refuse = new Map<Kind, number>();
   /** Requests seen, as `GET /api/v1/pods?watch=true…`. */
   readonly requests: string[] = [];
+  /** Kinds whose requests wait, unanswered, until {@link release}. */
+  private readonly holding = new Set<Kind>();
+  private readonly heldRequests: Array<() => void> = [];
   port = 0;
 
   /** Starts listening (on `port`, or a free one the first time). */
@@ -145,6 +148,25 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /**
+   * Holds every later request of a kind unanswered (a slow API server), so a test can act while
+   * a client's list or watch is in flight.
+   */
+  hold(kind: Kind): void {
+    this.holding.add(kind);
+  }
+
+  /** Requests held by {@link hold} and not yet answered. */
+  get held(): number {
+    return this.heldRequests.length;
+  }
+
+  /** Stops holding and answers every held request. */
+  release(): void {
+    this.holding.clear();
+    for (const answer of this.heldRequests.splice(0)) answer();
+  }
+
   /** Watch connections open now. */
   get openWatches(): number {
     return this.watchers.size;
@@ -191,6 +213,15 @@ export class FakeApiServer {
       return;
     }
     const kind = m[1] as Kind;
+    if (this.holding.has(kind)) {
+      this.heldRequests.push(() => this.answer(kind, url, res));
+      return;
+    }
+    this.answer(kind, url, res);
+  }
+
+  private answer(kind: Kind, url: URL, res: ServerResponse): void {
+    if (res.destroyed) return;
     const refused = this.refuse.get(kind);
     if (refused !== undefined) {
       res
