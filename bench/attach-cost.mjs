@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// What the kernel side of a capture costs nginx, by attach point: the stock nginx under
+// `wrk -t2 -c20` (as in `bench/run.mjs nginx`), in alternating rounds of
+//   none                      nothing attached
+//   tracer, idle              the tracer's BPF programs attached, selecting only an idle process
+//   tracer, capturing         the tracer on nginx, exporting over OTLP to a null collector
+//   syscall exits, idle/cap.  bench/bpf/minimal-capture.bpf.c at the exits of recvfrom, writev
+//                             and sendfile64 (nginx's HTTP/1 syscalls), read by bench/load/bpf-reader.c
+//   socket layer, idle/cap.   the same program on sock:sock_send_length / sock_recv_length
+// For each: requests/s, and CPU per request of the whole machine (/proc/stat, every process and
+// the kernel) and of nginx's workers. Not a test; needs root, a build, clang, gcc, libbpf-dev.
+//   node bench/attach-cost.mjs    (ROUNDS=n, default 3; SECONDS=n per round, default 4)
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nullCollectorConfig, startNginx } from './private-nginx.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, '.tmp', 'bench', 'attach-cost');
+mkdirSync(work, { recursive: true });
+const rounds = Number(process.env.ROUNDS) || 3;
+const seconds = Number(process.env.SECONDS) || 4;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+if (process.getuid() !== 0) {
+  console.error('attach-cost: needs root (eBPF)');
+  process.exit(1);
+}
+
+// The experiment's objects and reader.
+const vmlinux = join(work, 'vmlinux.h');
+if (!existsSync(vmlinux))
+  writeFileSync(
+    vmlinux,
+    execFileSync('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], {
+      maxBuffer: 1 << 30,
+    }),
+  );
+const build = (out, defines) =>
+  execFileSync('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    '-D__TARGET_ARCH_x86',
+    ...defines,
+    '-I',
+    work,
+    '-c',
+    join(root, 'bench/bpf/minimal-capture.bpf.c'),
+    '-o',
+    out,
+  ]);
+const socketObj = join(work, 'socket-layer.bpf.o');
+const syscallObj = join(work, 'syscall-exits.bpf.o');
+build(socketObj, []);
+build(syscallObj, ['-DSYSCALL_EXITS']);
+const reader = join(work, 'bpf-reader');
+execFileSync('gcc', ['-O2', '-o', reader, join(root, 'bench/load/bpf-reader.c'), '-lbpf']);
+
+// The system nginx (as bench/run.mjs uses it) and its workers.
+const masterPid = () =>
+  spawnSync('pgrep', ['-o', '-f', '^nginx: master process nginx$'], {
+    encoding: 'utf8',
+  }).stdout.trim();
+if (!masterPid()) execFileSync('nginx');
+writeFileSync('/var/www/html/bench.html', '<p>bench</p>\n');
+const nginx = Number(masterPid());
+const workers = spawnSync('pgrep', ['-P', String(nginx)], { encoding: 'utf8' })
+  .stdout.trim()
+  .split('\n')
+  .map(Number);
+
+const NULL_SINK_PORT = 14318;
+const sinkDir = join(work, 'nullsink');
+const sink = await startNginx(
+  sinkDir,
+  nullCollectorConfig(sinkDir, NULL_SINK_PORT),
+  NULL_SINK_PORT,
+);
+sink.unref();
+const idle = spawn('sleep', ['100000'], { stdio: 'ignore' });
+process.on('exit', () => idle.kill());
+
+/** Busy jiffies of the whole machine, from /proc/stat (user..steal, no idle or iowait). */
+function machineJiffies() {
+  const f = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return user + nice + system + irq + softirq + steal;
+}
+const procJiffies = (pid) => {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
+const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** One wrk round: req/s and µs of CPU per request, machine-wide and nginx workers'. */
+function round() {
+  const m0 = machineJiffies();
+  const w0 = workers.reduce((a, p) => a + procJiffies(p), 0);
+  const out = execFileSync('wrk', [
+    '-t2',
+    '-c20',
+    `-d${seconds}s`,
+    'http://127.0.0.1/bench.html',
+  ]).toString();
+  const m1 = machineJiffies();
+  const w1 = workers.reduce((a, p) => a + procJiffies(p), 0);
+  const requests = Number(/(\d+) requests in/.exec(out)[1]);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
+    machineUs: ((m1 - m0) / HZ / requests) * 1e6,
+    nginxUs: ((w1 - w0) / HZ / requests) * 1e6,
+  };
+}
+
+/** Starts `cmd`, waits for `ready` on its stderr; returns its stop (resolving to its stdout). */
+async function started(cmd, args, ready, env = process.env) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let err = '';
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  await new Promise((resolve, reject) => {
+    child.stderr.on('data', (c) => {
+      err += c;
+      if (err.includes(ready)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd} exited (${code}): ${err.slice(-500)}`)));
+  });
+  return async () => {
+    const done = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await done;
+    return out.trim();
+  };
+}
+
+const tracer = (pid) =>
+  started(
+    process.execPath,
+    [join(root, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid)],
+    'tracer ready',
+    { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${NULL_SINK_PORT}` },
+  );
+const minimal = (obj, pids) => started(reader, [obj, ...pids.map(String)], 'ready');
+
+const variants = {
+  none: async () => async () => '',
+  'tracer, idle': () => tracer(idle.pid),
+  'tracer, capturing': () => tracer(nginx),
+  'syscall exits, idle': () => minimal(syscallObj, []),
+  'syscall exits, capturing': () => minimal(syscallObj, workers),
+  'socket layer, idle': () => minimal(socketObj, []),
+  'socket layer, capturing': () => minimal(socketObj, workers),
+};
+const names = Object.keys(variants);
+const results = Object.fromEntries(names.map((n) => [n, []]));
+console.log(
+  `attach-cost: nginx (workers ${workers.join(', ')}) under wrk -t2 -c20, ${seconds} s rounds, ${rounds} alternating rounds; ${new Date().toISOString()}`,
+);
+for (let r = 0; r < rounds; r++) {
+  for (const name of r % 2 ? [...names].reverse() : names) {
+    const stop = await variants[name]();
+    // The tracer's first seconds compile and size its heap: one unmeasured second of load.
+    if (name.startsWith('tracer'))
+      execFileSync('wrk', ['-t2', '-c20', '-d1s', 'http://127.0.0.1/bench.html']);
+    const res = round();
+    const tail = await stop();
+    results[name].push(res);
+    console.log(
+      `  round ${r + 1} ${name.padEnd(26)} ${Math.round(res.rps).toLocaleString('en-US').padStart(7)} req/s, machine ${res.machineUs.toFixed(1)} µs/req, nginx workers ${res.nginxUs.toFixed(1)} µs/req${tail && !tail.startsWith('{') ? ` (reader: ${tail.split(' ')[0]} records)` : ''}`,
+    );
+  }
+}
+console.log('medians:');
+const base = median(results.none.map((x) => x.rps));
+for (const name of names) {
+  const xs = results[name];
+  const rps = median(xs.map((x) => x.rps));
+  console.log(
+    `  ${name.padEnd(26)} ${Math.round(rps).toLocaleString('en-US').padStart(7)} req/s (${((100 * rps) / base).toFixed(1)} % of none), machine ${median(xs.map((x) => x.machineUs)).toFixed(1)} µs/req, nginx workers ${median(xs.map((x) => x.nginxUs)).toFixed(1)} µs/req`,
+  );
+}
+process.exit(0);
