@@ -460,7 +460,7 @@ static __always_inline bool call_from_regs(__u8 syscall, struct pending_call *ou
  * unselected process is turned away by the policy (one byte) first. `*ts`: the thread's state
  * when calls wait in task storage, else NULL. */
 static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
-				      struct thread_state **ts)
+				      struct thread_state **ts, bool in_socket_layer)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call *call;
@@ -469,6 +469,14 @@ static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
 	if (!policy_mode(id >> 32))
 		return false;
 #ifndef TE_PERFBUF
+	if (in_socket_layer) {
+		/* Inside a socket call the fd is a socket: no non-socket fds to remember. */
+		if (!call_from_regs(syscall, out))
+			return false;
+		count_in(&probe_stats, syscall * 2, 1);
+		count_in(&probe_stats, syscall * 2 + 1, 1);
+		return true;
+	}
 	if (te_args_at_exit) {
 		struct thread_state *t;
 
@@ -509,15 +517,15 @@ static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
  * Common sys_exit prologue of the data syscalls: the saved call, and its connection if it is
  * captured (tracked, or found open and tracked now as role unknown) and moved something.
  */
-static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
-					      struct pending_call *call)
+static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 syscall,
+						 struct pending_call *call, bool in_socket_layer)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct thread_state *ts;
 	struct conn_key key;
 	struct conn *conn;
 
-	if (!take_call(syscall, call, &ts) || ret <= 0)
+	if (!take_call(syscall, call, &ts, in_socket_layer) || ret <= 0)
 		return NULL;
 	key.tgid = tgid;
 	key.fd = call->fd;
@@ -540,6 +548,12 @@ static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
 			return NULL;
 	}
 	return conn->ignored ? NULL : conn;
+}
+
+static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
+					      struct pending_call *call)
+{
+	return data_conn_at(ctx, ret, syscall, call, false);
 }
 
 /*
@@ -1037,6 +1051,108 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+#ifndef TE_PERFBUF
+/* ---- data at the socket layer (Linux 6.3+) ----
+ *
+ * sock:sock_send_length and sock:sock_recv_length fire inside every socket send and receive,
+ * after the bytes moved, with the byte count. Attached there (tp_btf) instead of at the exits
+ * of the data syscalls, no syscall of any process runs a program unless it moves socket bytes,
+ * and a BTF tracepoint calls its program directly, where a syscall tracepoint first builds a
+ * trace record (see docs/architecture.md, the attach-point experiment). The syscall, and with it
+ * the fd and buffers, comes from the registers the thread entered the kernel with; a socket call
+ * made outside such a syscall (io_uring, the kernel's own sockets, a 32-bit process, the
+ * per-message calls of sendmmsg/recvmmsg, which keep their syscall exits) matches none. A
+ * sendfile may send in several calls: one size-only event each. */
+
+#if defined(__TARGET_ARCH_x86)
+#define TE_SYSCALL_NR(regs) ((regs)->orig_ax)
+enum {
+	TE_NR_READ = 0, TE_NR_WRITE = 1, TE_NR_READV = 19, TE_NR_WRITEV = 20,
+	TE_NR_SENDFILE = 40, TE_NR_SENDTO = 44, TE_NR_RECVFROM = 45, TE_NR_SENDMSG = 46,
+	TE_NR_RECVMSG = 47,
+};
+#elif defined(__TARGET_ARCH_arm64)
+#define TE_SYSCALL_NR(regs) ((regs)->syscallno)
+enum {
+	TE_NR_READ = 63, TE_NR_WRITE = 64, TE_NR_READV = 65, TE_NR_WRITEV = 66,
+	TE_NR_SENDFILE = 71, TE_NR_SENDTO = 206, TE_NR_RECVFROM = 207, TE_NR_SENDMSG = 211,
+	TE_NR_RECVMSG = 212,
+};
+#endif
+
+enum te_shape { TE_SHAPE_FLAT, TE_SHAPE_IOV, TE_SHAPE_MSG, TE_SHAPE_SIZE };
+
+static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u8 dir)
+{
+	struct pending_call c;
+	struct pt_regs *regs;
+	struct conn *conn;
+	__u8 sys, shape;
+	long nr;
+
+	if (ret <= 0 || !policy_mode(bpf_get_current_pid_tgid() >> 32) ||
+	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+	nr = TE_SYSCALL_NR(regs);
+	if (dir == TE_DIR_RECV) {
+		switch (nr) {
+		case TE_NR_READ: sys = TE_SYS_READ; shape = TE_SHAPE_FLAT; break;
+		case TE_NR_RECVFROM: sys = TE_SYS_RECVFROM; shape = TE_SHAPE_FLAT; break;
+		case TE_NR_READV: sys = TE_SYS_READV; shape = TE_SHAPE_IOV; break;
+		case TE_NR_RECVMSG: sys = TE_SYS_RECVMSG; shape = TE_SHAPE_MSG; break;
+		default: return 0;
+		}
+	} else {
+		switch (nr) {
+		case TE_NR_WRITE: sys = TE_SYS_WRITE; shape = TE_SHAPE_FLAT; break;
+		case TE_NR_SENDTO: sys = TE_SYS_SENDTO; shape = TE_SHAPE_FLAT; break;
+		case TE_NR_WRITEV: sys = TE_SYS_WRITEV; shape = TE_SHAPE_IOV; break;
+		case TE_NR_SENDMSG: sys = TE_SYS_SENDMSG; shape = TE_SHAPE_MSG; break;
+		case TE_NR_SENDFILE: sys = TE_SYS_SENDFILE; shape = TE_SHAPE_SIZE; break;
+		default: return 0;
+		}
+	}
+	conn = data_conn_at(ctx, ret, sys, &c, true);
+	if (!conn || !data_begin(conn, &c, dir, ret))
+		return 0;
+	if (shape == TE_SHAPE_FLAT) {
+		EMIT_FLAT(ctx, c.buf, ret);
+	} else if (shape == TE_SHAPE_IOV) {
+		EMIT_IOV(ctx, c.buf, c.count, ret);
+	} else if (shape == TE_SHAPE_MSG) {
+		struct user_msghdr msg;
+
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {
+			count(TE_CNT_COPY_FAILED, 1);
+			EMIT_SIZE(ctx, ret);
+		} else {
+			EMIT_IOV(ctx, (__u64)msg.msg_iov, msg.msg_iovlen, ret);
+		}
+	} else {
+		count(TE_CNT_SENDFILE_BYTES, ret);
+		EMIT_SIZE(ctx, ret);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(socket_send, struct sock *sk, int ret, int flags)
+{
+	return socket_data(ctx, sk, ret, TE_DIR_SEND);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(socket_recv, struct sock *sk, int ret, int flags)
+{
+	if (flags & MSG_PEEK) /* peeked bytes are read again later */
+		return 0;
+	return socket_data(ctx, sk, ret, TE_DIR_RECV);
+}
+#endif
+
 /* ---- connection lifecycle ---- */
 
 static __always_inline int on_accept_exit(void *ctx, long ret, __u8 syscall)
@@ -1047,7 +1163,7 @@ static __always_inline int on_accept_exit(void *ctx, long ret, __u8 syscall)
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(syscall, &call, &ts) || ret < 0)
+	if (!take_call(syscall, &call, &ts, false) || ret < 0)
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)
@@ -1097,7 +1213,8 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(TE_SYS_CONNECT, &call, &ts) || (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
+	if (!take_call(TE_SYS_CONNECT, &call, &ts, false) ||
+	    (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)

@@ -25,6 +25,7 @@ import {
   type BpfSourceOptions,
   type CallStore,
   type CapturePolicy,
+  type DataAttach,
   type EventTransport,
 } from '@traceable-ebpf/bpf-source';
 import { ROOT, kernelTestsPossible, kill } from './harness.js';
@@ -84,6 +85,7 @@ async function capture(
   options: {
     transport?: EventTransport;
     callStore?: CallStore;
+    dataAttach?: DataAttach;
     coalesceMs?: number;
   } = {},
 ): Promise<{
@@ -91,22 +93,26 @@ async function capture(
   streams: ConnectionEvent[];
   transport: string;
   callStore: string;
+  dataAttach: string;
 }> {
   const stop$ = new Subject<void>();
   let applied!: () => void;
   let used = '';
   let store = '';
+  let attach = '';
   const ready = new Promise<void>((resolve) => (applied = resolve));
   const done = lastValueFrom(
     bpfSource({
       policy$,
       transport: options.transport ?? 'ringbuf',
       callStore: options.callStore ?? 'auto',
+      dataAttach: options.dataAttach ?? 'auto',
       coalesceMs: options.coalesceMs ?? 1,
       stopOn: stop$,
       onReady: (i) => {
         used = i.transport;
         store = i.callStore ?? '';
+        attach = i.dataAttach ?? '';
       },
       onPolicyApplied: () => applied(),
     }).pipe(toArray()),
@@ -119,7 +125,7 @@ async function capture(
   }
   const events = await done;
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
-  return { events, streams, transport: used, callStore: store };
+  return { events, streams, transport: used, callStore: store, dataAttach: attach };
 }
 
 /** Resolves once `done()` holds, checking every 20 ms, or after 2 s (the assertions then fail). */
@@ -203,16 +209,17 @@ const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv'
   ),
 ];
 
-// Arguments read from registers at exit (5.15+), task storage (5.11+) and the hash older kernels
-// use for calls in flight; perf buffers (< 5.8); draining after a 10 ms coalescing wait (the
-// default), after 1 ms, and at once.
-for (const [transport, callStore, coalesceMs] of [
-  ['ringbuf', 'registers', 10],
-  ['ringbuf', 'task-storage', 1],
-  ['ringbuf', 'hash', 0],
-  ['perfbuf', 'hash', 1],
+// Data at the socket layer (6.3+); arguments read from registers at exit (5.15+), task storage
+// (5.11+) and the hash older kernels use for calls in flight; perf buffers (< 5.8); draining
+// after a 10 ms coalescing wait (the default), after 1 ms, and at once.
+for (const [transport, callStore, dataAttach, coalesceMs] of [
+  ['ringbuf', 'registers', 'socket-layer', 10],
+  ['ringbuf', 'registers', 'syscalls', 10],
+  ['ringbuf', 'task-storage', 'syscalls', 1],
+  ['ringbuf', 'hash', 'syscalls', 0],
+  ['perfbuf', 'hash', 'syscalls', 1],
 ] as const)
-  test(`every data path (${transport}, calls in ${callStore}, drained ${coalesceMs ? `${coalesceMs} ms after a wakeup` : 'at once'}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
+  test(`every data path (${transport}, calls in ${callStore}, data at ${dataAttach}, drained ${coalesceMs ? `${coalesceMs} ms after a wakeup` : 'at once'}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
     if (!kernelTestsPossible(t)) return;
     const peer = new Peer();
     t.after(() => peer.stop());
@@ -222,6 +229,7 @@ for (const [transport, callStore, coalesceMs] of [
       streams,
       transport: used,
       callStore: store,
+      dataAttach: attach,
     } = await capture(
       policyOf(peer.pid),
       async () => {
@@ -231,10 +239,11 @@ for (const [transport, callStore, coalesceMs] of [
         await peer.cmd('send plain');
         await peer.cmd('close');
       },
-      { transport, callStore, coalesceMs },
+      { transport, callStore, coalesceMs, ...(callStore === 'registers' ? { dataAttach } : {}) },
     );
     assert.equal(used, transport);
     assert.equal(store, callStore);
+    assert.equal(attach, dataAttach);
     const [cfd, sfd, cport, sport] = fds.map(Number) as [number, number, number, number];
     const client = connOf(events, peer.pid, cfd);
     const server = connOf(events, peer.pid, sfd);
@@ -397,25 +406,38 @@ test('a small ring buffer wraps many times: records that wrap its end arrive who
   assert.ok(sent.bytes.equals(expected), 'the bytes as written, in order');
 });
 
-test('sendfile: sizes only, a sendfile gap of the exact length; the reader sees the bytes', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  let fds: string[] = [];
-  const { events, streams } = await capture(policyOf(peer.pid), async () => {
-    fds = (await peer.cmd('open4')).split(' ');
-    await peer.cmd('sendfile 50000');
+/** The two places data programs attach: each test of a path that differs between them runs on both. */
+const ATTACH_POINTS: readonly DataAttach[] = ['socket-layer', 'syscalls'];
+
+for (const dataAttach of ATTACH_POINTS)
+  test(`sendfile (data at ${dataAttach}): sizes only, a sendfile gap of the exact length; the reader sees the bytes`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    let fds: string[] = [];
+    const {
+      events,
+      streams,
+      dataAttach: attach,
+    } = await capture(
+      policyOf(peer.pid),
+      async () => {
+        fds = (await peer.cmd('open4')).split(' ');
+        await peer.cmd('sendfile 50000');
+      },
+      { dataAttach },
+    );
+    assert.equal(attach, dataAttach);
+    const server = connOf(events, peer.pid, Number(fds[1]));
+    const client = connOf(events, peer.pid, Number(fds[0]));
+    const sentGaps = stream(streams, server.conn, 'send').gaps;
+    assert.equal(
+      sentGaps.reduce((n, g) => n + g[1], 0),
+      50000,
+    );
+    assert.ok(sentGaps.every((g) => g[2] === 'sendfile'));
+    assert.equal(stream(streams, client.conn, 'recv').text, 'f'.repeat(50000));
   });
-  const server = connOf(events, peer.pid, Number(fds[1]));
-  const client = connOf(events, peer.pid, Number(fds[0]));
-  const sentGaps = stream(streams, server.conn, 'send').gaps;
-  assert.equal(
-    sentGaps.reduce((n, g) => n + g[1], 0),
-    50000,
-  );
-  assert.ok(sentGaps.every((g) => g[2] === 'sendfile'));
-  assert.equal(stream(streams, client.conn, 'recv').text, 'f'.repeat(50000));
-});
 
 test('sendmmsg/recvmmsg: every message, in order', async (t) => {
   if (!kernelTestsPossible(t, ['gcc'])) return;
@@ -445,26 +467,31 @@ test('sendmmsg/recvmmsg: every message, in order', async (t) => {
   );
 });
 
-test('an fd that held a file, then (dup2) a socket: file bytes never copied, socket bytes are', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  let fd = 0;
-  const { events, streams } = await capture(policyOf(peer.pid), async () => {
-    await peer.cmd('open4');
-    fd = Number(await peer.cmd('file-then-socket after-dup2'));
+for (const dataAttach of ATTACH_POINTS)
+  test(`an fd that held a file, then (dup2) a socket (data at ${dataAttach}): file bytes never copied, socket bytes are`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    let fd = 0;
+    const { events, streams } = await capture(
+      policyOf(peer.pid),
+      async () => {
+        await peer.cmd('open4');
+        fd = Number(await peer.cmd('file-then-socket after-dup2'));
+      },
+      { dataAttach },
+    );
+    const dupConn = connOf(events, peer.pid, fd);
+    assert.ok(dupConn, `the socket behind fd ${fd} is reported`);
+    assert.equal(dupConn.role, 'unknown');
+    assert.equal(stream(streams, dupConn.conn, 'send').text, 'after-dup2');
+    assert.ok(
+      !events.some(
+        (e) => e.kind === 'data' && Buffer.from(e.data).toString('latin1').includes('file bytes'),
+      ),
+      'bytes written to the file are never copied',
+    );
   });
-  const dupConn = connOf(events, peer.pid, fd);
-  assert.ok(dupConn, `the socket behind fd ${fd} is reported`);
-  assert.equal(dupConn.role, 'unknown');
-  assert.equal(stream(streams, dupConn.conn, 'send').text, 'after-dup2');
-  assert.ok(
-    !events.some(
-      (e) => e.kind === 'data' && Buffer.from(e.data).toString('latin1').includes('file bytes'),
-    ),
-    'bytes written to the file are never copied',
-  );
-});
 
 test('fd reuse: close and reopen on the same fd number are two connections', async (t) => {
   if (!kernelTestsPossible(t)) return;
@@ -762,25 +789,30 @@ test('connections found already open: the mode applies once /proc tells the role
   assert.equal(stats.get('BytesOnDisabledConnections'), 'second'.length);
 });
 
-test('an fd that was a pipe, closed, then a new socket on the same number: the socket is copied', async (t) => {
-  if (!kernelTestsPossible(t)) return;
-  const peer = new Peer();
-  t.after(() => peer.stop());
-  await peer.cmd('open4'); // the listener
-  let fds: number[] = [];
-  const { events, streams } = await capture(policyOf(peer.pid), async () => {
-    // Several rounds: the freed file's memory is reused by the socket often, not always.
-    for (let i = 0; i < 5; i++)
-      fds.push(...(await peer.cmd(`pipe-then-socket round-${i}`)).split(' ').map(Number));
+for (const dataAttach of ATTACH_POINTS)
+  test(`an fd that was a pipe, closed, then a new socket on the same number (data at ${dataAttach}): the socket is copied`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    await peer.cmd('open4'); // the listener
+    let fds: number[] = [];
+    const { events, streams } = await capture(
+      policyOf(peer.pid),
+      async () => {
+        // Several rounds: the freed file's memory is reused by the socket often, not always.
+        for (let i = 0; i < 5; i++)
+          fds.push(...(await peer.cmd(`pipe-then-socket round-${i}`)).split(' ').map(Number));
+      },
+      { dataAttach },
+    );
+    fds = fds.filter((_, i) => i % 2 === 1);
+    const sent = opens(events, peer.pid)
+      .filter((o) => o.role === 'client' && fds.includes(o.fd))
+      .map((o) => stream(streams, o.conn, 'send').text)
+      .sort();
+    assert.deepEqual(sent, ['round-0', 'round-1', 'round-2', 'round-3', 'round-4']);
+    const pipeBytes = events.filter(
+      (e) => e.kind === 'data' && Buffer.from(e.data).toString().includes('pipe'),
+    );
+    assert.equal(pipeBytes.length, 0, 'pipe bytes are never copied');
   });
-  fds = fds.filter((_, i) => i % 2 === 1);
-  const sent = opens(events, peer.pid)
-    .filter((o) => o.role === 'client' && fds.includes(o.fd))
-    .map((o) => stream(streams, o.conn, 'send').text)
-    .sort();
-  assert.deepEqual(sent, ['round-0', 'round-1', 'round-2', 'round-3', 'round-4']);
-  const pipeBytes = events.filter(
-    (e) => e.kind === 'data' && Buffer.from(e.data).toString().includes('pipe'),
-  );
-  assert.equal(pipeBytes.length, 0, 'pipe bytes are never copied');
-});

@@ -240,6 +240,7 @@ export async function startTracer(opts: TracerOptions): Promise<RunningTracer> {
             btf: info.btfSource,
             transport: info.transport,
             callStore: info.callStore,
+            dataAttach: info.dataAttach,
             libbpf: info.libbpfVersion,
             probes: info.programs.length,
           },

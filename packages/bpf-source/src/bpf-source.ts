@@ -14,6 +14,7 @@ import { decodeBatch } from './decode.js';
 import { Counter, Syscall } from './generated/layout.js';
 import type {
   CallStore,
+  DataAttach,
   CaptureMode,
   CapturePolicy,
   EventTransport,
@@ -114,6 +115,14 @@ export interface BpfSourceOptions {
    * these the kernel has). Forcing the others exercises the older kernels' paths.
    */
   readonly callStore?: 'auto' | CallStore;
+  /**
+   * Where the data programs attach: `socket-layer` (inside every socket send and receive, Linux
+   * 6.3+ with `registers`: no program runs for the syscalls of files, pipes and other processes,
+   * and each costs less than a syscall tracepoint's), `syscalls` (the data syscalls' exits), or
+   * `auto` (default: the socket layer where the kernel has it). Forcing `syscalls` exercises the
+   * older kernels' path.
+   */
+  readonly dataAttach?: 'auto' | DataAttach;
   /** Kernel BTF. Default `/sys/kernel/btf/vmlinux`. */
   readonly btfPath?: string;
   /** Where to look for this kernel's BTF file when it has none (BTFHub's layout). */
@@ -227,6 +236,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
       },
       transport: options.transport ?? 'auto',
       callStore: options.callStore ?? 'auto',
+      dataAttach: options.dataAttach ?? 'auto',
       ringBufferBytes: options.ringBufferBytes ?? 8 << 20,
       countersIntervalMs: options.countersIntervalMs ?? 1000,
       drainIntervalMs: options.drainIntervalMs ?? 0,
@@ -348,6 +358,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
             ...info,
             transport: msg.transport,
             callStore: msg.callStore,
+            dataAttach: msg.dataAttach,
             libbpfVersion: msg.libbpfVersion,
             programs: msg.programs,
           });

@@ -9,6 +9,7 @@ export type {
   ProcessSelector,
   CgroupSelector,
   CallStore,
+  DataAttach,
   EventTransport,
 } from './protocol.js';
 export { checkPrivileges, findBtf, type BtfLocation, type SystemInfo } from './system.js';

@@ -53,6 +53,12 @@ export interface Libbpf {
   ): { pb: unknown; free(): void };
   perfBufferEpollFd(pb: unknown): number;
   perfBufferConsume(pb: unknown): number;
+  /**
+   * Whether the kernel's BTF (or the file `btfPath`, for a kernel without its own) has a type
+   * named `name` of BTF kind `kind` (8: typedef, as `btf_trace_<tracepoint>`): a BTF tracepoint
+   * exists exactly when its typedef does. False when the BTF can't be read.
+   */
+  btfHasType(name: string, kind: number, btfPath?: string): boolean;
   /** -errno of a NULL-returning call (libbpf 1.x sets errno). */
   errno(): number;
   /** libbpf's recent log lines (warnings and errors). */
@@ -146,6 +152,12 @@ export function loadLibbpf(): Libbpf {
     'void *perf_buffer__new(int map_fd, size_t page_cnt, te_perf_buffer_sample_fn *sample_cb, void *lost_cb, void *ctx, const void *opts)',
   );
   const pbFree = lib.func('void perf_buffer__free(void *pb)');
+  const btfVmlinux = lib.func('void *btf__load_vmlinux_btf()');
+  const btfParse = lib.func('void *btf__parse(const char *path, void *ext)');
+  const btfFind = lib.func(
+    'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
+  );
+  const btfFree = lib.func('void btf__free(void *btf)');
   const pbEpoll = lib.func('int perf_buffer__epoll_fd(void *pb)');
   const pbConsume = lib.func('int perf_buffer__consume(void *pb)');
 
@@ -197,6 +209,15 @@ export function loadLibbpf(): Libbpf {
     numPossibleCpus: () => ncpus() as number,
     probeMapType: (type) => probeMap(type, null) as number,
     probeHelper: (progType, helperId) => probeHelper(progType, helperId, null) as number,
+    btfHasType(name, kind, btfPath) {
+      const btf = btfPath ? btfParse(btfPath, null) : btfVmlinux();
+      if (!btf) return false;
+      try {
+        return (btfFind(btf, name, kind) as number) > 0;
+      } finally {
+        btfFree(btf);
+      }
+    },
     perfBufferNew(fd, pageCount, onSample) {
       const cb = koffi.register(
         (_ctx: unknown, _cpu: number, data: unknown, size: number) => onSample(data, size),

@@ -22,6 +22,7 @@ import type {
   CallStore,
   CaptureMode,
   CapturePolicy,
+  DataAttach,
   EventTransport,
   WorkerConfig,
 } from './protocol.js';
@@ -37,6 +38,18 @@ const BPF_PROG_TYPE_TRACEPOINT = 5;
 const BPF_FUNC_TASK_STORAGE_GET = 156;
 const BPF_FUNC_GET_CURRENT_TASK_BTF = 158;
 const BPF_FUNC_TASK_PT_REGS = 175;
+const BTF_KIND_TYPEDEF = 8;
+
+/** The tracepoints the socket-layer data programs attach to (see {@link DataAttach}). */
+const SOCKET_LAYER_TRACEPOINTS = ['sock_send_length', 'sock_recv_length'];
+/** The socket-layer data programs. */
+const SOCKET_LAYER_PROGRAMS = new Set(['socket_send', 'socket_recv']);
+/** The syscall exits they take over (mmsg, accept, connect and close stay). */
+const SOCKET_LAYER_REPLACES = new Set(
+  ['read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg', 'sendfile'].map(
+    (s) => `exit_${s}`,
+  ),
+);
 
 /** Capture mode → enum te_mode bits. */
 export const MODE_BITS: Record<CaptureMode, number> = {
@@ -83,6 +96,8 @@ export class LoadedObject {
   readonly transport: EventTransport;
   /** Where calls wait from sys_enter to sys_exit: the thread's task storage, or a hash. */
   readonly callStore: CallStore;
+  /** Where the data programs attach (see {@link DataAttach}). */
+  readonly dataAttach: DataAttach;
 
   constructor(private readonly config: WorkerConfig) {
     const lib = (this.lib = loadLibbpf());
@@ -112,6 +127,23 @@ export class LoadedObject {
               ? 'registers'
               : 'task-storage'
             : 'hash';
+    const socketLayer =
+      this.transport === 'ringbuf' &&
+      this.callStore === 'registers' &&
+      SOCKET_LAYER_TRACEPOINTS.every((t) =>
+        lib.btfHasType(`btf_trace_${t}`, BTF_KIND_TYPEDEF, config.btfCustomPath),
+      );
+    if (config.dataAttach === 'socket-layer' && !socketLayer)
+      throw new TracerError(
+        ErrorCode.BpfLoad,
+        `data at the socket layer needs the ring buffer, bpf_task_pt_regs (5.15+) and the tracepoints ${SOCKET_LAYER_TRACEPOINTS.join(', ')} (6.3+) in the kernel's BTF`,
+      );
+    this.dataAttach =
+      config.dataAttach === 'auto'
+        ? socketLayer
+          ? 'socket-layer'
+          : 'syscalls'
+        : config.dataAttach;
     // The verifier gives up with EAGAIN when a signal is pending; loading blocks signals, and a
     // fresh object is tried a few times before the failure is reported.
     let obj: unknown;
@@ -184,6 +216,8 @@ export class LoadedObject {
    * program but close's (whose fd is gone by its exit).
    */
   private skipped(name: string): boolean {
+    if (SOCKET_LAYER_PROGRAMS.has(name)) return this.dataAttach !== 'socket-layer';
+    if (this.dataAttach === 'socket-layer' && SOCKET_LAYER_REPLACES.has(name)) return true;
     return this.callStore === 'registers' && name.startsWith('enter_') && name !== 'enter_close';
   }
 

@@ -45,6 +45,13 @@ export type EventTransport = 'ringbuf' | 'perfbuf';
 export type CallStore = 'registers' | 'task-storage' | 'hash';
 
 /**
+ * Where the data programs attach: `socket-layer` (the BTF tracepoints sock:sock_send_length and
+ * sock:sock_recv_length, Linux 6.3+, with arguments from registers) or `syscalls` (the exits of
+ * the data syscalls). sendmmsg/recvmmsg, accept, connect and close keep syscall tracepoints.
+ */
+export type DataAttach = 'socket-layer' | 'syscalls';
+
+/**
  * Int32 slot of {@link WorkerConfig.credit}: bytes of batches the main thread has finished (it
  * adds; the count wraps at 2^32, and only differences are read).
  */
@@ -69,6 +76,8 @@ export interface WorkerConfig {
   readonly transport: 'auto' | EventTransport;
   /** `auto`: task storage when the kernel has it. */
   readonly callStore: 'auto' | CallStore;
+  /** `auto`: the socket layer when the kernel has its tracepoints and registers hold the calls. */
+  readonly dataAttach: 'auto' | DataAttach;
   readonly ringBufferBytes: number;
   readonly countersIntervalMs: number;
   /** Ring buffer: drain every this many ms, woken early only past a watermark; 0: per record. */
@@ -112,6 +121,7 @@ export type FromWorker =
       programs: string[];
       transport: EventTransport;
       callStore: CallStore;
+      dataAttach: DataAttach;
     }
   | { type: 'batch'; buffer: ArrayBuffer; length: number; records: number }
   /** Kernel counters (enum te_counter) and probe stats ([syscall * 2] entries, [+1] exits). */

@@ -30,6 +30,8 @@ export interface SystemInfo {
   readonly transport: 'ringbuf' | 'perfbuf' | 'auto';
   /** Where the kernel finds a call's arguments at its exit (decided at load). */
   readonly callStore?: 'registers' | 'task-storage' | 'hash';
+  /** Where the data programs attach (decided at load). */
+  readonly dataAttach?: 'socket-layer' | 'syscalls';
   /** libbpf's version, once the programs are loaded. */
   libbpfVersion?: string;
 }

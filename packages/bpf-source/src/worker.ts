@@ -220,6 +220,7 @@ function start(): Running {
     programs: object.programs,
     transport: object.transport,
     callStore: object.callStore,
+    dataAttach: object.dataAttach,
   });
   return running;
 }
