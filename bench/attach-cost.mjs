@@ -8,12 +8,20 @@
 //                             and sendfile64 (nginx's HTTP/1 syscalls), read by bench/load/bpf-reader.c
 //   socket layer, idle/cap.   the same program on sock:sock_send_length / sock_recv_length
 // For each: requests/s, and CPU per request of the whole machine (/proc/stat, every process and
-// the kernel) and of nginx's workers. Not a test; needs root, a build, clang, gcc, libbpf-dev.
-//   node bench/attach-cost.mjs    (ROUNDS=n, default 3; SECONDS=n per round, default 4)
+// the kernel) and of nginx's workers. Then the tracer's source itself with its data programs at
+// each place (dataAttach): the CPU a small-write load (bench/load/smallwrites.c, 64-byte writes
+// as fast as it can, its reader's reads captured too) spends per write, writing to a socket and
+// to /dev/null. Not a test; needs root, a build, clang, gcc, libbpf-dev.
+//   node bench/attach-cost.mjs    (ROUNDS=n, default 3; SECONDS=n per round, default 4;
+//   AGAINST=<checkout>: that checkout's tracer (built) too, idle and capturing)
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { Subject } from 'rxjs';
+import { Stats } from '@traceable-ebpf/core';
+import { bpfSource } from '@traceable-ebpf/bpf-source';
 import { nullCollectorConfig, startNginx } from './private-nginx.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,6 +66,8 @@ build(socketObj, []);
 build(syscallObj, ['-DSYSCALL_EXITS']);
 const reader = join(work, 'bpf-reader');
 execFileSync('gcc', ['-O2', '-o', reader, join(root, 'bench/load/bpf-reader.c'), '-lbpf']);
+const smallWrites = join(work, 'smallwrites');
+execFileSync('gcc', ['-O2', '-pthread', '-o', smallWrites, join(root, 'bench/load/smallwrites.c')]);
 
 // The system nginx (as bench/run.mjs uses it) and its workers.
 const masterPid = () =>
@@ -142,10 +152,10 @@ async function started(cmd, args, ready, env = process.env) {
   };
 }
 
-const tracer = (pid) =>
+const tracer = (pid, tree = root) =>
   started(
     process.execPath,
-    [join(root, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid)],
+    [join(tree, 'examples/daemonset-tracer/bin/ebpf-tracer.js'), '--pid', String(pid)],
     'tracer ready',
     { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${NULL_SINK_PORT}` },
   );
@@ -160,6 +170,11 @@ const variants = {
   'socket layer, idle': () => minimal(socketObj, []),
   'socket layer, capturing': () => minimal(socketObj, workers),
 };
+// AGAINST=<checkout> (built): that checkout's tracer too, in the same rounds.
+if (process.env.AGAINST) {
+  variants['against, idle'] = () => tracer(idle.pid, process.env.AGAINST);
+  variants['against, capturing'] = () => tracer(nginx, process.env.AGAINST);
+}
 const names = Object.keys(variants);
 const results = Object.fromEntries(names.map((n) => [n, []]));
 console.log(
@@ -169,7 +184,7 @@ for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 ? [...names].reverse() : names) {
     const stop = await variants[name]();
     // The tracer's first seconds compile and size its heap: one unmeasured second of load.
-    if (name.startsWith('tracer'))
+    if (name.startsWith('tracer') || name.startsWith('against'))
       execFileSync('wrk', ['-t2', '-c20', '-d1s', 'http://127.0.0.1/bench.html']);
     const res = round();
     const tail = await stop();
@@ -186,6 +201,50 @@ for (const name of names) {
   const rps = median(xs.map((x) => x.rps));
   console.log(
     `  ${name.padEnd(26)} ${Math.round(rps).toLocaleString('en-US').padStart(7)} req/s (${((100 * rps) / base).toFixed(1)} % of none), machine ${median(xs.map((x) => x.machineUs)).toFixed(1)} µs/req, nginx workers ${median(xs.map((x) => x.nginxUs)).toFixed(1)} µs/req`,
+  );
+}
+
+/** The small-write load's CPU per write (ns) with the source on it at `dataAttach` (or none). */
+async function perWrite(dataAttach, toFile) {
+  const child = spawn(smallWrites, ['3', '64', '0', ...(toFile ? ['file'] : [])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  await lines.next(); // ready
+  const stop$ = new Subject();
+  let done;
+  if (dataAttach) {
+    let applied;
+    const ready = new Promise((r) => (applied = r));
+    done = new Promise((resolve, reject) =>
+      bpfSource({
+        pids: [child.pid],
+        stats: new Stats(),
+        stopOn: stop$,
+        dataAttach,
+        onPolicyApplied: () => applied(),
+      }).subscribe({ error: reject, complete: resolve }),
+    );
+    await ready;
+  }
+  const j0 = procJiffies(child.pid);
+  child.stdin.write('go\n');
+  const writes = Number((await lines.next()).value.split(' ')[1]);
+  const j1 = procJiffies(child.pid);
+  await new Promise((r) => child.once('exit', r));
+  stop$.next();
+  await done;
+  return ((j1 - j0) / HZ / writes) * 1e9;
+}
+
+console.log('\nthe small-write load, CPU per 64-byte write (median of 5 alternating runs of 3 s):');
+for (const toFile of [false, true]) {
+  const modes = [undefined, 'syscalls', 'socket-layer'];
+  const ns = new Map(modes.map((m) => [m, []]));
+  for (let r = 0; r < 5; r++)
+    for (const m of r % 2 ? [...modes].reverse() : modes) ns.get(m).push(await perWrite(m, toFile));
+  console.log(
+    `  to ${toFile ? '/dev/null' : 'a socket'}: ${modes.map((m) => `${m ? `data at ${m}` : 'no tracer'} ${median(ns.get(m)).toFixed(0)} ns`).join(', ')}`,
   );
 }
 process.exit(0);

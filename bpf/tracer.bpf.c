@@ -53,6 +53,7 @@ struct conn {
 	__u64 gen;
 	__u64 sent; /* stream offsets per direction */
 	__u64 recv;
+	__u64 sk; /* its struct sock: a socket-layer call on another socket is not its bytes */
 	__u8 role;
 	__u8 ignored; /* not captured (role outside the process's mode): no events at all */
 	__u8 pad[6];
@@ -311,7 +312,7 @@ static __always_inline struct conn *open_conn(void *ctx, __u32 tgid, int fd, __u
 					      struct sock *sk, __u8 mode)
 {
 	struct conn_key key = { .tgid = tgid, .fd = fd };
-	struct conn c = { .gen = bpf_ktime_get_ns(), .role = role };
+	struct conn c = { .gen = bpf_ktime_get_ns(), .sk = (__u64)sk, .role = role };
 	struct te_open_event ev = {};
 
 	if ((role == TE_ROLE_SERVER && !(mode & TE_MODE_INGRESS)) ||
@@ -1061,8 +1062,9 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
  * trace record (see docs/architecture.md, the attach-point experiment). The syscall, and with it
  * the fd and buffers, comes from the registers the thread entered the kernel with; a socket call
  * made outside such a syscall (io_uring, the kernel's own sockets, a 32-bit process, the
- * per-message calls of sendmmsg/recvmmsg, which keep their syscall exits) matches none. A
- * sendfile may send in several calls: one size-only event each. */
+ * per-message calls of sendmmsg/recvmmsg, which keep their syscall exits) matches none, and a
+ * call on another socket than the one the fd holds is not the connection's. A sendfile may send
+ * in several calls: one size-only event each. */
 
 #if defined(__TARGET_ARCH_x86)
 #define TE_SYSCALL_NR(regs) ((regs)->orig_ax)
@@ -1090,9 +1092,13 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 	__u8 sys, shape;
 	long nr;
 
-	if (ret <= 0 || !policy_mode(bpf_get_current_pid_tgid() >> 32) ||
-	    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	__u16 family;
+
+	if (ret <= 0 || !policy_mode(bpf_get_current_pid_tgid() >> 32))
 		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return 0; /* UDP, Unix sockets: never copied */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
 		return 0;
@@ -1116,7 +1122,9 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 		}
 	}
 	conn = data_conn_at(ctx, ret, sys, &c, true);
-	if (!conn || !data_begin(conn, &c, dir, ret))
+	/* The kernel's own socket working for this syscall's file (a network file system under a
+	 * sendfile's input, say) is not the connection the fd names. */
+	if (!conn || conn->sk != (__u64)sk || !data_begin(conn, &c, dir, ret))
 		return 0;
 	if (shape == TE_SHAPE_FLAT) {
 		EMIT_FLAT(ctx, c.buf, ret);
