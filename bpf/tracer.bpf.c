@@ -418,13 +418,11 @@ static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 coun
  * (iovec array, msghdr, mmsghdr array), iovec count. False for a peek (its bytes are read
  * again) and for a thread whose registers can't be read.
  */
-static __always_inline bool call_from_regs(__u8 syscall, struct pending_call *out)
+static __always_inline bool call_in_regs(struct pt_regs *regs, __u8 syscall,
+					 struct pending_call *out)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	__u64 flags;
 
-	if (!regs)
-		return false;
 	out->fd = PT_REGS_PARM1_SYSCALL(regs);
 	out->buf = PT_REGS_PARM2_SYSCALL(regs);
 	out->count = 0;
@@ -454,6 +452,13 @@ static __always_inline bool call_from_regs(__u8 syscall, struct pending_call *ou
 	}
 	return true;
 }
+
+static __always_inline bool call_from_regs(__u8 syscall, struct pending_call *out)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return regs && call_in_regs(regs, syscall, out);
+}
 #endif
 
 /* The call `syscall` now returning: saved at sys_enter, or (te_args_at_exit) read from the
@@ -461,7 +466,7 @@ static __always_inline bool call_from_regs(__u8 syscall, struct pending_call *ou
  * unselected process is turned away by the policy (one byte) first. `*ts`: the thread's state
  * when calls wait in task storage, else NULL. */
 static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
-				      struct thread_state **ts, bool in_socket_layer)
+				      struct thread_state **ts, struct pt_regs *socket_regs)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending_call *call;
@@ -470,9 +475,9 @@ static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
 	if (!policy_mode(id >> 32))
 		return false;
 #ifndef TE_PERFBUF
-	if (in_socket_layer) {
+	if (socket_regs) {
 		/* Inside a socket call the fd is a socket: no non-socket fds to remember. */
-		if (!call_from_regs(syscall, out))
+		if (!call_in_regs(socket_regs, syscall, out))
 			return false;
 		count_in(&probe_stats, syscall * 2, 1);
 		count_in(&probe_stats, syscall * 2 + 1, 1);
@@ -519,14 +524,15 @@ static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
  * captured (tracked, or found open and tracked now as role unknown) and moved something.
  */
 static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 syscall,
-						 struct pending_call *call, bool in_socket_layer)
+						 struct pending_call *call,
+						 struct pt_regs *socket_regs)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct thread_state *ts;
 	struct conn_key key;
 	struct conn *conn;
 
-	if (!take_call(syscall, call, &ts, in_socket_layer) || ret <= 0)
+	if (!take_call(syscall, call, &ts, socket_regs) || ret <= 0)
 		return NULL;
 	key.tgid = tgid;
 	key.fd = call->fd;
@@ -554,7 +560,7 @@ static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 sysca
 static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
 					      struct pending_call *call)
 {
-	return data_conn_at(ctx, ret, syscall, call, false);
+	return data_conn_at(ctx, ret, syscall, call, NULL);
 }
 
 /*
@@ -565,7 +571,8 @@ static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
 static __always_inline bool data_begin(struct conn *conn, struct pending_call *call, __u8 dir,
 				       __u64 bytes)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct te_scratch *s;
 	__u64 base = __sync_fetch_and_add(dir == TE_DIR_SEND ? &conn->sent : &conn->recv, bytes);
@@ -584,7 +591,7 @@ static __always_inline bool data_begin(struct conn *conn, struct pending_call *c
 	s->ev.hdr.conn.tgid = tgid;
 	s->ev.hdr.conn.fd = call->fd;
 	s->ev.hdr.conn.gen = conn->gen;
-	s->ev.hdr.tid = (__u32)bpf_get_current_pid_tgid();
+	s->ev.hdr.tid = (__u32)id;
 	s->ev.hdr.kind = TE_EV_DATA;
 	s->ev.offset = base;
 	s->ev.direction = dir;
@@ -1096,8 +1103,9 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 
 	if (ret <= 0 || !policy_mode(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if ((family != AF_INET && family != AF_INET6) || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+	/* sk is the tracepoint's own (trusted) pointer: plain loads, no probe-read helper calls. */
+	family = sk->__sk_common.skc_family;
+	if ((family != AF_INET && family != AF_INET6) || sk->sk_type != SOCK_STREAM)
 		return 0; /* UDP, Unix sockets: never copied */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
@@ -1121,7 +1129,7 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 		default: return 0;
 		}
 	}
-	conn = data_conn_at(ctx, ret, sys, &c, true);
+	conn = data_conn_at(ctx, ret, sys, &c, regs);
 	/* The kernel's own socket working for this syscall's file (a network file system under a
 	 * sendfile's input, say) is not the connection the fd names. */
 	if (!conn || conn->sk != (__u64)sk || !data_begin(conn, &c, dir, ret))
@@ -1171,7 +1179,7 @@ static __always_inline int on_accept_exit(void *ctx, long ret, __u8 syscall)
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(syscall, &call, &ts, false) || ret < 0)
+	if (!take_call(syscall, &call, &ts, NULL) || ret < 0)
 		return 0;
 	mode = policy_mode(tgid);
 	if (!mode)
@@ -1221,7 +1229,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	__u8 mode;
 	struct sock *sk;
 
-	if (!take_call(TE_SYS_CONNECT, &call, &ts, false) ||
+	if (!take_call(TE_SYS_CONNECT, &call, &ts, NULL) ||
 	    (ctx->ret != 0 && ctx->ret != -EINPROGRESS))
 		return 0;
 	mode = policy_mode(tgid);
