@@ -21,7 +21,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SOCK_STREAM 1
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define MSG_OOB 1
 #define MSG_PEEK 2
+#define MSG_TRUNC 0x20
+#define MSG_ERRQUEUE 0x2000
+#define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD 0x00200000
+#define TE_ENOSYS 38
 #define EINPROGRESS 115
 
 /* Run-time settings; user space rewrites the .bss map. */
@@ -307,6 +313,23 @@ static __always_inline void output(void *ctx, void *rec, __u64 size, __u32 count
 		count(TE_CNT_EVENTS_LOST, 1);
 }
 
+/* The connection at `key` ended (its fd closed, or found holding another socket): reported
+ * unless ignored, forgotten. */
+static __always_inline void close_conn(void *ctx, struct conn_key *key, struct conn *conn)
+{
+	if (!conn->ignored) {
+		struct te_conn_key dk = { .tgid = key->tgid, .fd = key->fd, .gen = conn->gen };
+		struct te_close_event ev = {};
+
+		fill_header(&ev.hdr, TE_EV_CLOSE, key->tgid, key->fd, conn->gen);
+		ev.sent_bytes = conn->sent;
+		ev.recv_bytes = conn->recv;
+		output(ctx, &ev, sizeof(ev), TE_CNT_CLOSE_EVENTS);
+		bpf_map_delete_elem(&disabled_conns, &dk);
+	}
+	bpf_map_delete_elem(&conns, key);
+}
+
 /* Start tracking a connection and report it (unless its role is outside the process's mode). */
 static __always_inline struct conn *open_conn(void *ctx, __u32 tgid, int fd, __u8 role,
 					      struct sock *sk, __u8 mode)
@@ -525,7 +548,7 @@ static __always_inline bool take_call(__u8 syscall, struct pending_call *out,
  */
 static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 syscall,
 						 struct pending_call *call,
-						 struct pt_regs *socket_regs)
+						 struct pt_regs *socket_regs, struct sock *socket_sk)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct thread_state *ts;
@@ -537,6 +560,15 @@ static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 sysca
 	key.tgid = tgid;
 	key.fd = call->fd;
 	conn = bpf_map_lookup_elem(&conns, &key);
+	if (conn && socket_sk && conn->sk != (__u64)socket_sk) {
+		/* A socket call on another socket than the connection's: the fd now holds that
+		 * socket (dup2/dup3 over it, close_range, a close by io_uring: no close was seen),
+		 * or the call is the kernel's own, under the syscall's file. */
+		if (tcp_sock_of_file(file_of_fd(call->fd)) != socket_sk)
+			return NULL;
+		close_conn(ctx, &key, conn);
+		conn = NULL;
+	}
 	if (!conn) {
 		/* Not a TCP socket, or one opened before capture began (or before this process was
 		 * selected, or inherited, or received). */
@@ -548,7 +580,7 @@ static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 sysca
 		if (!sk && ts)
 			nonsock_remember(ts, call->fd, file);
 #endif
-		if (!mode || !sk)
+		if (!mode || !sk || (socket_sk && sk != socket_sk))
 			return NULL;
 		conn = open_conn(ctx, tgid, call->fd, TE_ROLE_UNKNOWN, sk, mode);
 		if (!conn)
@@ -560,7 +592,7 @@ static __always_inline struct conn *data_conn_at(void *ctx, long ret, __u8 sysca
 static __always_inline struct conn *data_conn(void *ctx, long ret, __u8 syscall,
 					      struct pending_call *call)
 {
-	return data_conn_at(ctx, ret, syscall, call, NULL);
+	return data_conn_at(ctx, ret, syscall, call, NULL, NULL);
 }
 
 /*
@@ -1068,13 +1100,18 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
  * and a BTF tracepoint calls its program directly, where a syscall tracepoint first builds a
  * trace record (see docs/architecture.md, the attach-point experiment). The syscall, and with it
  * the fd and buffers, comes from the registers the thread entered the kernel with; a socket call
- * made outside such a syscall (io_uring, the kernel's own sockets, a 32-bit process, the
- * per-message calls of sendmmsg/recvmmsg, which keep their syscall exits) matches none, and a
- * call on another socket than the one the fd holds is not the connection's. A sendfile may send
- * in several calls: one size-only event each. */
+ * made outside such a syscall (io_uring, kernel threads, a 32-bit process, the per-message
+ * calls of sendmmsg/recvmmsg, which keep their syscall exits) matches none; a call on another
+ * socket than the one the fd holds is not the fd's (the kernel's own socket under the syscall's
+ * file); a tracked fd found holding another socket (dup2 over it, close_range: no close seen)
+ * ends that connection and starts one. A sendfile may send in several calls: one size-only
+ * event each. MSG_TRUNC reads are size-only. */
 
 #if defined(__TARGET_ARCH_x86)
 #define TE_SYSCALL_NR(regs) ((regs)->orig_ax)
+/* Inside a syscall's body ax still holds the -ENOSYS the entry put there (the return value
+ * comes after): work run on the way back to user space (io_uring's task work) is not the call. */
+#define TE_IN_SYSCALL(regs) ((long)(regs)->ax == -TE_ENOSYS)
 enum {
 	TE_NR_READ = 0, TE_NR_WRITE = 1, TE_NR_READV = 19, TE_NR_WRITEV = 20,
 	TE_NR_SENDFILE = 40, TE_NR_SENDTO = 44, TE_NR_RECVFROM = 45, TE_NR_SENDMSG = 46,
@@ -1082,17 +1119,22 @@ enum {
 };
 #elif defined(__TARGET_ARCH_arm64)
 #define TE_SYSCALL_NR(regs) ((regs)->syscallno)
+#define TE_IN_SYSCALL(regs) true
 enum {
 	TE_NR_READ = 63, TE_NR_WRITE = 64, TE_NR_READV = 65, TE_NR_WRITEV = 66,
 	TE_NR_SENDFILE = 71, TE_NR_SENDTO = 206, TE_NR_RECVFROM = 207, TE_NR_SENDMSG = 211,
 	TE_NR_RECVMSG = 212,
 };
+#else
+#error "socket-layer data: syscall numbers for this architecture are missing"
 #endif
 
 enum te_shape { TE_SHAPE_FLAT, TE_SHAPE_IOV, TE_SHAPE_MSG, TE_SHAPE_SIZE };
 
-static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u8 dir)
+static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u8 dir,
+				       bool size_only)
 {
+	struct task_struct *task;
 	struct pending_call c;
 	struct pt_regs *regs;
 	struct conn *conn;
@@ -1107,8 +1149,12 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 	family = sk->__sk_common.skc_family;
 	if ((family != AF_INET && family != AF_INET6) || sk->sk_type != SOCK_STREAM)
 		return 0; /* UDP, Unix sockets: never copied */
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	if (!regs)
+	task = bpf_get_current_task_btf();
+	/* Kernel threads and io_uring workers carry registers of no syscall of theirs. */
+	if (task->flags & (PF_KTHREAD | PF_IO_WORKER))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs || !TE_IN_SYSCALL(regs))
 		return 0;
 	nr = TE_SYSCALL_NR(regs);
 	if (dir == TE_DIR_RECV) {
@@ -1129,12 +1175,12 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 		default: return 0;
 		}
 	}
-	conn = data_conn_at(ctx, ret, sys, &c, regs);
-	/* The kernel's own socket working for this syscall's file (a network file system under a
-	 * sendfile's input, say) is not the connection the fd names. */
-	if (!conn || conn->sk != (__u64)sk || !data_begin(conn, &c, dir, ret))
+	conn = data_conn_at(ctx, ret, sys, &c, regs, sk);
+	if (!conn || !data_begin(conn, &c, dir, ret))
 		return 0;
-	if (shape == TE_SHAPE_FLAT) {
+	if (size_only) {
+		EMIT_SIZE(ctx, ret); /* MSG_TRUNC: the bytes were discarded, never in the buffer */
+	} else if (shape == TE_SHAPE_FLAT) {
 		EMIT_FLAT(ctx, c.buf, ret);
 	} else if (shape == TE_SHAPE_IOV) {
 		EMIT_IOV(ctx, c.buf, c.count, ret);
@@ -1157,15 +1203,16 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(socket_send, struct sock *sk, int ret, int flags)
 {
-	return socket_data(ctx, sk, ret, TE_DIR_SEND);
+	return socket_data(ctx, sk, ret, TE_DIR_SEND, false);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(socket_recv, struct sock *sk, int ret, int flags)
 {
-	if (flags & MSG_PEEK) /* peeked bytes are read again later */
+	/* Peeked bytes are read again later; the error queue and urgent data are not the stream. */
+	if (flags & (MSG_PEEK | MSG_ERRQUEUE | MSG_OOB))
 		return 0;
-	return socket_data(ctx, sk, ret, TE_DIR_RECV);
+	return socket_data(ctx, sk, ret, TE_DIR_RECV, flags & MSG_TRUNC);
 }
 #endif
 
@@ -1247,22 +1294,12 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct conn_key key = { .tgid = id >> 32, .fd = ctx->args[0] };
 	struct conn *conn;
-	struct te_close_event ev = {};
 
 	conn = bpf_map_lookup_elem(&conns, &key);
 	if (!conn)
 		return 0;
 	count_in(&probe_stats, TE_SYS_CLOSE * 2, 1);
-	if (!conn->ignored) {
-		struct te_conn_key dk = { .tgid = key.tgid, .fd = key.fd, .gen = conn->gen };
-
-		fill_header(&ev.hdr, TE_EV_CLOSE, key.tgid, key.fd, conn->gen);
-		ev.sent_bytes = conn->sent;
-		ev.recv_bytes = conn->recv;
-		output(ctx, &ev, sizeof(ev), TE_CNT_CLOSE_EVENTS);
-		bpf_map_delete_elem(&disabled_conns, &dk);
-	}
-	bpf_map_delete_elem(&conns, &key);
+	close_conn(ctx, &key, conn);
 	return 0;
 }
 

@@ -493,6 +493,40 @@ for (const dataAttach of ATTACH_POINTS)
     );
   });
 
+test('an fd that held a tracked socket, then (dup2) another socket: the bytes after are the other connection’s (data at socket-layer)', async (t) => {
+  // At the syscall exits such bytes would go on in the first connection's stream: nothing there
+  // tells the socket behind an fd apart from the one it held (no close was seen).
+  if (!kernelTestsPossible(t)) return;
+  const peer = new Peer();
+  t.after(() => peer.stop());
+  let fd = 0;
+  let port = 0;
+  const { events, streams, dataAttach } = await capture(
+    policyOf(peer.pid),
+    async () => {
+      await peer.cmd('open4');
+      [fd, port] = (await peer.cmd('socket-over-socket after-dup2')).split(' ').map(Number) as [
+        number,
+        number,
+      ];
+    },
+    { dataAttach: 'socket-layer' },
+  );
+  assert.equal(dataAttach, 'socket-layer');
+  const atFd = opens(events, peer.pid).filter((o) => o.fd === fd);
+  assert.equal(atFd.length, 2, 'the first connection, then the socket found behind its fd');
+  const [first, second] = atFd as [(typeof atFd)[0], (typeof atFd)[0]];
+  assert.equal(first.role, 'client');
+  assert.equal(stream(streams, first.conn, 'send').text, 'before');
+  assert.ok(
+    events.some((e) => e.kind === 'close' && e.conn === first.conn),
+    'the first connection ends where its fd was found holding another socket',
+  );
+  assert.equal(second.role, 'unknown');
+  assert.equal(second.local.port, port);
+  assert.equal(stream(streams, second.conn, 'send').text, 'after-dup2');
+});
+
 test('fd reuse: close and reopen on the same fd number are two connections', async (t) => {
   if (!kernelTestsPossible(t)) return;
   const peer = new Peer();

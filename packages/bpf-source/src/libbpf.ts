@@ -54,11 +54,12 @@ export interface Libbpf {
   perfBufferEpollFd(pb: unknown): number;
   perfBufferConsume(pb: unknown): number;
   /**
-   * Whether the kernel's BTF (or the file `btfPath`, for a kernel without its own) has a type
-   * named `name` of BTF kind `kind` (8: typedef, as `btf_trace_<tracepoint>`): a BTF tracepoint
-   * exists exactly when its typedef does. False when the BTF can't be read.
+   * Whether the kernel's own BTF has a type of BTF kind `kind` (8: typedef, as
+   * `btf_trace_<tracepoint>`: a BTF tracepoint exists exactly when its typedef does) for every
+   * one of `names`. False when the kernel has no BTF of its own: BTF tracepoints attach only
+   * against it.
    */
-  btfHasType(name: string, kind: number, btfPath?: string): boolean;
+  btfHasTypes(names: readonly string[], kind: number): boolean;
   /** -errno of a NULL-returning call (libbpf 1.x sets errno). */
   errno(): number;
   /** libbpf's recent log lines (warnings and errors). */
@@ -153,7 +154,6 @@ export function loadLibbpf(): Libbpf {
   );
   const pbFree = lib.func('void perf_buffer__free(void *pb)');
   const btfVmlinux = lib.func('void *btf__load_vmlinux_btf()');
-  const btfParse = lib.func('void *btf__parse(const char *path, void *ext)');
   const btfFind = lib.func(
     'int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)',
   );
@@ -209,11 +209,11 @@ export function loadLibbpf(): Libbpf {
     numPossibleCpus: () => ncpus() as number,
     probeMapType: (type) => probeMap(type, null) as number,
     probeHelper: (progType, helperId) => probeHelper(progType, helperId, null) as number,
-    btfHasType(name, kind, btfPath) {
-      const btf = btfPath ? btfParse(btfPath, null) : btfVmlinux();
+    btfHasTypes(names, kind) {
+      const btf = btfVmlinux();
       if (!btf) return false;
       try {
-        return (btfFind(btf, name, kind) as number) > 0;
+        return names.every((name) => (btfFind(btf, name, kind) as number) > 0);
       } finally {
         btfFree(btf);
       }

@@ -127,16 +127,20 @@ export class LoadedObject {
               ? 'registers'
               : 'task-storage'
             : 'hash';
+    // BTF tracepoints attach against the kernel's own BTF (a BTFHub file can't stand in).
     const socketLayer =
+      config.dataAttach !== 'syscalls' &&
       this.transport === 'ringbuf' &&
       this.callStore === 'registers' &&
-      SOCKET_LAYER_TRACEPOINTS.every((t) =>
-        lib.btfHasType(`btf_trace_${t}`, BTF_KIND_TYPEDEF, config.btfCustomPath),
+      !config.btfCustomPath &&
+      lib.btfHasTypes(
+        SOCKET_LAYER_TRACEPOINTS.map((t) => `btf_trace_${t}`),
+        BTF_KIND_TYPEDEF,
       );
     if (config.dataAttach === 'socket-layer' && !socketLayer)
       throw new TracerError(
         ErrorCode.BpfLoad,
-        `data at the socket layer needs the ring buffer, bpf_task_pt_regs (5.15+) and the tracepoints ${SOCKET_LAYER_TRACEPOINTS.join(', ')} (6.3+) in the kernel's BTF`,
+        `data at the socket layer needs the ring buffer, bpf_task_pt_regs (5.15+) and the tracepoints ${SOCKET_LAYER_TRACEPOINTS.join(', ')} (6.3+) in the kernel's own BTF`,
       );
     this.dataAttach =
       config.dataAttach === 'auto'
