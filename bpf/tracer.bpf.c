@@ -25,6 +25,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MSG_PEEK 2
 #define MSG_TRUNC 0x20
 #define MSG_ERRQUEUE 0x2000
+/* Reads whose bytes are not the stream's next: peeked bytes are read again later, the error
+ * queue and urgent data are beside the stream. */
+#define TE_NOT_STREAM_FLAGS (MSG_PEEK | MSG_ERRQUEUE | MSG_OOB)
 #define PF_IO_WORKER 0x00000010
 #define PF_KTHREAD 0x00200000
 #define TE_ENOSYS 38
@@ -458,12 +461,12 @@ static __always_inline bool call_in_regs(struct pt_regs *regs, __u8 syscall,
 	case TE_SYS_RECVFROM:
 	case TE_SYS_RECVMMSG:
 		flags = PT_REGS_PARM4_SYSCALL(regs);
-		if (flags & MSG_PEEK)
+		if (flags & TE_NOT_STREAM_FLAGS)
 			return false;
 		break;
 	case TE_SYS_RECVMSG:
 		flags = PT_REGS_PARM3_SYSCALL(regs);
-		if (flags & MSG_PEEK)
+		if (flags & TE_NOT_STREAM_FLAGS)
 			return false;
 		break;
 	case TE_SYS_SENDFILE:
@@ -1012,7 +1015,7 @@ FLAT_EXIT(write, TE_DIR_SEND, TE_SYS_WRITE)
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
-	if (ctx->args[3] & MSG_PEEK) /* peeked bytes are read again later */
+	if (ctx->args[3] & TE_NOT_STREAM_FLAGS)
 		return 0;
 	return save_call(TE_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0);
 }
@@ -1042,7 +1045,7 @@ IOV_EXIT(writev, TE_DIR_SEND, TE_SYS_WRITEV)
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	if (ctx->args[2] & MSG_PEEK)
+	if (ctx->args[2] & TE_NOT_STREAM_FLAGS)
 		return 0;
 	return save_call(TE_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0);
 }
@@ -1058,7 +1061,7 @@ MSG_EXIT(sendmsg, TE_DIR_SEND, TE_SYS_SENDMSG)
 SEC("tracepoint/syscalls/sys_enter_recvmmsg")
 int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	if (ctx->args[3] & MSG_PEEK)
+	if (ctx->args[3] & TE_NOT_STREAM_FLAGS)
 		return 0;
 	return save_call(TE_SYS_RECVMMSG, ctx->args[0], ctx->args[1], 0);
 }
@@ -1209,8 +1212,7 @@ int BPF_PROG(socket_send, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(socket_recv, struct sock *sk, int ret, int flags)
 {
-	/* Peeked bytes are read again later; the error queue and urgent data are not the stream. */
-	if (flags & (MSG_PEEK | MSG_ERRQUEUE | MSG_OOB))
+	if (flags & TE_NOT_STREAM_FLAGS)
 		return 0;
 	return socket_data(ctx, sk, ret, TE_DIR_RECV, flags & MSG_TRUNC);
 }
