@@ -912,6 +912,26 @@ __noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
 
 /* ---- data syscalls ---- */
 
+/* A msghdr's iovecs (sendmsg/recvmsg): by size only when the msghdr can't be read. */
+static __always_inline void emit_msg(void *ctx, __u64 umsg, long ret)
+{
+	struct user_msghdr msg;
+
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)umsg) != 0) {
+		count(TE_CNT_COPY_FAILED, 1);
+		EMIT_SIZE(ctx, ret);
+		return;
+	}
+	EMIT_IOV(ctx, (__u64)msg.msg_iov, msg.msg_iovlen, ret);
+}
+
+/* sendfile: the bytes come from a file; only the size is reported. */
+static __always_inline void emit_sendfile(void *ctx, long ret)
+{
+	count(TE_CNT_SENDFILE_BYTES, ret);
+	EMIT_SIZE(ctx, ret);
+}
+
 
 #define FLAT_EXIT(name, dir, sys)                                                                      \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
@@ -938,16 +958,8 @@ __noinline int te_emit_iov(__u64 uiov, __u64 iovcnt, __u64 total)
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		struct user_msghdr msg;                                                            \
-		if (!data_call(ctx, ctx->ret, dir, sys, &c))                                         \
-			return 0;                                                                  \
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {                  \
-			count(TE_CNT_COPY_FAILED, 1);                                              \
-			EMIT_SIZE(ctx, ctx->ret);                 \
-			return 0;                                                                  \
-		}                                                                                  \
-		EMIT_IOV(ctx, (__u64)msg.msg_iov,                 \
-			 msg.msg_iovlen, ctx->ret);                                                \
+		if (data_call(ctx, ctx->ret, dir, sys, &c))                                        \
+			emit_msg(ctx, c.buf, ctx->ret);                                            \
 		return 0;                                                                          \
 	}
 
@@ -1087,10 +1099,8 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pending_call c;
 
-	if (data_call(ctx, ctx->ret, TE_DIR_SEND, TE_SYS_SENDFILE, &c)) {
-		count(TE_CNT_SENDFILE_BYTES, ctx->ret);
-		EMIT_SIZE(ctx, ctx->ret);
-	}
+	if (data_call(ctx, ctx->ret, TE_DIR_SEND, TE_SYS_SENDFILE, &c))
+		emit_sendfile(ctx, ctx->ret);
 	return 0;
 }
 
@@ -1142,9 +1152,8 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 	struct pt_regs *regs;
 	struct conn *conn;
 	__u8 sys, shape;
-	long nr;
-
 	__u16 family;
+	long nr;
 
 	if (ret <= 0 || !policy_mode(bpf_get_current_pid_tgid() >> 32))
 		return 0;
@@ -1188,17 +1197,9 @@ static __always_inline int socket_data(void *ctx, struct sock *sk, long ret, __u
 	} else if (shape == TE_SHAPE_IOV) {
 		EMIT_IOV(ctx, c.buf, c.count, ret);
 	} else if (shape == TE_SHAPE_MSG) {
-		struct user_msghdr msg;
-
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)c.buf) != 0) {
-			count(TE_CNT_COPY_FAILED, 1);
-			EMIT_SIZE(ctx, ret);
-		} else {
-			EMIT_IOV(ctx, (__u64)msg.msg_iov, msg.msg_iovlen, ret);
-		}
+		emit_msg(ctx, c.buf, ret);
 	} else {
-		count(TE_CNT_SENDFILE_BYTES, ret);
-		EMIT_SIZE(ctx, ret);
+		emit_sendfile(ctx, ret);
 	}
 	return 0;
 }
