@@ -23,6 +23,8 @@ import { Subject } from 'rxjs';
 import { Stats } from '@traceable-ebpf/core';
 import { bpfSource } from '@traceable-ebpf/bpf-source';
 import { nullCollectorConfig, startNginx } from './private-nginx.mjs';
+import { cpuSeconds } from './proc-stats.mjs';
+import { systemNginx, wrk } from './system-nginx.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const work = join(root, '.tmp', 'bench', 'attach-cost');
@@ -70,13 +72,7 @@ const smallWrites = join(work, 'smallwrites');
 execFileSync('gcc', ['-O2', '-pthread', '-o', smallWrites, join(root, 'bench/load/smallwrites.c')]);
 
 // The system nginx (as bench/run.mjs uses it) and its workers.
-const masterPid = () =>
-  spawnSync('pgrep', ['-o', '-f', '^nginx: master process nginx$'], {
-    encoding: 'utf8',
-  }).stdout.trim();
-if (!masterPid()) execFileSync('nginx');
-writeFileSync('/var/www/html/bench.html', '<p>bench</p>\n');
-const nginx = Number(masterPid());
+const nginx = systemNginx();
 const workers = spawnSync('pgrep', ['-P', String(nginx)], { encoding: 'utf8' })
   .stdout.trim()
   .split('\n')
@@ -93,8 +89,8 @@ sink.unref();
 const idle = spawn('sleep', ['100000'], { stdio: 'ignore' });
 process.on('exit', () => idle.kill());
 
-/** Busy jiffies of the whole machine, from /proc/stat (user..steal, no idle or iowait). */
-function machineJiffies() {
+/** Busy CPU seconds of the whole machine, from /proc/stat (user..steal, no idle or iowait). */
+function machineSeconds() {
   const f = readFileSync('/proc/stat', 'utf8')
     .split('\n')[0]
     .trim()
@@ -102,32 +98,19 @@ function machineJiffies() {
     .slice(1)
     .map(Number);
   const [user, nice, system, , , irq, softirq, steal] = f;
-  return user + nice + system + irq + softirq + steal;
+  return (user + nice + system + irq + softirq + steal) / 100; // USER_HZ ticks
 }
-const procJiffies = (pid) => {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-};
-const HZ = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+const workersSeconds = () => workers.reduce((a, p) => a + cpuSeconds(p), 0);
 
 /** One wrk round: req/s and µs of CPU per request, machine-wide and nginx workers'. */
 function round() {
-  const m0 = machineJiffies();
-  const w0 = workers.reduce((a, p) => a + procJiffies(p), 0);
-  const out = execFileSync('wrk', [
-    '-t2',
-    '-c20',
-    `-d${seconds}s`,
-    'http://127.0.0.1/bench.html',
-  ]).toString();
-  const m1 = machineJiffies();
-  const w1 = workers.reduce((a, p) => a + procJiffies(p), 0);
-  const requests = Number(/(\d+) requests in/.exec(out)[1]);
+  const m0 = machineSeconds();
+  const w0 = workersSeconds();
+  const { rps, requests } = wrk(seconds);
   return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
-    machineUs: ((m1 - m0) / HZ / requests) * 1e6,
-    nginxUs: ((w1 - w0) / HZ / requests) * 1e6,
+    rps,
+    machineUs: ((machineSeconds() - m0) / requests) * 1e6,
+    nginxUs: ((workersSeconds() - w0) / requests) * 1e6,
   };
 }
 
@@ -184,8 +167,7 @@ for (let r = 0; r < rounds; r++) {
   for (const name of r % 2 ? [...names].reverse() : names) {
     const stop = await variants[name]();
     // The tracer's first seconds compile and size its heap: one unmeasured second of load.
-    if (name.startsWith('tracer') || name.startsWith('against'))
-      execFileSync('wrk', ['-t2', '-c20', '-d1s', 'http://127.0.0.1/bench.html']);
+    if (name.startsWith('tracer') || name.startsWith('against')) wrk(1);
     const res = round();
     const tail = await stop();
     results[name].push(res);
@@ -227,14 +209,14 @@ async function perWrite(dataAttach, toFile) {
     );
     await ready;
   }
-  const j0 = procJiffies(child.pid);
+  const cpu0 = cpuSeconds(child.pid);
   child.stdin.write('go\n');
   const writes = Number((await lines.next()).value.split(' ')[1]);
-  const j1 = procJiffies(child.pid);
+  const cpu1 = cpuSeconds(child.pid);
   await new Promise((r) => child.once('exit', r));
   stop$.next();
   await done;
-  return ((j1 - j0) / HZ / writes) * 1e9;
+  return ((cpu1 - cpu0) / writes) * 1e9;
 }
 
 console.log('\nthe small-write load, CPU per 64-byte write (median of 5 alternating runs of 3 s):');

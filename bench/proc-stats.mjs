@@ -29,6 +29,13 @@ export function threadCpuSeconds(pid) {
   return out;
 }
 
+/** CPU seconds (user + system, all threads) process `pid` has used, from /proc/<pid>/stat. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
+}
+
 /** VmRSS and VmHWM of process `pid`, in MiB. */
 export function memoryMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

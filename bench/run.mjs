@@ -15,7 +15,8 @@ import { bpfSource, replaySource, readRecordingInfo } from '@traceable-ebpf/bpf-
 import { loadLibbpf } from '../packages/bpf-source/dist/libbpf.js';
 import { parseHttp } from '@traceable-ebpf/parsers';
 import { createOtlpExporter, exportSpans, toSpans } from '@traceable-ebpf/exporters';
-import { memoryMiB, threadCpuSeconds } from './proc-stats.mjs';
+import { cpuSeconds, memoryMiB, threadCpuSeconds } from './proc-stats.mjs';
+import { systemNginx, wrk } from './system-nginx.mjs';
 import { nullCollectorConfig, startNginx } from './private-nginx.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -300,42 +301,6 @@ async function benchKernel() {
   }
 }
 
-function nginxPid() {
-  // The system nginx (its master's command line is exactly this), not the null collector or a
-  // test's private nginx.
-  const find = () =>
-    spawnSync('pgrep', ['-o', '-f', '^nginx: master process nginx$'], {
-      encoding: 'utf8',
-    }).stdout.trim();
-  let pid = find();
-  if (!pid) {
-    execFileSync('nginx');
-    pid = find();
-  }
-  writeFileSync('/var/www/html/bench.html', '<p>bench</p>\n');
-  return Number(pid);
-}
-
-function wrk(seconds) {
-  const out = execFileSync('wrk', [
-    '-t2',
-    '-c20',
-    `-d${seconds}s`,
-    'http://127.0.0.1/bench.html',
-  ]).toString();
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]),
-    requests: Number(/(\d+) requests in/.exec(out)[1]),
-  };
-}
-
-/** CPU seconds (user + system, all threads) process `pid` has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
-}
-
 /**
  * Where process `pid`'s resident memory is, from /proc/<pid>/smaps, in MiB: the node binary's
  * pages (file-backed, shared with other Node processes), BPF maps (mapped kernel memory: the
@@ -522,7 +487,7 @@ async function benchNginx() {
   console.log(
     '\n## nginx (stock Debian config, sendfile on) with wrk -t2 -c20, alternating 4 s rounds; each tracer runs two of them back to back, cold (the first 4 s after `tracer ready`: V8 still compiling and sizing its heap) and then warm (steady state, what a long-running tracer costs); the tracer exports over OTLP (protobuf, the default) to a null collector',
   );
-  const pid = nginxPid();
+  const pid = systemNginx();
   enableBpfStats();
   const without = [];
   const tree = (label, dir, nodeArgs) => ({ label, dir, nodeArgs, cold: [], warm: [], lines: '' });
