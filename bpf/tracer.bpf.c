@@ -74,7 +74,8 @@ struct pending_call {
 	__s32 fd;
 	__u32 count; /* iovcnt for readv/writev */
 	__u8 syscall; /* enum te_syscall; 0: no call pending */
-	__u8 pad[7];
+	__u8 size_only; /* a MSG_TRUNC read: its bytes were discarded, never in the buffer */
+	__u8 pad[6];
 };
 
 #ifndef TE_PERFBUF
@@ -407,10 +408,13 @@ static __always_inline void nonsock_remember(struct thread_state *ts, int fd, st
 }
 #endif
 
-static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 count_)
+static __always_inline int save_call(__u8 syscall, int fd, __u64 buf, __u32 count_,
+				     bool size_only)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_call call = { .buf = buf, .fd = fd, .count = count_, .syscall = syscall };
+	struct pending_call call = {
+		.buf = buf, .fd = fd, .count = count_, .syscall = syscall, .size_only = size_only
+	};
 	long err = 0;
 
 	if (!policy_mode(id >> 32))
@@ -453,6 +457,7 @@ static __always_inline bool call_in_regs(struct pt_regs *regs, __u8 syscall,
 	out->buf = PT_REGS_PARM2_SYSCALL(regs);
 	out->count = 0;
 	out->syscall = syscall;
+	out->size_only = false;
 	switch (syscall) {
 	case TE_SYS_READV:
 	case TE_SYS_WRITEV:
@@ -463,11 +468,13 @@ static __always_inline bool call_in_regs(struct pt_regs *regs, __u8 syscall,
 		flags = PT_REGS_PARM4_SYSCALL(regs);
 		if (flags & TE_NOT_STREAM_FLAGS)
 			return false;
+		out->size_only = (flags & MSG_TRUNC) != 0;
 		break;
 	case TE_SYS_RECVMSG:
 		flags = PT_REGS_PARM3_SYSCALL(regs);
 		if (flags & TE_NOT_STREAM_FLAGS)
 			return false;
+		out->size_only = (flags & MSG_TRUNC) != 0;
 		break;
 	case TE_SYS_SENDFILE:
 	case TE_SYS_ACCEPT:
@@ -938,8 +945,12 @@ static __always_inline void emit_sendfile(void *ctx, long ret)
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		if (data_call(ctx, ctx->ret, dir, sys, &c))                                          \
-			EMIT_FLAT(ctx, c.buf, ctx->ret);          \
+		if (!data_call(ctx, ctx->ret, dir, sys, &c))                                       \
+			return 0;                                                                  \
+		if (c.size_only)                                                                   \
+			EMIT_SIZE(ctx, ctx->ret);                                                  \
+		else                                                                               \
+			EMIT_FLAT(ctx, c.buf, ctx->ret);                                           \
 		return 0;                                                                          \
 	}
 
@@ -958,7 +969,11 @@ static __always_inline void emit_sendfile(void *ctx, long ret)
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                                      \
 	{                                                                                          \
 		struct pending_call c;                                                             \
-		if (data_call(ctx, ctx->ret, dir, sys, &c))                                        \
+		if (!data_call(ctx, ctx->ret, dir, sys, &c))                                       \
+			return 0;                                                                  \
+		if (c.size_only)                                                                   \
+			EMIT_SIZE(ctx, ctx->ret);                                                  \
+		else                                                                               \
 			emit_msg(ctx, c.buf, ctx->ret);                                            \
 		return 0;                                                                          \
 	}
@@ -999,7 +1014,7 @@ static __always_inline void emit_sendfile(void *ctx, long ret)
 			}                                                                          \
 			if (m.msg_len == 0)                                                        \
 				continue;                                                          \
-			if (i < MMSG_COPIED)                                                       \
+			if (i < MMSG_COPIED && !c.size_only)                                       \
 				EMIT_IOV(ctx, (__u64)m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen,      \
 					 m.msg_len);                                               \
 			else                                                                       \
@@ -1013,14 +1028,14 @@ static __always_inline void emit_sendfile(void *ctx, long ret)
 SEC("tracepoint/syscalls/sys_enter_read")
 int enter_read(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_READ, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_READ, ctx->args[0], ctx->args[1], 0, false);
 }
 FLAT_EXIT(read, TE_DIR_RECV, TE_SYS_READ)
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int enter_write(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_WRITE, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_WRITE, ctx->args[0], ctx->args[1], 0, false);
 }
 FLAT_EXIT(write, TE_DIR_SEND, TE_SYS_WRITE)
 
@@ -1029,28 +1044,28 @@ int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[3] & TE_NOT_STREAM_FLAGS)
 		return 0;
-	return save_call(TE_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_RECVFROM, ctx->args[0], ctx->args[1], 0, ctx->args[3] & MSG_TRUNC);
 }
 FLAT_EXIT(recvfrom, TE_DIR_RECV, TE_SYS_RECVFROM)
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_SENDTO, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_SENDTO, ctx->args[0], ctx->args[1], 0, false);
 }
 FLAT_EXIT(sendto, TE_DIR_SEND, TE_SYS_SENDTO)
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int enter_readv(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2]);
+	return save_call(TE_SYS_READV, ctx->args[0], ctx->args[1], ctx->args[2], false);
 }
 IOV_EXIT(readv, TE_DIR_RECV, TE_SYS_READV)
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int enter_writev(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2]);
+	return save_call(TE_SYS_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2], false);
 }
 IOV_EXIT(writev, TE_DIR_SEND, TE_SYS_WRITEV)
 
@@ -1059,14 +1074,14 @@ int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[2] & TE_NOT_STREAM_FLAGS)
 		return 0;
-	return save_call(TE_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_RECVMSG, ctx->args[0], ctx->args[1], 0, ctx->args[2] & MSG_TRUNC);
 }
 MSG_EXIT(recvmsg, TE_DIR_RECV, TE_SYS_RECVMSG)
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_SENDMSG, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_SENDMSG, ctx->args[0], ctx->args[1], 0, false);
 }
 MSG_EXIT(sendmsg, TE_DIR_SEND, TE_SYS_SENDMSG)
 
@@ -1075,14 +1090,14 @@ int enter_recvmmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (ctx->args[3] & TE_NOT_STREAM_FLAGS)
 		return 0;
-	return save_call(TE_SYS_RECVMMSG, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_RECVMMSG, ctx->args[0], ctx->args[1], 0, ctx->args[3] & MSG_TRUNC);
 }
 MMSG_EXIT(recvmmsg, TE_DIR_RECV, TE_SYS_RECVMMSG)
 
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_SENDMMSG, ctx->args[0], ctx->args[1], 0);
+	return save_call(TE_SYS_SENDMMSG, ctx->args[0], ctx->args[1], 0, false);
 }
 MMSG_EXIT(sendmmsg, TE_DIR_SEND, TE_SYS_SENDMMSG)
 
@@ -1091,7 +1106,7 @@ MMSG_EXIT(sendmmsg, TE_DIR_SEND, TE_SYS_SENDMMSG)
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
 int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_SENDFILE, ctx->args[0], 0, 0);
+	return save_call(TE_SYS_SENDFILE, ctx->args[0], 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
@@ -1243,7 +1258,7 @@ static __always_inline int on_accept_exit(void *ctx, long ret, __u8 syscall)
 SEC("tracepoint/syscalls/sys_enter_accept")
 int enter_accept(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_ACCEPT, ctx->args[0], 0, 0);
+	return save_call(TE_SYS_ACCEPT, ctx->args[0], 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
@@ -1255,7 +1270,7 @@ int exit_accept(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int enter_accept4(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_ACCEPT4, ctx->args[0], 0, 0);
+	return save_call(TE_SYS_ACCEPT4, ctx->args[0], 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
@@ -1267,7 +1282,7 @@ int exit_accept4(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(TE_SYS_CONNECT, ctx->args[0], 0, 0);
+	return save_call(TE_SYS_CONNECT, ctx->args[0], 0, 0, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")

@@ -439,6 +439,52 @@ for (const dataAttach of ATTACH_POINTS)
     assert.equal(stream(streams, client.conn, 'recv').text, 'f'.repeat(50000));
   });
 
+// Every way a read's arguments reach the program that copies its bytes.
+for (const [transport, callStore, dataAttach] of [
+  ['ringbuf', 'registers', 'socket-layer'],
+  ['ringbuf', 'registers', 'syscalls'],
+  ['ringbuf', 'task-storage', 'syscalls'],
+  ['ringbuf', 'hash', 'syscalls'],
+  ['perfbuf', 'hash', 'syscalls'],
+] as const)
+  test(`reads with MSG_TRUNC (${transport}, calls in ${callStore}, data at ${dataAttach}): a gap of their size, never the bytes their buffers held`, async (t) => {
+    if (!kernelTestsPossible(t)) return;
+    const peer = new Peer();
+    t.after(() => peer.stop());
+    let fds: string[] = [];
+    const {
+      events,
+      streams,
+      transport: used,
+      callStore: store,
+      dataAttach: attach,
+    } = await capture(
+      policyOf(peer.pid),
+      async () => {
+        fds = (await peer.cmd('open4')).split(' ');
+        await peer.cmd('trunc first|second-part|third-part-x|last');
+      },
+      { transport, callStore, ...(callStore === 'registers' ? { dataAttach } : {}) },
+    );
+    assert.equal(used, transport);
+    assert.equal(store, callStore);
+    assert.equal(attach, dataAttach);
+    const client = connOf(events, peer.pid, Number(fds[0]));
+    const server = connOf(events, peer.pid, Number(fds[1]));
+    assert.equal(stream(streams, client.conn, 'send').text, 'firstsecond-partthird-part-xlast');
+    const read = stream(streams, server.conn, 'recv');
+    // recv(MSG_TRUNC), then recvmsg(MSG_TRUNC): each a gap where its bytes stand in the stream.
+    assert.equal(read.text, 'firstlast');
+    assert.deepEqual(read.gaps, [
+      [5, 11, 'truncated'],
+      [16, 12, 'truncated'],
+    ]);
+    assert.ok(
+      !events.some((e) => e.kind === 'data' && Buffer.from(e.data).includes('G')),
+      "the buffers' own bytes are never copied",
+    );
+  });
+
 test('sendmmsg/recvmmsg: every message, in order', async (t) => {
   if (!kernelTestsPossible(t, ['gcc'])) return;
   const bin = join(mkdtempSync(join(tmpdir(), 'te-mmsg-')), 'mmsg');
