@@ -478,7 +478,7 @@ async function coldThenWarm(t, load, who) {
 
 /** The source's flow control as a tracer's final stats tell it. */
 const flowControl = (stats) =>
-  `in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, read pauses ${stats.KernelReadPauses ?? 0}`;
+  `in flight at most ${fmt(stats.KernelBatchBytesInFlightMaxTillNow ?? 0)} B, ring buffer at most ${fmt(stats.KernelRingBytesMaxTillNow ?? 0)} B waiting, read pauses ${stats.KernelReadPauses ?? 0}`;
 
 /** `xs` against `without`, medians, in percent. */
 const ratioOf = (xs, without) => ((100 * median(xs)) / median(without)).toFixed(1);

@@ -363,6 +363,10 @@ for (const drainIntervalMs of [0, 5])
       await source.stop();
     }
     assert.equal(sent, 6000);
+    // Meanwhile the burst waited in the ring buffer (the worker's last counters come at the
+    // stop): at least one of its 100-byte payloads' records.
+    const waiting = stats.get('KernelRingBytesMaxTillNow');
+    assert.ok(waiting >= 100 && waiting <= 8 << 20, `${waiting} bytes waiting at most`);
   });
 
 test('a small ring buffer wraps many times: records that wrap its end arrive whole, every byte in order', async (t) => {
@@ -395,6 +399,9 @@ test('a small ring buffer wraps many times: records that wrap its end arrive who
     await stop();
   }
   assert.equal(stats.get('EventLost'), 0, 'the ring buffer never overflowed');
+  // It held one write's records at a time, at most: ~90 KB of each end's, never more than fit.
+  const waiting = stats.get('KernelRingBytesMaxTillNow');
+  assert.ok(waiting >= 20_000 && waiting <= 256 * 1024, `${waiting} bytes waiting at most`);
   const streams = await lastValueFrom(from(events).pipe(reassemble(), toArray()));
   const conn = connOf(events, peer.pid, fd).conn;
   const expected = Buffer.concat(

@@ -336,6 +336,7 @@ export function bpfSource(options: BpfSourceOptions = {}): Observable<KernelEven
           break;
         case 'counters':
           for (const [idx, name] of KERNEL_COUNTERS) stats.set(name, msg.values[idx] ?? 0);
+          stats.max('KernelRingBytesMaxTillNow', msg.waitingMax);
           for (const [idx, name] of SYSCALL_NAMES) {
             const entries = msg.probes[idx * 2] ?? 0;
             const exits = msg.probes[idx * 2 + 1] ?? 0;

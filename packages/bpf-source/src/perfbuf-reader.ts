@@ -66,6 +66,10 @@ export class PerfbufReader implements EventReader {
     return 1 << 20; // unknown until consumed
   }
 
+  waiting(): undefined {
+    return undefined; // per-CPU buffers, their fill not read here
+  }
+
   close(): void {
     this.pb.free();
   }

@@ -124,8 +124,11 @@ export type FromWorker =
       dataAttach: DataAttach;
     }
   | { type: 'batch'; buffer: ArrayBuffer; length: number; records: number }
-  /** Kernel counters (enum te_counter) and probe stats ([syscall * 2] entries, [+1] exits). */
-  | { type: 'counters'; values: number[]; probes: number[] }
+  /**
+   * Kernel counters (enum te_counter), probe stats ([syscall * 2] entries, [+1] exits), and the
+   * most bytes the worker found waiting in the ring buffer so far.
+   */
+  | { type: 'counters'; values: number[]; probes: number[]; waitingMax: number }
   | {
       type: 'policy-applied';
       pids: number[];

@@ -29,6 +29,8 @@ export interface EventReader {
   readInto(dst: Uint8Array, pos: number): { bytes: number; records: number };
   /** Bytes waiting, if known (sizes the next batch). */
   pending(): number;
+  /** Bytes of records waiting in the kernel's buffer, when the reader can tell (else undefined). */
+  waiting(): number | undefined;
   close(): void;
 }
 
@@ -63,6 +65,10 @@ export class RingbufReader implements EventReader {
   /** Bytes committed or reserved by producers and not yet consumed. */
   pending(): number {
     return u64(this.producer, 0) - u64(this.consumer, 0);
+  }
+
+  waiting(): number {
+    return this.pending();
   }
 
   /**

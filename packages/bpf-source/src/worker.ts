@@ -89,6 +89,8 @@ const credit = new Int32Array(config.credit);
 /** Bytes posted and not yet handled: bounds the memory between kernel and pipeline. */
 const inFlight = () => (posted - Atomics.load(credit, CREDIT_HANDLED)) | 0;
 let paused = false;
+/** The most bytes found waiting in the kernel's buffer at the start of a drain. */
+let waitingMax = 0;
 
 let recorder: RecordingWriter | undefined;
 
@@ -117,6 +119,8 @@ interface Running {
 /** Drains the ring buffer unless the main thread is behind; then the ring buffer fills and the
  * kernel counts what it can't store (EventLost) instead of memory growing here. */
 function drain(r: Running, force = false) {
+  const waiting = r.ring.waiting();
+  if (waiting !== undefined && waiting > waitingMax) waitingMax = waiting;
   for (;;) {
     if (!force && inFlight() >= config.maxBytesInFlight) {
       // Say so, then look again: the main thread either sees the flag (and posts an ack) or
@@ -190,7 +194,7 @@ function onAck(r: Running) {
 }
 
 const postCounters = (o: LoadedObject) =>
-  post({ type: 'counters', values: o.counters(), probes: o.probes() });
+  post({ type: 'counters', values: o.counters(), probes: o.probes(), waitingMax });
 
 function start(): Running {
   if (config.recordPath)

@@ -133,6 +133,13 @@ export const COUNTERS = {
    */
   KernelBatchBytesInFlightMaxTillNow:
     'most bytes of kernel event batches in flight to the pipeline (high-water mark)',
+  /**
+   * The most bytes of records waiting in the kernel's ring buffer when the worker began reading
+   * it: how close the buffer came to full (past its size, records are EventLost). Ring buffer
+   * transport only (a perf buffer doesn't say). A gauge (high-water mark), in bytes.
+   */
+  KernelRingBytesMaxTillNow:
+    "most bytes waiting in the kernel's ring buffer when it was read (high-water mark)",
   /** Gaps marked in connection streams. A running total, in gaps. */
   ReassemblyGaps: 'gaps marked in connection streams',
   /**
@@ -271,6 +278,7 @@ export type CounterKind = 'counter' | 'gauge';
 export const BUILT_IN_GAUGES: ReadonlySet<CounterName> = new Set<CounterName>([
   'KprobeEventMaxQueueSizeTillNow',
   'KernelBatchBytesInFlightMaxTillNow',
+  'KernelRingBytesMaxTillNow',
   'ExportQueueSpans',
   'ExportQueueBytes',
   'ExportQueueMaxBytesTillNow',
