@@ -212,13 +212,15 @@ const syscallsOf = (evs: KernelEvent[], conn: string, direction: 'send' | 'recv'
 // Data at the socket layer (6.3+); arguments read from registers at exit (5.15+), task storage
 // (5.11+) and the hash older kernels use for calls in flight; perf buffers (< 5.8); draining
 // after a 10 ms coalescing wait (the default), after 1 ms, and at once.
-for (const [transport, callStore, dataAttach, coalesceMs] of [
+const DATA_PATHS = [
   ['ringbuf', 'registers', 'socket-layer', 10],
   ['ringbuf', 'registers', 'syscalls', 10],
   ['ringbuf', 'task-storage', 'syscalls', 1],
   ['ringbuf', 'hash', 'syscalls', 0],
   ['perfbuf', 'hash', 'syscalls', 1],
-] as const)
+] as const;
+
+for (const [transport, callStore, dataAttach, coalesceMs] of DATA_PATHS)
   test(`every data path (${transport}, calls in ${callStore}, data at ${dataAttach}, drained ${coalesceMs ? `${coalesceMs} ms after a wakeup` : 'at once'}): writev/readv, sendmsg/recvmsg, send/recv; roles and tuples`, async (t) => {
     if (!kernelTestsPossible(t)) return;
     const peer = new Peer();
@@ -447,13 +449,7 @@ for (const dataAttach of ATTACH_POINTS)
   });
 
 // Every way a read's arguments reach the program that copies its bytes.
-for (const [transport, callStore, dataAttach] of [
-  ['ringbuf', 'registers', 'socket-layer'],
-  ['ringbuf', 'registers', 'syscalls'],
-  ['ringbuf', 'task-storage', 'syscalls'],
-  ['ringbuf', 'hash', 'syscalls'],
-  ['perfbuf', 'hash', 'syscalls'],
-] as const)
+for (const [transport, callStore, dataAttach, coalesceMs] of DATA_PATHS)
   test(`reads with MSG_TRUNC (${transport}, calls in ${callStore}, data at ${dataAttach}): a gap of their size, never the bytes their buffers held`, async (t) => {
     if (!kernelTestsPossible(t)) return;
     const peer = new Peer();
@@ -471,7 +467,7 @@ for (const [transport, callStore, dataAttach] of [
         fds = (await peer.cmd('open4')).split(' ');
         await peer.cmd('trunc first|second-part|third-part-x|last');
       },
-      { transport, callStore, ...(callStore === 'registers' ? { dataAttach } : {}) },
+      { transport, callStore, coalesceMs, ...(callStore === 'registers' ? { dataAttach } : {}) },
     );
     assert.equal(used, transport);
     assert.equal(store, callStore);

@@ -62,11 +62,7 @@ export class PerfbufReader implements EventReader {
     return { bytes, records };
   }
 
-  pending(): number {
-    return 1 << 20; // unknown until consumed
-  }
-
-  waiting(): undefined {
+  pending(): undefined {
     return undefined; // per-CPU buffers, their fill not read here
   }
 

@@ -27,10 +27,11 @@ export interface EventReader {
   readonly fd: number;
   /** Copies records (ring buffer framing) into `dst` from `pos`, as many as fit. */
   readInto(dst: Uint8Array, pos: number): { bytes: number; records: number };
-  /** Bytes waiting, if known (sizes the next batch). */
-  pending(): number;
-  /** Bytes of records waiting in the kernel's buffer, when the reader can tell (else undefined). */
-  waiting(): number | undefined;
+  /**
+   * Bytes of records waiting in the kernel's buffer, when the reader can tell (else undefined):
+   * sizes the next batch, and is how full the buffer got.
+   */
+  pending(): number | undefined;
   close(): void;
 }
 
@@ -65,10 +66,6 @@ export class RingbufReader implements EventReader {
   /** Bytes committed or reserved by producers and not yet consumed. */
   pending(): number {
     return u64(this.producer, 0) - u64(this.consumer, 0);
-  }
-
-  waiting(): number {
-    return this.pending();
   }
 
   /**

@@ -119,7 +119,7 @@ interface Running {
 /** Drains the ring buffer unless the main thread is behind; then the ring buffer fills and the
  * kernel counts what it can't store (EventLost) instead of memory growing here. */
 function drain(r: Running, force = false) {
-  const waiting = r.ring.waiting();
+  const waiting = r.ring.pending();
   if (waiting !== undefined && waiting > waitingMax) waitingMax = waiting;
   for (;;) {
     if (!force && inFlight() >= config.maxBytesInFlight) {
@@ -140,7 +140,8 @@ function drain(r: Running, force = false) {
       break;
     }
     if (batchPos === 0) {
-      const waiting = Math.max(1, r.ring.pending());
+      // Unknown (perf buffers): a batch of 1 MiB, filled as far as the records go.
+      const waiting = Math.max(1, r.ring.pending() ?? 1 << 20);
       const want = Math.min(
         BATCH_BYTES,
         Math.ceil(waiting / BATCH_ROUND_BYTES) * BATCH_ROUND_BYTES,
